@@ -1,0 +1,127 @@
+"""Spectral transforms in JAX: STFT/iSTFT, amplitude compression, mel filterbank.
+
+The model representation is the amplitude-compressed complex STFT
+``c(X) = beta * |X|**alpha * exp(i angle X)`` as two real channels, layout
+``[batch, time, freq, 2]``. The tf.data pipeline computes the same STFT with
+``tf.signal`` (see ``restoration.data.pipeline``); ``tests/test_spectral.py`` pins parity.
+
+Framing convention (shared with tf.signal): the wave is zero-padded by ``n_fft // 2``
+on both sides, frames start every ``hop`` samples, periodic Hann window, so a wave of
+``n`` samples gives ``1 + n // hop`` frames and ``n_fft // 2 + 1`` bins.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+_EPS = 1e-8
+
+
+@dataclasses.dataclass(frozen=True)
+class SpectralParams:
+  """STFT and compression parameters; hashable so it can be a static jit argument."""
+  n_fft: int = 512
+  hop: int = 128
+  alpha: float = 0.5
+  beta: float = 0.15
+
+  @property
+  def n_freq(self) -> int:
+    return self.n_fft // 2 + 1
+
+  def n_frames(self, n_samples: int) -> int:
+    return 1 + n_samples // self.hop
+
+  @classmethod
+  def from_config(cls, cfg) -> "SpectralParams":
+    return cls(n_fft=int(cfg.n_fft), hop=int(cfg.hop), alpha=float(cfg.alpha), beta=float(cfg.beta))
+
+
+@functools.lru_cache(maxsize=None)
+def hann_window(n_fft: int) -> np.ndarray:
+  """Periodic Hann window (same as tf.signal.hann_window(periodic=True))."""
+  n = np.arange(n_fft)
+  return (0.5 - 0.5 * np.cos(2.0 * np.pi * n / n_fft)).astype(np.float32)
+
+
+def _frame_indices(n_frames: int, n_fft: int, hop: int) -> np.ndarray:
+  return np.arange(n_frames)[:, None] * hop + np.arange(n_fft)[None, :]
+
+
+def stft(x: jax.Array, n_fft: int, hop: int) -> jax.Array:
+  """Complex STFT of real ``x[..., samples]`` -> ``[..., frames, n_fft // 2 + 1]``."""
+  n = x.shape[-1]
+  pad = [(0, 0)] * (x.ndim - 1) + [(n_fft // 2, n_fft // 2)]
+  xp = jnp.pad(x, pad)
+  frames = xp[..., _frame_indices(1 + n // hop, n_fft, hop)] * hann_window(n_fft)
+  return jnp.fft.rfft(frames, n=n_fft, axis=-1)
+
+
+def istft(spec: jax.Array, n_fft: int, hop: int, length: int) -> jax.Array:
+  """Inverse of :func:`stft` by windowed overlap-add; returns ``[..., length]``."""
+  n_frames = spec.shape[-2]
+  window = hann_window(n_fft)
+  frames = jnp.fft.irfft(spec, n=n_fft, axis=-1) * window
+  total = (n_frames - 1) * hop + n_fft
+  idx = _frame_indices(n_frames, n_fft, hop).reshape(-1)
+  batch_shape = frames.shape[:-2]
+  out = jnp.zeros(batch_shape + (total,), frames.dtype)
+  out = out.at[..., idx].add(frames.reshape(batch_shape + (-1,)))
+  norm = np.zeros(total, np.float32)
+  np.add.at(norm, idx, np.tile(window**2, n_frames))
+  out = out / np.maximum(norm, 1e-6)
+  start = n_fft // 2
+  out = out[..., start:start + length]
+  if out.shape[-1] < length:  # frames did not cover the tail (length > (n_frames-1)*hop)
+    out = jnp.pad(out, [(0, 0)] * (out.ndim - 1) + [(0, length - out.shape[-1])])
+  return out
+
+
+def compress(spec: jax.Array, alpha: float, beta: float) -> jax.Array:
+  """``beta * |X|**alpha * exp(i angle X)``: evens out the dynamic range across frequency."""
+  mag = jnp.abs(spec)
+  return beta * jnp.power(mag + _EPS, alpha) * (spec / (mag + _EPS))
+
+
+def decompress(spec: jax.Array, alpha: float, beta: float) -> jax.Array:
+  """Inverse of :func:`compress`."""
+  mag = jnp.abs(spec)
+  return jnp.power(mag / beta + _EPS, 1.0 / alpha) * (spec / (mag + _EPS))
+
+
+def to_channels(spec: jax.Array) -> jax.Array:
+  """Complex ``[..., T, F]`` -> real ``[..., T, F, 2]`` (real, imag)."""
+  return jnp.stack([spec.real, spec.imag], axis=-1)
+
+
+def from_channels(x: jax.Array) -> jax.Array:
+  """Real ``[..., T, F, 2]`` -> complex ``[..., T, F]``."""
+  return jax.lax.complex(x[..., 0], x[..., 1])
+
+
+def analysis(wave: jax.Array, p: SpectralParams) -> jax.Array:
+  """Wave ``[..., samples]`` -> model representation ``[..., T, F, 2]``."""
+  return to_channels(compress(stft(wave, p.n_fft, p.hop), p.alpha, p.beta))
+
+
+def synthesis(x: jax.Array, p: SpectralParams, length: int) -> jax.Array:
+  """Model representation ``[..., T, F, 2]`` -> wave ``[..., length]``."""
+  return istft(decompress(from_channels(x), p.alpha, p.beta), p.n_fft, p.hop, length)
+
+
+def magnitude(x: jax.Array) -> jax.Array:
+  """Compressed magnitude ``[..., T, F]`` of the 2-channel representation."""
+  return jnp.sqrt(jnp.sum(jnp.square(x), axis=-1) + _EPS)
+
+
+@functools.lru_cache(maxsize=None)
+def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float = 0.0,
+                   fmax: float | None = None) -> np.ndarray:
+  """Slaney mel filterbank ``[n_fft // 2 + 1, n_mels]`` (librosa), for mel losses/metrics."""
+  import librosa  # local: heavy import, only needed here
+  fb = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)
+  return np.asarray(fb.T, np.float32)
