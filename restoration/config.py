@@ -84,12 +84,14 @@ def base_config(method: str, size: str) -> ml_collections.ConfigDict:
   ))
   c.sampling = ml_collections.ConfigDict(dict(
       sampler='heun', steps=8, sigma_min=0.002, sigma_max=20.0, rho=7.0,
+      start_sigma=0.0,  # > 0: start sampling from the degraded input noised to this level
       eval_steps=(1, 2, 4, 8, 16, 32)))
 
   c.train = ml_collections.ConfigDict(dict(
       learning_rate=1e-3, critic_learning_rate=1e-3, warmup_steps=100, b1=0.8, b2=0.99,
+      adam_eps=1e-8,
       weight_decay=0.0, grad_clip=1.0, ema_decay=0.999, max_nonfinite_steps=20,
-      keep_checkpoints=3, best_metric='lsd', summary_audio_every=0,
+      keep_checkpoints=3, best_metric='lsd',
       **_TRAIN_SIZES[size],
   ))
   c.parallel = ml_collections.ConfigDict(dict(

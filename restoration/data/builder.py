@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import fcntl
 import hashlib
 import json
 import multiprocessing
@@ -92,14 +93,37 @@ class RestorationPairs(tfds.core.GeneratorBasedBuilder):
     items = corpus.list_items(
         c.source, split, num_items=c.num_items[SPLITS.index(split)], seed=c.seed,
         audio_dir=c.audio_dir, tfds_name=c.tfds_name, tfds_data_dir=c.tfds_data_dir or None)
+    if not items:
+      raise ValueError(f'data source {c.source!r} has no items for split {split!r} '
+                       '(a directory needs enough files for the 80/10/10 split)')
     spec = c.pair_spec()
-    workers = max(1, min(os.cpu_count() or 1, len(items)))
+    chunk = max(1, len(items) // (8 * _WORKERS))
+    # Small splits run inline: starting worker processes costs more than it saves.
+    results = (map(pairs.make_example, items, [spec] * len(items)) if len(items) < 64 else
+               _pool().map(pairs.make_example, items, [spec] * len(items), chunksize=chunk))
+    for example in results:
+      if example is not None:
+        yield example['key'], example
+
+
+_WORKERS = os.cpu_count() or 1
+_POOL: concurrent.futures.ProcessPoolExecutor | None = None
+
+
+def _pool() -> concurrent.futures.ProcessPoolExecutor:
+  """One worker pool for every split (starting workers costs seconds each)."""
+  global _POOL
+  if _POOL is None:
     ctx = multiprocessing.get_context('spawn')  # TF threads in this process make fork unsafe
-    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-      chunk = max(1, len(items) // (8 * workers))
-      for example in pool.map(pairs.make_example, items, [spec] * len(items), chunksize=chunk):
-        if example is not None:
-          yield example['key'], example
+    _POOL = concurrent.futures.ProcessPoolExecutor(_WORKERS, mp_context=ctx)
+  return _POOL
+
+
+def _close_pool() -> None:
+  global _POOL
+  if _POOL is not None:
+    _POOL.shutdown()
+    _POOL = None
 
 
 def get_builder(data_cfg) -> RestorationPairs:
@@ -109,8 +133,20 @@ def get_builder(data_cfg) -> RestorationPairs:
 
 
 def prepare(data_cfg) -> RestorationPairs:
-  """Prepares the dataset if needed (a no-op when already prepared) and returns its builder."""
-  builder = get_builder(data_cfg)
-  builder.download_and_prepare(
-      download_config=tfds.download.DownloadConfig(try_download_gcs=False))
+  """Prepares the dataset if needed (a no-op when already prepared) and returns its builder.
+
+  A file lock in ``data_dir`` serialises concurrent preparations of the same data (several
+  runs or test workers on one host); the second one finds the dataset ready.
+  """
+  os.makedirs(data_cfg.data_dir, exist_ok=True)
+  with open(os.path.join(data_cfg.data_dir, '.prepare.lock'), 'w') as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+      builder = get_builder(data_cfg)
+      builder.download_and_prepare(
+          download_config=tfds.download.DownloadConfig(
+              try_download_gcs=False, compute_stats=tfds.download.ComputeStatsMode.SKIP))
+    finally:
+      _close_pool()
+      fcntl.flock(lock, fcntl.LOCK_UN)
   return builder

@@ -106,10 +106,16 @@ def gradient_penalty(critic_fn: CriticFn, real: jax.Array, fake: jax.Array,
 
   ``x_hat = eps * real + (1 - eps) * fake`` with one ``eps ~ U(0, 1)`` per example. ``D`` is
   the scalar the Wasserstein loss sees: per-example logit means summed over heads.
+  ``rng`` is one key, or one key per example (``[B]``, e.g. ``sharding.per_example_keys``).
   """
   if real.shape != fake.shape:
     raise ValueError(f"gradient_penalty: real shape {real.shape} != fake shape {fake.shape}")
-  eps = jax.random.uniform(rng, (real.shape[0],) + (1,) * (real.ndim - 1), real.dtype)
+  eps_shape = (real.shape[0],) + (1,) * (real.ndim - 1)
+  if jax.dtypes.issubdtype(rng.dtype, jax.dtypes.prng_key) and rng.shape == real.shape[:1]:
+    # One key per example: the draw does not depend on how the batch is split over devices.
+    eps = jax.vmap(lambda k: jax.random.uniform(k, (), real.dtype))(rng).reshape(eps_shape)
+  else:
+    eps = jax.random.uniform(rng, eps_shape, real.dtype)
   x_hat = eps * real + (1.0 - eps) * fake
 
   def critic_sum(x):
@@ -123,8 +129,7 @@ def gradient_penalty(critic_fn: CriticFn, real: jax.Array, fake: jax.Array,
 
 def r1_penalty(critic_fn: CriticFn, real: jax.Array) -> jax.Array:
   """R1 (Mescheder et al. 2018): ``0.5 * mean ||grad_x D_h(real)||^2`` summed over heads."""
-  logits, vjp_fn = jax.vjp(critic_fn, real)
-  logits = list(logits)
+  logits, vjp_fn = jax.vjp(lambda x: list(critic_fn(x)), real)
   total = 0.0
   for h, head in enumerate(logits):
     # Cotangent selects head h; d(mean over a head's map)/d(logit) = 1 / map size.

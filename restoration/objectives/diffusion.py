@@ -54,7 +54,8 @@ def noise_conditioning(sigma: jax.Array) -> jax.Array:
   return 0.25 * jnp.log(sigma)
 
 
-def edm_preconditioning(sigma: jax.Array, sigma_data: float):
+def edm_preconditioning(sigma: jax.Array, sigma_data: float
+                        ) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
   """``(c_skip, c_out, c_in, c_noise)``: unit-variance network input and target at every
   noise level, and ``c_skip`` chosen to minimise the magnitude of ``c_out`` (EDM Table 1)."""
   total = jnp.square(sigma) + sigma_data**2

@@ -1,0 +1,17 @@
+"""Conditional diffusion (EDM preconditioning and loss weighting), Heun sampler."""
+from restoration.config import base_config
+
+
+def get_config(size: str = 'demo'):
+  c = base_config('diffusion', size or 'demo')
+  c.objective.schedule = 'edm'
+  c.objective.target = 'x0'
+  c.sampling.sampler = 'heun'
+  c.sampling.steps = 8
+  c.train.best_metric = 'lsd'
+  return c
+
+
+def get_sweep(size: str):
+  return [{'seed': s, 'objective.schedule': sch, 'objective.target': tgt}
+          for sch, tgt in (('edm', 'x0'), ('vp_cosine', 'v')) for s in range(2)]

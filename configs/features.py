@@ -1,0 +1,13 @@
+"""Pretrains the projected critic's frozen feature network: classify clean vs codec:bitrate."""
+from restoration.config import base_config
+
+
+def get_config(size: str = 'demo'):
+  c = base_config('features', size or 'demo')
+  c.train.num_steps = {'smoke': 4, 'demo': 300, 'base': 20000, 'large': 50000}[c.size]
+  c.train.ema_decay = 0.0
+  return c
+
+
+def get_sweep(size: str):
+  return [{'seed': s} for s in range(2)]

@@ -1,0 +1,19 @@
+"""Projected GAN: frozen feature network + CCM + CSM + one head per scale.
+
+``critic.feature_checkpoint`` may point at a ``features`` run's workdir (a classifier of codec
+and bitrate the project pretrains itself); empty means fixed random convolutions.
+"""
+from restoration.config import base_config
+
+
+def get_config(size: str = 'demo'):
+  c = base_config('projected_gan', size or 'demo')
+  c.objective.adversarial = 'hinge'
+  c.critic.kind = 'projected'
+  c.critic.feature_checkpoint = ''
+  c.objective.feature_matching_weight = 1.0
+  return c
+
+
+def get_sweep(size: str):
+  return [{'seed': s} for s in range(3)]

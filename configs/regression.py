@@ -1,0 +1,12 @@
+"""Regression baseline: the shared U-Net trained with reconstruction losses only."""
+from restoration.config import base_config
+
+
+def get_config(size: str = 'demo'):
+  c = base_config('regression', size or 'demo')
+  c.objective.reconstruction = dict(mse=1.0, mrstft=1.0, mel=0.0)
+  return c
+
+
+def get_sweep(size: str):
+  return [{'seed': s} for s in range(3)]

@@ -1,0 +1,19 @@
+"""Wasserstein GAN with gradient penalty (n_critic critic updates per generator update)."""
+from restoration.config import base_config
+
+
+def get_config(size: str = 'demo'):
+  c = base_config('wgan', size or 'demo')
+  c.objective.adversarial = 'wasserstein'
+  c.objective.gp_weight = 10.0
+  c.objective.n_critic = 2
+  c.objective.adversarial_weight = 0.1
+  c.objective.feature_matching_weight = 0.0
+  c.train.b1 = 0.5
+  c.train.b2 = 0.9
+  c.critic.kind = 'mrstft'
+  return c
+
+
+def get_sweep(size: str):
+  return [{'seed': s, 'objective.gp_weight': g} for g in (1.0, 10.0) for s in range(2)]

@@ -1,0 +1,116 @@
+"""Runs one command as an N-process jax.distributed job on this machine.
+
+  python launch/local.py --num_processes=2 -- python -m restoration.main --config=... --workdir=...
+
+Each process gets RESTORATION_COORDINATOR (host:port of process 0), RESTORATION_NUM_PROCESSES
+and RESTORATION_PROCESS_ID, which restoration.train.sharding passes to
+`jax.distributed.initialize` (jax itself would only read the coordinator from the environment).
+Output lines are prefixed with `[i] `. SIGTERM/SIGINT are forwarded to every process as
+SIGTERM (the preemption signal the training loop saves on). When one process fails the others
+are stopped, since they would otherwise wait in collectives; the exit code is the first
+failure's (128 + signal number for a process killed by a signal), else 0.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+
+GRACE_SECONDS = 10.0  # After a failure: the rest are stuck in collectives, not saving.
+
+
+def free_port() -> int:
+  with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+    sock.bind(('127.0.0.1', 0))
+    return sock.getsockname()[1]
+
+
+def process_env(index: int, num_processes: int, port: int) -> dict[str, str]:
+  env = dict(os.environ)
+  env.update(RESTORATION_COORDINATOR=f'127.0.0.1:{port}',
+             RESTORATION_NUM_PROCESSES=str(num_processes),
+             RESTORATION_PROCESS_ID=str(index),
+             PYTHONUNBUFFERED='1')
+  return env
+
+
+def _pump(index: int, stream, lock: threading.Lock) -> None:
+  with stream:
+    for line in iter(stream.readline, b''):
+      with lock:
+        sys.stdout.buffer.write(f'[{index}] '.encode() + line)
+        sys.stdout.flush()
+
+
+def _exit_code(returncode: int) -> int:
+  return 128 - returncode if returncode < 0 else returncode
+
+
+def launch(command: Sequence[str], num_processes: int, port: int | None = None) -> int:
+  """Starts the processes, waits for all, returns the job's exit code."""
+  port = port or free_port()
+  lock = threading.Lock()
+  procs, pumps = [], []
+
+  def terminate_all(*_):
+    for proc in procs:
+      if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+
+  for sig in (signal.SIGTERM, signal.SIGINT):
+    signal.signal(sig, terminate_all)
+  for i in range(num_processes):
+    # A new session: terminal Ctrl-C reaches only this launcher, which forwards it once.
+    proc = subprocess.Popen(list(command), env=process_env(i, num_processes, port),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    procs.append(proc)
+    pumps.append(threading.Thread(target=_pump, args=(i, proc.stdout, lock), daemon=True))
+    pumps[-1].start()
+
+  failure, deadline = 0, None
+  while None in [proc.poll() for proc in procs]:  # A list: poll every process each time.
+    for i, proc in enumerate(procs):
+      if proc.returncode not in (None, 0) and not failure:
+        failure = _exit_code(proc.returncode)
+        with lock:
+          print(f'[launch] process {i} exited with {proc.returncode}; stopping the others',
+                file=sys.stderr, flush=True)
+        terminate_all()
+        deadline = time.monotonic() + GRACE_SECONDS
+    if deadline is not None and time.monotonic() > deadline:
+      for proc in procs:
+        if proc.poll() is None:
+          proc.kill()
+    time.sleep(0.05)
+  for pump in pumps:
+    pump.join()
+  if not failure:
+    failure = next((_exit_code(p.returncode) for p in procs if p.returncode), 0)
+  return failure
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+  parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+  parser.add_argument('--num_processes', type=int, default=2)
+  parser.add_argument('--port', type=int, default=None,
+                      help='coordinator port on 127.0.0.1 (default: a free one)')
+  parser.add_argument('command', nargs=argparse.REMAINDER,
+                      help='the command every process runs, after --')
+  args = parser.parse_args(argv)
+  command = args.command[1:] if args.command[:1] == ['--'] else args.command
+  if not command:
+    parser.error('no command given; usage: local.py --num_processes=N -- python -m ...')
+  if args.num_processes < 1:
+    parser.error(f'--num_processes must be >= 1, got {args.num_processes}')
+  return launch(command, args.num_processes, args.port)
+
+
+if __name__ == '__main__':
+  sys.exit(main())

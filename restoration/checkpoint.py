@@ -1,0 +1,256 @@
+"""Orbax checkpoints in `workdir/checkpoints`: async saves, keep-last-N + best, exact resume.
+
+A step directory holds two items: `state` (the train-state pytree, any mix of dicts, lists,
+namedtuples and `nnx.State`) and `config` (the run's config as JSON). Restoring goes through
+an abstract target with shardings, which is how a checkpoint moves to another mesh or device
+count. Orbax writes each step to `<step>.orbax-checkpoint-tmp` and renames it on commit, so a
+process killed mid-save leaves the previous step loadable; the leftover tmp dir is removed
+when the next `Checkpointer` opens the directory.
+
+Preemption: `PreemptionGuard` turns SIGTERM into a flag that the loop polls between steps;
+in a multi-process job JAX's preemption sync manager (started by `jax.distributed.initialize`)
+owns SIGTERM and picks one step at which every process stops, so all of them save together.
+"""
+from __future__ import annotations
+
+import signal
+import types
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+from etils import epath
+from jax.experimental import multihost_utils
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+PyTree = Any
+_policies = ocp.checkpoint_managers
+
+
+class CheckpointMismatchError(ValueError):
+  """The stored state does not have the tree structure or leaf shapes the config builds."""
+
+
+def _path_str(path: Sequence[Any]) -> str:
+  """'params/encoder/kernel' for any jax key path (dict keys, attributes, list indices)."""
+  tokens = []
+  for key in path:
+    for attr in ('key', 'name', 'idx'):
+      if hasattr(key, attr):
+        tokens.append(str(getattr(key, attr)))
+        break
+    else:
+      tokens.append(str(key))
+  return '/'.join(tokens)
+
+
+def _shape_str(shape: Sequence[int], dtype: Any) -> str:
+  return f"({','.join(str(d) for d in shape)}) {np.dtype(dtype).name}"
+
+
+def _reject_typed_keys(tree: PyTree, what: str) -> None:
+  """Orbax stores a typed PRNG key as raw uint32 data and cannot restore its type."""
+  for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+    if jax.dtypes.issubdtype(getattr(leaf, 'dtype', None), jax.dtypes.prng_key):
+      raise TypeError(f'{what} leaf {_path_str(path)} is a typed PRNG key; keep '
+                      'jax.random.key_data(key) in the train state instead')
+
+
+def _flat_shapes(tree: PyTree) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+  leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
+  return {_path_str(p): (tuple(x.shape), np.dtype(x.dtype)) for p, x in leaves}
+
+
+class Checkpointer:
+  """Saves/restores `{state, config}` steps in `workdir/checkpoints`; every process calls it."""
+
+  def __init__(self, workdir: str | epath.PathLike, *, save_every: int = 1, keep: int = 3,
+               best_metric: str | None = None, best_mode: str = 'min',
+               async_save: bool = True, read_only: bool = False):
+    """`read_only=True` is for readers beside a live run (evaluation, notebooks): it never
+    writes or deletes, so it leaves the trainer's in-flight `.orbax-checkpoint-tmp` alone."""
+    if save_every < 1:
+      raise ValueError(f'save_every must be >= 1, got {save_every}')
+    if keep < 1:
+      raise ValueError(f'keep must be >= 1, got {keep}')
+    if best_mode not in ('min', 'max'):
+      raise ValueError(f"best_mode must be 'min' or 'max', got {best_mode!r}")
+    workdir = epath.Path(workdir)
+    if not workdir.is_absolute():  # TensorStore needs absolute paths; gs:// ones already are.
+      workdir = workdir.resolve()
+    self.directory = workdir / 'checkpoints'
+    self._best_metric = best_metric
+    self._read_only = read_only
+    preserve = [_policies.LatestN(n=keep)]
+    best_fn = None
+    if best_metric is not None:
+      best_fn = lambda metrics: metrics[best_metric]  # noqa: E731
+      # BestN keeps the *last* n after sorting; reverse for 'min' puts the smallest last.
+      preserve.append(_policies.BestN(get_metric_fn=best_fn, reverse=best_mode == 'min', n=1,
+                                      keep_checkpoints_without_metrics=False))
+    registry = ocp.handlers.DefaultCheckpointHandlerRegistry()
+    for item, args in (('state', ocp.args.StandardSave), ('state', ocp.args.StandardRestore),
+                       ('config', ocp.args.JsonSave), ('config', ocp.args.JsonRestore)):
+      registry.add(item, args)
+    self._manager = ocp.CheckpointManager(
+        self.directory,
+        options=ocp.CheckpointManagerOptions(
+            save_decision_policy=_policies.FixedIntervalPolicy(save_every),
+            preservation_policy=_policies.AnyPreservationPolicy(preserve),
+            # best_fn/best_mode only make the manager write metrics and answer best_step();
+            # which steps survive is decided by the preservation policy above.
+            best_fn=best_fn, best_mode=best_mode,
+            cleanup_tmp_directories=not read_only, read_only=read_only,
+            enable_async_checkpointing=async_save),
+        handler_registry=registry)
+
+  def latest_step(self) -> int | None:
+    return self._manager.latest_step()
+
+  def best_step(self) -> int | None:
+    """Best step by `best_metric` (the latest step when no metric is tracked)."""
+    return self._manager.best_step()
+
+  def all_steps(self) -> list[int]:
+    return list(self._manager.all_steps())
+
+  def save(self, step: int, state: PyTree, *, config: Mapping[str, Any],
+           metrics: Mapping[str, Any] | None = None, force: bool = False) -> bool:
+    """Starts an (async) save when `step % save_every == 0` or `force`; True if it started."""
+    if self._read_only:
+      raise ValueError(f'Checkpointer for {self.directory} is read-only; cannot save step {step}')
+    if step in self._manager.all_steps():
+      return False  # E.g. a preemption right after a periodic save of the same step.
+    _reject_typed_keys(state, 'state')
+    if metrics is not None:
+      if self._best_metric is not None and self._best_metric not in metrics:
+        raise ValueError(f'metrics at step {step} lack best_metric {self._best_metric!r}; '
+                       f'got {sorted(metrics)}')
+      metrics = {k: float(np.asarray(v)) for k, v in metrics.items()}
+    return self._manager.save(
+        step,
+        args=ocp.args.Composite(state=ocp.args.StandardSave(state),
+                                config=ocp.args.JsonSave(dict(config))),
+        metrics=metrics, force=force)
+
+  def _step_or_latest(self, step: int | None) -> int:
+    step = self.latest_step() if step is None else step
+    if step is None:
+      raise FileNotFoundError(f'no checkpoint in {self.directory}')
+    if step not in self._manager.all_steps():
+      raise FileNotFoundError(f'no checkpoint for step {step} in {self.directory}; '
+                              f'have {self.all_steps()}')
+    return step
+
+  def check_compatible(self, abstract_state: PyTree, step: int | None = None) -> None:
+    """Raises CheckpointMismatchError naming the first leaf whose path/shape/dtype differ.
+
+    Reads only the stored metadata, so it is cheap even for large states.
+    """
+    step = self._step_or_latest(step)
+    _reject_typed_keys(abstract_state, 'abstract_state')
+    stored = _flat_shapes(self._manager.item_metadata(step)['state'].tree)
+    target = _flat_shapes(abstract_state)
+    where = f'checkpoint at {self.directory / str(step)}'
+    advice = 'use a new --workdir or the old config'
+    for path, (shape, dtype) in target.items():
+      if path not in stored:
+        raise CheckpointMismatchError(
+            f'{where} has no {path} but the config builds {path} {_shape_str(shape, dtype)}; '
+            f'{advice}')
+      if stored[path] != (shape, dtype):
+        raise CheckpointMismatchError(
+            f'{where} has {path} {_shape_str(*stored[path])} but the config builds '
+            f'{_shape_str(shape, dtype)}; {advice}')
+    for path, (shape, dtype) in stored.items():
+      if path not in target:
+        raise CheckpointMismatchError(
+            f'{where} has {path} {_shape_str(shape, dtype)} which the config does not build; '
+            f'{advice}')
+
+  def restore(self, abstract_state: PyTree, step: int | None = None) -> PyTree:
+    """Loads `step` (default: latest) into the shapes, dtypes and shardings of `abstract_state`.
+
+    `abstract_state` is `jax.eval_shape(init)` with each leaf's `sharding` set to the target
+    sharding, e.g. `jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype,
+    sharding=s), abstract, shardings)`. Leaves without a sharding come back replicated on
+    all devices (handy for evaluation and notebooks).
+    """
+    step = self._step_or_latest(step)
+    replicated = NamedSharding(Mesh(np.array(jax.devices()), ('all',)), P())
+    abstract_state = jax.tree.map(
+        lambda a: a if getattr(a, 'sharding', None) is not None else
+        jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=replicated), abstract_state)
+    self.check_compatible(abstract_state, step)
+    restored = self._manager.restore(
+        step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state)))
+    return restored['state']
+
+  def saved_config(self, step: int | None = None) -> dict[str, Any]:
+    """The config dict stored with `step` (default: latest)."""
+    step = self._step_or_latest(step)
+    restored = self._manager.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))
+    return dict(restored['config'])
+
+  def wait_until_finished(self) -> None:
+    """Blocks until the in-flight async save is committed (call before exiting)."""
+    self._manager.wait_until_finished()
+
+  def close(self) -> None:
+    self._manager.close()
+
+  def __enter__(self) -> Checkpointer:
+    return self
+
+  def __exit__(self, *exc: object) -> None:
+    self.close()
+
+
+class PreemptionGuard:
+  """Context manager that turns SIGTERM/SIGINT into a stop request polled between steps.
+
+  Loop contract: `if guard.should_stop(step): ckpt.save(step, state, config=..., force=True);
+  ckpt.wait_until_finished(); return` (exit code 0), called on every process at every step.
+
+  Single process: the handlers only set a flag (no work inside a signal handler); a second
+  signal gets the previous handler, so pressing Ctrl-C twice still interrupts a hung save.
+  Multi-process: `jax.distributed.initialize` starts JAX's preemption sync manager, which
+  catches SIGTERM on any process and agrees on one step for all; `should_stop` asks it via
+  `multihost_utils.reached_preemption_sync_point`, so every process saves the same step and
+  nobody deadlocks in a collective. A Python handler there would replace JAX's (and a local
+  flag would stop one process alone), so the guard installs none; `launch/local.py` turns
+  Ctrl-C into SIGTERM for its children.
+  """
+
+  def __init__(self, signals: Sequence[int] = (signal.SIGTERM, signal.SIGINT)):
+    self._signals = tuple(signals)
+    self._previous: dict[int, Any] = {}
+    self._multiprocess = False
+    self.requested = False
+
+  def _handler(self, signum: int, frame: types.FrameType | None) -> None:
+    del frame
+    if self.requested:  # A second Ctrl-C/SIGTERM while saving: act as if unguarded.
+      signal.signal(signum, self._previous[signum])
+      signal.raise_signal(signum)
+    self.requested = True
+
+  def __enter__(self) -> PreemptionGuard:
+    self._multiprocess = jax.process_count() > 1
+    if not self._multiprocess:
+      for sig in self._signals:
+        self._previous[sig] = signal.signal(sig, self._handler)
+    return self
+
+  def __exit__(self, *exc: object) -> None:
+    for sig, previous in self._previous.items():
+      signal.signal(sig, previous)
+    self._previous.clear()
+
+  def should_stop(self, step: int) -> bool:
+    """True when this step should be the last: save it (force=True) and exit 0."""
+    if self._multiprocess:
+      self.requested = self.requested or multihost_utils.reached_preemption_sync_point(step)
+    return self.requested

@@ -1,0 +1,193 @@
+"""The outer training loop: data, compiled step, logging, validation, checkpoints, preemption.
+
+All side effects live here; the step itself is pure (``train/steps.py``).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from clu import metric_writers
+from jax.experimental import multihost_utils
+
+from restoration import checkpoint as checkpoint_lib
+from restoration import config as config_lib
+from restoration import inference, spectral
+from restoration.data import builder as builder_lib
+from restoration.data import pipeline
+from restoration.evaluate import metrics as metrics_lib
+from restoration.spectral import SpectralParams
+from restoration.train import sharding, state as state_lib, steps as steps_lib
+
+log = logging.getLogger('restoration')
+
+
+class NonFiniteError(RuntimeError):
+  """Too many consecutive steps with a non-finite loss or gradient."""
+
+
+def prepare_data(config) -> Any:
+  """Prepares the pairs dataset on process 0 (others wait) and returns its builder."""
+  if jax.process_index() == 0:
+    builder_lib.prepare(config.data)
+  if jax.process_count() > 1:
+    multihost_utils.sync_global_devices('restoration: dataset prepared')
+  return builder_lib.get_builder(config.data)
+
+
+def setup(config, workdir: str):
+  """Distributed init, validation, mesh, state (restored when a checkpoint exists)."""
+  sharding.maybe_initialize_distributed(config)
+  config_lib.validate(config, num_devices=jax.device_count(), num_processes=jax.process_count())
+  os.makedirs(workdir, exist_ok=True)
+  mesh = sharding.make_mesh(config.parallel.model_axis)
+  nets, state, shardings = state_lib.create(
+      config, sharding_fn=lambda a: sharding.param_sharding(mesh, a))
+  t = config.train
+  ckpt = checkpoint_lib.Checkpointer(
+      workdir, save_every=t.checkpoint_every, keep=t.keep_checkpoints,
+      best_metric=t.best_metric if config.method != 'features' else None, best_mode='min')
+  if ckpt.latest_step() is not None:
+    target = state_lib.abstract_state(config, shardings)
+    ckpt.check_compatible(target)
+    state = ckpt.restore(target)
+    log.info('resumed from %s at step %d', ckpt.directory, int(state['step']))
+  return mesh, nets, state, shardings, ckpt
+
+
+def validate_model(config, nets, params, rest, builder, mesh, step: int
+                   ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+  """Restores ``eval_batches`` validation batches -> (scores, first example).
+
+  Scores: LSD (full and high band) and SI-SDR of the output, and the input's LSD beside it.
+  The first example (clean/degraded/restored waves and spectrograms) feeds the summaries.
+  """
+  p = SpectralParams.from_config(config.spectral)
+  sr = config.data.sample_rate
+  enhance = jax.jit(inference.enhancer(config, nets))
+  batches = pipeline.global_batches(builder, config, sharding.batch_sharding(mesh),
+                                    split='validation', train=False)
+  scores = {'lsd': [], 'lsd_high': [], 'si_sdr': [], 'input_lsd': []}
+  example = {}
+  for i in range(config.train.eval_batches):
+    batch = next(batches)
+    out = enhance(params, rest, batch['degraded'], jax.random.key(step + i))
+    wave = spectral.synthesis(out, p, batch['clean_wave'].shape[-1])
+    wave, clean, degraded = (np.asarray(multihost_utils.process_allgather(x, tiled=True))
+                             for x in (wave, batch['clean_wave'], batch['degraded_wave']))
+    if not example:
+      example = {'clean': clean[0], 'degraded': degraded[0], 'restored': wave[0]}
+    for r, e, d in zip(clean, wave, degraded):
+      scores['lsd'].append(metrics_lib.lsd(r, e, sr))
+      scores['lsd_high'].append(metrics_lib.lsd(r, e, sr, band='high'))
+      scores['si_sdr'].append(metrics_lib.si_sdr(r, e))
+      scores['input_lsd'].append(metrics_lib.lsd(r, d, sr))
+  return {k: float(np.mean(v)) for k, v in scores.items()}, example
+
+
+def write_example_summaries(writer, step: int, example: dict[str, np.ndarray], config) -> None:
+  """Log-magnitude image (clean | degraded | restored) and the three audio clips."""
+  p = SpectralParams.from_config(config.spectral)
+  rows = [np.log10(np.abs(np.asarray(spectral.stft(jnp.asarray(example[k]), p.n_fft, p.hop)))
+                   + 1e-5) for k in ('clean', 'degraded', 'restored')]
+  img = np.concatenate([r.T[::-1] for r in rows], axis=1)
+  img = (img - img.min()) / (np.ptp(img) + 1e-8)
+  writer.write_images(step, {'spectrogram/clean|degraded|restored': img[None, :, :, None]})
+  writer.write_audios(step, {f'audio/{k}': np.clip(v, -1, 1)[None, :, None]
+                             for k, v in example.items()}, sample_rate=config.data.sample_rate)
+
+
+def train_and_evaluate(config, workdir: str, stop_at: int | None = None) -> dict[str, float]:
+  """Trains ``config.method`` in ``workdir``; resumes from its latest checkpoint.
+
+  ``stop_at`` ends this invocation after that step (saved), as a preemption would.
+  """
+  t_setup = time.time()
+  mesh, nets, state, shardings, ckpt = setup(config, workdir)
+  log.info('[%s] state ready on %d devices (%.1f s); params %s', config.method,
+           jax.device_count(), time.time() - t_setup,
+           {k: state_lib.count_params(v) for k, v in state['params'].items()})
+  t_data = time.time()
+  builder = prepare_data(config)
+  log.info('[%s] dataset %s ready (%.1f s)', config.method, builder.builder_config.name,
+           time.time() - t_data)
+  t = config.train
+  start = int(jax.device_get(state['step']))
+  backend = config.parallel.backend
+  step_fn = sharding.compile_step(steps_lib.make_step(config, nets), mesh, shardings, backend)
+  if backend == 'pmap':
+    state = sharding.to_pmap_state(state, mesh)
+    batches = pipeline.local_batches(builder, config, start_step=start)
+  else:
+    batches = pipeline.global_batches(builder, config, sharding.batch_sharding(mesh),
+                                      start_step=start)
+  host_state = sharding.from_pmap_state if backend == 'pmap' else (lambda s: s)
+  writer = metric_writers.create_default_writer(workdir, just_logging=jax.process_index() > 0)
+  if start == 0:
+    writer.write_hparams({k: str(v) for k, v in config.to_dict().items()
+                          if not isinstance(v, dict)})
+  rng = jax.random.key(config.seed)
+  config_dict = config.to_dict()
+  lr = state_lib.lr_schedule(config, t.learning_rate)
+  examples_per_step = t.global_batch
+  last = {}
+  t0, timed_steps, compile_s = time.time(), 0, None
+  with checkpoint_lib.PreemptionGuard() as guard:
+    end = min(t.num_steps, stop_at or t.num_steps)
+    for step in range(start, end):
+      batch = next(batches)
+      state, metrics = step_fn(state, batch, jax.random.fold_in(rng, step))
+      nonfinite = int(jax.device_get(metrics['nonfinite']))
+      if compile_s is None:
+        compile_s, t0 = time.time() - t0, time.time()
+        log.info('[%s] first step (compile + input warm-up) took %.1f s', config.method,
+                 compile_s)
+      else:
+        timed_steps += 1
+      done = step + 1
+      if nonfinite >= t.max_nonfinite_steps:
+        raise NonFiniteError(
+            f'{nonfinite} consecutive steps with a non-finite loss or gradient at step {done} '
+            f'(config.train.max_nonfinite_steps={t.max_nonfinite_steps}); lower '
+            'config.train.learning_rate or check the data')
+      if done % t.log_every == 0 or done == t.num_steps:
+        m = {k: float(v) for k, v in jax.device_get(metrics).items()}
+        elapsed = time.time() - t0
+        rate = timed_steps / elapsed if elapsed > 0 and timed_steps else float('nan')
+        m.update(steps_per_second=rate, examples_per_second=rate * examples_per_step,
+                 learning_rate=float(lr(step)), compile_seconds=compile_s)
+        writer.write_scalars(done, m)
+        eta = (t.num_steps - done) / rate if rate == rate and rate > 0 else float('nan')
+        shown = ' '.join(f'{k}={m[k]:.4g}' for k in sorted(m) if '/' not in k and
+                         k not in ('learning_rate', 'compile_seconds'))
+        log.info('[%s] step %d/%d %s ETA %.0fs', config.method, done, t.num_steps, shown, eta)
+        last.update(m)
+      eval_metrics = None
+      if config.method != 'features' and (done % t.eval_every == 0 or done == t.num_steps):
+        hs = host_state(state)
+        params = hs['ema'] if t.ema_decay else hs['params'][nets.main]
+        eval_metrics, example = validate_model(config, nets, params, hs['rest'][nets.main],
+                                               builder, mesh, done)
+        writer.write_scalars(done, {f'eval/{k}': v for k, v in eval_metrics.items()})
+        write_example_summaries(writer, done, example, config)
+        log.info('[%s] eval at step %d: %s', config.method, done,
+                 ' '.join(f'{k}={v:.4g}' for k, v in eval_metrics.items()))
+        last.update({f'eval/{k}': v for k, v in eval_metrics.items()})
+      stop = guard.should_stop(done)
+      ckpt.save(done, host_state(state), config=config_dict, metrics=eval_metrics,
+                force=stop or done == end)
+      if stop:
+        log.info('preempted: saved step %d, exiting', done)
+        break
+  ckpt.wait_until_finished()
+  writer.flush()
+  last['params_checksum'] = float(sum(
+      jnp.sum(jnp.abs(x)) for x in jax.tree.leaves(host_state(state)['params'])))
+  log.info('[%s] done at step %d; params checksum %.8f', config.method, int(
+      jax.device_get(host_state(state)['step'])), last['params_checksum'])
+  return last

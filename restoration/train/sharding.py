@@ -1,0 +1,136 @@
+"""Device mesh, shardings and the two parallel backends (jit + NamedSharding, pmap).
+
+Default backend: one ``jax.jit`` over a ``Mesh(('data', 'model'))``; the batch is sharded on
+'data', parameters are replicated, or sharded on 'model' by :func:`param_sharding` when
+``parallel.model_axis > 1``. ``parallel.backend='pmap'`` runs the same pure step under
+``jax.pmap`` with explicit ``pmean`` (compatibility backend; jax implements it as
+``jit(shard_map)`` nowadays).
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+DATA, MODEL = 'data', 'model'
+
+
+def maybe_initialize_distributed(config) -> None:
+  """Joins the multi-host job when ``config.distributed`` is set or a launcher says so.
+
+  ``jax.distributed.initialize()`` auto-detects SLURM and TPU pods; ``launch/local.py`` passes
+  the coordinator, process count and index through ``RESTORATION_*`` environment variables.
+  """
+  env = os.environ
+  if not (config.distributed or 'RESTORATION_COORDINATOR' in env):
+    return
+  if jax.distributed.is_initialized():
+    return
+  # Before initialize(), which must precede any backend call; only the CPU backend reads it.
+  jax.config.update('jax_cpu_collectives_implementation', 'gloo')
+  if 'RESTORATION_COORDINATOR' in env:
+    jax.distributed.initialize(
+        coordinator_address=env['RESTORATION_COORDINATOR'],
+        num_processes=int(env['RESTORATION_NUM_PROCESSES']),
+        process_id=int(env['RESTORATION_PROCESS_ID']))
+  else:
+    jax.distributed.initialize()
+
+
+def make_mesh(model_axis: int = 1, devices=None) -> Mesh:
+  """``Mesh(('data', 'model'))`` over all devices (Auto axis types, see DESIGN.md)."""
+  devices = np.asarray(jax.devices() if devices is None else devices)
+  if devices.size % model_axis:
+    raise ValueError(f'parallel.model_axis={model_axis} does not divide {devices.size} devices')
+  return Mesh(devices.reshape(devices.size // model_axis, model_axis), (DATA, MODEL))
+
+
+def batch_sharding(mesh: Mesh) -> NamedSharding:
+  return NamedSharding(mesh, P(DATA))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+  return NamedSharding(mesh, P())
+
+
+def param_sharding(mesh: Mesh, tree: Any, min_size: int = 2**18) -> Any:
+  """Replicates small leaves; shards big ones over 'model' on their last divisible axis."""
+  n = mesh.shape[MODEL]
+
+  def rule(leaf):
+    shape = getattr(leaf, 'shape', ())
+    if n == 1 or int(np.prod(shape, dtype=np.int64)) < min_size:
+      return replicated(mesh)
+    for axis in reversed(range(len(shape))):
+      if shape[axis] % n == 0:
+        spec = [None] * len(shape)
+        spec[axis] = MODEL
+        return NamedSharding(mesh, P(*spec))
+    return replicated(mesh)
+
+  return jax.tree.map(rule, tree)
+
+
+def compile_step(step: Callable, mesh: Mesh, state_sharding: Any, backend: str = 'jit'
+                 ) -> Callable:
+  """``(state, batch, rng) -> (state, metrics)`` compiled for the chosen backend.
+
+  ``step`` must take ``axis_name`` (None under jit, where the global mean is implicit; 'data'
+  under pmap, where gradients and metrics are ``pmean``-ed).
+  """
+  if backend == 'jit':
+    return jax.jit(
+        lambda s, b, r: step(s, b, r, axis_name=None),
+        in_shardings=(state_sharding, batch_sharding(mesh), replicated(mesh)),
+        out_shardings=(state_sharding, replicated(mesh)), donate_argnums=0)
+  if backend == 'pmap':
+    if mesh.shape[MODEL] != 1:
+      raise ValueError('parallel.backend="pmap" supports only parallel.model_axis=1')
+    # Single host: exactly the mesh's devices; multi-host: pmap spans every host's devices.
+    devices = list(mesh.devices.reshape(-1)) if jax.process_count() == 1 else None
+    n_local = len(devices) if devices else jax.local_device_count()
+    pstep = jax.pmap(lambda s, b, r: step(s, b, r, axis_name=DATA), axis_name=DATA,
+                     in_axes=(0, 0, None), donate_argnums=0, devices=devices)
+
+    def run(state, batch, rng):
+      # State: replicated with a leading device axis (to_pmap_state); batch: host-local.
+      local = jax.tree.map(_split_leading(n_local), batch)
+      new_state, metrics = pstep(state, local, rng)
+      return new_state, jax.tree.map(lambda m: m[0], metrics)
+    return run
+  raise ValueError(f'parallel.backend={backend!r}: expected "jit" or "pmap"')
+
+
+def _split_leading(n: int) -> Callable:
+  def split(x):
+    x = np.asarray(x) if not isinstance(x, jax.Array) else x
+    return x.reshape((n, x.shape[0] // n) + x.shape[1:])
+  return split
+
+
+def to_pmap_state(state: Any, mesh: Mesh) -> Any:
+  """Replicates a state across the mesh's local devices with a leading axis (pmap layout)."""
+  devices = [d for d in mesh.devices.reshape(-1) if d.process_index == jax.process_index()]
+  stacked = NamedSharding(Mesh(np.asarray(devices), ('replica',)), P('replica'))
+  return jax.tree.map(lambda x: jax.device_put(np.stack([np.asarray(x)] * len(devices)), stacked),
+                      jax.device_get(state))
+
+
+def from_pmap_state(state: Any) -> Any:
+  """First replica of a pmap-layout state (for checkpoints and evaluation)."""
+  return jax.tree.map(lambda x: x[0], state)
+
+
+def pmean(tree: Any, axis_name: str | None) -> Any:
+  """Mean over the 'data' axis under pmap; identity under jit (already global)."""
+  return tree if axis_name is None else jax.lax.pmean(tree, axis_name)
+
+
+def per_example_keys(rng: jax.Array, batch_size: int, axis_name: str | None) -> jax.Array:
+  """One key per global example index, so jit and pmap draw identical noise."""
+  offset = 0 if axis_name is None else jax.lax.axis_index(axis_name) * batch_size
+  return jax.vmap(lambda i: jax.random.fold_in(rng, i))(offset + jnp.arange(batch_size))

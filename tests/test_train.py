@@ -1,0 +1,160 @@
+"""Training system: every config trains at smoke size, backends agree, exact resume,
+preemption, shape-mismatch refusal, config errors, and a 2-process jax.distributed run."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from restoration import config as config_lib
+from restoration.checkpoint import Checkpointer, CheckpointMismatchError
+from restoration.spectral import SpectralParams
+from restoration.train import loop, sharding, state as state_lib, steps as steps_lib
+
+ROOT = Path(__file__).resolve().parents[1]
+METHODS = ('regression', 'gan', 'wgan', 'projected_gan', 'diffusion', 'features')
+
+
+def smoke_config(method, tmp_data, **train):
+  import importlib.util
+  spec = importlib.util.spec_from_file_location(method, ROOT / 'configs' / f'{method}.py')
+  mod = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(mod)
+  c = mod.get_config('smoke')
+  c.data.data_dir = str(tmp_data)
+  c.train.update(train)
+  return c
+
+
+@pytest.fixture
+def data_dir(smoke_data_dir):
+  return smoke_data_dir
+
+
+@pytest.mark.parametrize('method', METHODS)
+def test_every_config_trains_at_smoke_size(method, data_dir, tmp_path):
+  c = smoke_config(method, data_dir)
+  last = loop.train_and_evaluate(c, str(tmp_path / method))
+  assert np.isfinite(last['loss'])
+  assert Checkpointer(tmp_path / method, save_every=1).latest_step() == c.train.num_steps
+  if method != 'features':
+    assert np.isfinite(last['eval/lsd'])
+
+
+def _random_batch(c, seed=0):
+  rng = np.random.default_rng(seed)
+  p = SpectralParams.from_config(c.spectral)
+  n = int(c.data.crop_seconds * c.data.sample_rate)
+  clean = rng.standard_normal((c.train.global_batch, n)).astype(np.float32) * 0.1
+  degraded = clean + 0.02 * rng.standard_normal(clean.shape).astype(np.float32)
+  from restoration import spectral
+  return {'clean_wave': clean, 'degraded_wave': degraded,
+          'clean': np.asarray(spectral.analysis(jnp.asarray(clean), p)),
+          'degraded': np.asarray(spectral.analysis(jnp.asarray(degraded), p)),
+          'degradation': np.zeros((c.train.global_batch,), np.int32)}
+
+
+def _train_params(c, devices, backend, steps=3):
+  mesh = sharding.make_mesh(1, devices=devices)
+  nets, state, shardings = state_lib.create(
+      c, sharding_fn=lambda a: sharding.param_sharding(mesh, a))
+  step = sharding.compile_step(steps_lib.make_step(c, nets), mesh, shardings, backend)
+  if backend == 'pmap':
+    state = sharding.to_pmap_state(state, mesh)
+  for k in range(steps):
+    batch = _random_batch(c, k)
+    if backend == 'jit':
+      batch = sharding_batch = {key: jax.device_put(v, sharding.batch_sharding(mesh))
+                                for key, v in batch.items()}
+    state, _ = step(state, batch, jax.random.key(k))
+  if backend == 'pmap':
+    state = sharding.from_pmap_state(state)
+  return jax.device_get(state['params'])
+
+
+@pytest.mark.parametrize('method', ['regression', 'wgan'])
+def test_one_device_jit_and_pmap_agree(method, data_dir):
+  # Adam maps a near-zero gradient to a full +-lr step, so the float summation order of
+  # 1 vs 8 devices can flip its sign; a larger eps keeps those steps proportional.
+  c = smoke_config(method, data_dir, global_batch=8, adam_eps=1e-4)
+  one = _train_params(c, jax.devices()[:1], 'jit')
+  eight = _train_params(c, jax.devices(), 'jit')
+  pmapped = _train_params(c, jax.devices(), 'pmap')
+  for other in (eight, pmapped):
+    for a, b in zip(jax.tree.leaves(one), jax.tree.leaves(other)):
+      np.testing.assert_allclose(a, b, atol=1e-5, rtol=0)
+  moved = max(float(np.max(np.abs(a - b))) for a, b in zip(
+      jax.tree.leaves(one), jax.tree.leaves(_train_params(c, jax.devices()[:1], 'jit', 0))))
+  assert moved > 1e-4  # training changed the parameters (the comparison is not vacuous)
+
+
+def test_resume_is_exact(data_dir, tmp_path):
+  c = smoke_config('gan', data_dir, num_steps=4, checkpoint_every=2, eval_every=100)
+  loop.train_and_evaluate(c, str(tmp_path / 'straight'))
+  loop.train_and_evaluate(c, str(tmp_path / 'resumed'), stop_at=2)
+  assert Checkpointer(tmp_path / 'resumed', save_every=1).latest_step() == 2
+  loop.train_and_evaluate(c, str(tmp_path / 'resumed'))
+  target = state_lib.abstract_state(c, None)
+  a = Checkpointer(tmp_path / 'straight', save_every=1).restore(target)
+  b = Checkpointer(tmp_path / 'resumed', save_every=1).restore(target)
+  assert int(a['step']) == int(b['step']) == 4
+  for x, y in zip(jax.tree.leaves(a['params']), jax.tree.leaves(b['params'])):
+    np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def test_changed_model_shape_is_refused(data_dir, tmp_path):
+  c = smoke_config('regression', data_dir, num_steps=2, eval_every=100)
+  loop.train_and_evaluate(c, str(tmp_path))
+  c.model.overrides = {'channels': 16}
+  with pytest.raises(CheckpointMismatchError, match='checkpoint'):
+    loop.train_and_evaluate(c, str(tmp_path))
+
+
+def test_config_errors_are_one_line(data_dir):
+  c = smoke_config('regression', data_dir, global_batch=6)
+  with pytest.raises(config_lib.ConfigError, match=r'train.global_batch=6: expected divisible'):
+    config_lib.validate(c, num_devices=8)
+  c = smoke_config('regression', data_dir)
+  c.data.source = 'directory'
+  with pytest.raises(config_lib.ConfigError, match='data.audio_dir'):
+    config_lib.validate(c)
+
+
+def _main(args, **kw):
+  env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=2',
+             JAX_PLATFORMS='cpu', TF_CPP_MIN_LOG_LEVEL='2')
+  return subprocess.Popen([sys.executable, '-m', 'restoration.main', *args], cwd=ROOT, env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
+
+
+def test_unknown_config_field_stops_with_clear_error(tmp_path):
+  p = _main([f'--config={ROOT}/configs/regression.py:smoke', f'--workdir={tmp_path}',
+             '--config.train.no_such_field=3'])
+  out, _ = p.communicate(timeout=120)
+  assert p.returncode != 0
+  assert 'no_such_field' in out
+
+
+def test_sigterm_saves_and_exits_zero(data_dir, tmp_path):
+  p = _main([f'--config={ROOT}/configs/regression.py:smoke', f'--workdir={tmp_path}',
+             f'--config.data.data_dir={data_dir}', '--config.train.num_steps=100000',
+             '--config.train.checkpoint_every=100000', '--config.train.eval_every=100000',
+             '--config.train.log_every=1'])
+  lines = []
+  deadline = time.time() + 240
+  while time.time() < deadline:
+    line = p.stdout.readline()
+    lines.append(line)
+    if 'step 3/' in line:
+      break
+  p.send_signal(signal.SIGTERM)
+  out, _ = p.communicate(timeout=120)
+  assert p.returncode == 0, ''.join(lines) + out
+  step = Checkpointer(tmp_path, save_every=1).latest_step()
+  assert step is not None and step >= 3
