@@ -158,3 +158,24 @@ def test_sigterm_saves_and_exits_zero(data_dir, tmp_path):
   assert p.returncode == 0, ''.join(lines) + out
   step = Checkpointer(tmp_path, save_every=1).latest_step()
   assert step is not None and step >= 3
+
+
+def test_two_process_distributed_training_agrees(data_dir, tmp_path):
+  env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=2',
+             JAX_PLATFORMS='cpu', TF_CPP_MIN_LOG_LEVEL='2')
+  cmd = [sys.executable, str(ROOT / 'launch' / 'local.py'), '--num_processes=2', '--',
+         sys.executable, '-m', 'restoration.main',
+         f'--config={ROOT}/configs/regression.py:smoke', f'--workdir={tmp_path}',
+         f'--config.data.data_dir={data_dir}', '--config.train.num_steps=3',
+         '--config.train.eval_every=3', '--config.train.log_every=1']
+  out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+  assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+  text = out.stdout + out.stderr
+  sums = {}
+  for line in text.splitlines():
+    if 'params checksum' in line:
+      sums[line.split(']')[0].strip('[')] = line.rsplit(' ', 1)[-1]
+  assert set(sums) == {'0', '1'}, text[-3000:]
+  assert sums['0'] == sums['1']
+  assert 'on 4 devices' in text
+  assert Checkpointer(tmp_path, save_every=1).latest_step() == 3

@@ -4,6 +4,7 @@ All side effects live here; the step itself is pure (``train/steps.py``).
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -137,6 +138,7 @@ def train_and_evaluate(config, workdir: str, stop_at: int | None = None) -> dict
   examples_per_step = t.global_batch
   last = {}
   t0, timed_steps, compile_s = time.time(), 0, None
+  t_start = time.time()
   with checkpoint_lib.PreemptionGuard() as guard:
     end = min(t.num_steps, stop_at or t.num_steps)
     for step in range(start, end):
@@ -186,8 +188,21 @@ def train_and_evaluate(config, workdir: str, stop_at: int | None = None) -> dict
         break
   ckpt.wait_until_finished()
   writer.flush()
-  last['params_checksum'] = float(sum(
-      jnp.sum(jnp.abs(x)) for x in jax.tree.leaves(host_state(state)['params'])))
-  log.info('[%s] done at step %d; params checksum %.8f', config.method, int(
-      jax.device_get(host_state(state)['step'])), last['params_checksum'])
+  final = jax.device_get(host_state(state))
+  last['params_checksum'] = float(sum(np.abs(x).sum() for x in jax.tree.leaves(final['params'])))
+  log.info('[%s] done at step %d; params checksum %.8f', config.method, int(final['step']),
+           last['params_checksum'])
+  if jax.process_index() == 0:
+    _append_run_log(workdir, {
+        'method': config.method, 'start_step': start, 'end_step': int(final['step']),
+        'wall_seconds': time.time() - t_start, 'compile_seconds': compile_s,
+        'skipped_steps': int(final['skipped']), 'devices': jax.device_count(),
+        'params': {k: state_lib.count_params(v) for k, v in final['params'].items()},
+        'last': last})
   return last
+
+
+def _append_run_log(workdir: str, record: dict) -> None:
+  """One JSON line per invocation in ``workdir/train_log.jsonl`` (reports sum the segments)."""
+  with open(os.path.join(workdir, 'train_log.jsonl'), 'a') as f:
+    f.write(json.dumps(record, default=float) + '\n')

@@ -1,0 +1,125 @@
+"""evaluate_workdir on smoke-trained runs: the test split, diffusion step counts, user files."""
+import json
+import runpy
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from restoration import spectral
+from restoration.data import audio, builder, codecs
+from restoration.evaluate import evaluate, metrics
+from restoration.objectives import sampling
+from test_restore import chirp, trained_workdir
+
+CORE = ('lsd', 'lsd_high', 'lsd_low', 'si_sdr', 'mel_distance', 'spectral_convergence',
+        'high_band_energy_ratio', 'spec_mse')
+
+
+@pytest.fixture(scope='module')
+def regression(smoke_data_dir, tmp_path_factory):
+  return trained_workdir('regression', smoke_data_dir, tmp_path_factory)
+
+
+@pytest.fixture(scope='module')
+def diffusion(smoke_data_dir, tmp_path_factory):
+  return trained_workdir('diffusion', smoke_data_dir, tmp_path_factory)
+
+
+def _saved_config(workdir):
+  from restoration import inference
+  return inference.load_workdir(workdir)[0]
+
+
+def test_test_split_scores_and_files(regression):
+  result = evaluate.evaluate_workdir(regression, optional_metrics=False)
+  config = _saved_config(regression)
+  degradations = list(config.data.degradations)
+  with open(f'{regression}/eval/metrics.json') as f:
+    on_disk = json.load(f)
+  assert on_disk['checkpoint_step'] == result['checkpoint_step'] == config.train.num_steps
+  assert result['method'] == 'regression' and result['params'] > 0
+  assert result['num_clips'] == config.data.num_test
+  [run] = result['runs']
+  assert run['steps'] is None and run['network_calls'] == 1 and run['real_time_factor'] > 0
+  assert set(run['metrics']) == {*degradations, 'all'}
+  for name, kinds in run['metrics'].items():
+    n = config.data.num_test * (len(degradations) if name == 'all' else 1)
+    for kind in ('restored', 'degraded'):
+      assert set(CORE) <= set(kinds[kind]), (name, kind)
+      assert kinds[kind]['lsd']['n'] == n and np.isfinite(kinds[kind]['lsd']['mean'])
+  # The degraded-input scores, recomputed here straight from the dataset.
+  source = builder.get_builder(config.data).as_data_source('test')
+  p = spectral.SpectralParams.from_config(config.spectral)
+  for d, name in enumerate(degradations):
+    expected = metrics.aggregate(
+        metrics.compute_all(item['clean'][:, 0] / 32768, item['degraded'][d, :, 0] / 32768,
+                            config.data.sample_rate, params=p, optional=False)
+        for item in (source[i] for i in range(len(source))))
+    for metric in CORE:
+      assert run['metrics'][name]['degraded'][metric]['mean'] == pytest.approx(
+          expected[metric]['mean'], rel=1e-5, abs=1e-9), (name, metric)
+  with open(f'{regression}/eval/metrics.md') as f:
+    table = f.read()
+  assert '| degradation | steps | NFE | RTF | LSD | LSD-high | SI-SDR |' in table
+  lsd = run['metrics']['all']
+  assert '| all | - | 1 |' in table
+  assert f"{lsd['restored']['lsd']['mean']:.3g} ({lsd['degraded']['lsd']['mean']:.3g})" in table
+
+
+def test_diffusion_step_counts(diffusion, tmp_path):
+  result = evaluate.evaluate_workdir(diffusion, steps_list=[1, 8], max_items=2,
+                                     out_dir=str(tmp_path), optional_metrics=False)
+  config = _saved_config(diffusion)
+  runs = result['runs']
+  assert [r['steps'] for r in runs] == [1, 8]
+  assert [r['network_calls'] for r in runs] == [
+      sampling.num_network_calls(config.sampling.sampler, s) for s in (1, 8)]
+  assert runs[1]['real_time_factor'] > 2 * runs[0]['real_time_factor'] > 0
+  assert result['num_clips'] == 2
+  saved = json.loads((tmp_path / 'metrics.json').read_text())
+  assert [r['steps'] for r in saved['runs']] == [1, 8]
+  assert '| all | 8 |' in (tmp_path / 'metrics.md').read_text()
+
+
+def test_user_files_through_the_cli(regression, tmp_path, monkeypatch):
+  data = tmp_path / 'clean'
+  data.mkdir()
+  sf.write(data / 'a.wav', chirp(2.5, 44100, 2), 44100)
+  sf.write(data / 'b.flac', chirp(1.5, 22050, 1), 22050)
+  out = tmp_path / 'eval'
+  monkeypatch.setattr(sys, 'argv', ['evaluate', f'--workdir={regression}', f'--data={data}',
+                                    '--max_seconds=2', f'--out_dir={out}',
+                                    '--no-optional_metrics'])
+  with pytest.raises(SystemExit) as done:
+    runpy.run_module('restoration.evaluate', run_name='__main__')
+  assert done.value.code == 0
+  result = json.loads((out / 'metrics.json').read_text())
+  assert result['data'] == [str(data / 'a.wav'), str(data / 'b.flac')]
+  assert result['num_clips'] == 2 and result['audio_seconds'] == pytest.approx(3.5)
+  config = _saved_config(regression)
+  [run] = result['runs']
+  # a.wav, as evaluate should see it: mono at the model rate, its middle 2 s, then MP3.
+  sr = config.data.sample_rate
+  clean, _ = audio.load(data / 'a.wav', sample_rate=sr, channels=1)
+  clean = clean[(len(clean) - 2 * sr) // 2:][:2 * sr]
+  name = config.data.degradations[0]
+  degraded = codecs.degrade(clean, sr, *codecs.parse_degradation(name))
+  b_clean, _ = audio.load(data / 'b.flac', sample_rate=sr, channels=1)
+  b_degraded = codecs.degrade(b_clean, sr, *codecs.parse_degradation(name))
+  p = spectral.SpectralParams.from_config(config.spectral)
+  expected = metrics.aggregate([
+      metrics.compute_all(clean, degraded, sr, params=p, optional=False),
+      metrics.compute_all(b_clean, b_degraded, sr, params=p, optional=False)])
+  assert run['metrics'][name]['degraded']['lsd']['mean'] == pytest.approx(
+      expected['lsd']['mean'], rel=1e-5)
+  assert run['metrics'][name]['restored']['lsd']['n'] == 2
+
+
+def test_workdir_without_checkpoint_is_one_line_error(tmp_path, capsys):
+  with pytest.raises(SystemExit) as done:
+    evaluate.main([f'--workdir={tmp_path}', '--no-optional_metrics'])
+  assert done.value.code == 1
+  err = capsys.readouterr().err.strip().splitlines()
+  assert len(err) == 1 and err[0].startswith('evaluate: error: ') and str(tmp_path) in err[0]

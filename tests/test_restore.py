@@ -1,0 +1,164 @@
+"""restore CLI and Restorer on a smoke-trained model: shapes, rates, alignment, cross-fades,
+one-line errors, and memory that does not grow with the length of the file."""
+import fcntl
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from restoration import restore
+
+ROOT = Path(__file__).resolve().parents[1]
+CLI_ENV = dict(os.environ, JAX_PLATFORMS='cpu',
+               XLA_FLAGS='--xla_force_host_platform_device_count=1')
+
+
+def trained_workdir(method, data_dir, tmp_path_factory):
+  """One smoke run per method per session, shared by test modules and xdist workers."""
+  from test_train import smoke_config
+  from restoration.checkpoint import Checkpointer
+  from restoration.train import loop
+  root = tmp_path_factory.getbasetemp()
+  root = root.parent if os.environ.get('PYTEST_XDIST_WORKER') else root
+  workdir = root / f'smoke_run_{method}'
+  with open(root / f'.smoke_run_{method}.lock', 'w') as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    if Checkpointer(workdir, read_only=True).latest_step() is None:
+      loop.train_and_evaluate(smoke_config(method, data_dir), str(workdir))
+  return str(workdir)
+
+
+@pytest.fixture(scope='module')
+def workdir(smoke_data_dir, tmp_path_factory):
+  # 4 smoke steps with EMA 0.999 leave the residual U-Net (zero-initialised output layer)
+  # within ~1e-2 of the identity, so outputs can be compared sample by sample with inputs.
+  return trained_workdir('regression', smoke_data_dir, tmp_path_factory)
+
+
+def chirp(seconds, sr, channels):
+  """100 Hz -> 6 kHz sweep with a slow envelope: correlates with itself only at lag 0."""
+  t = np.arange(int(seconds * sr)) / sr
+  x = 0.3 * np.sin(2 * np.pi * (100 * t + 5900 * t**2 / (2 * t[-1])))
+  x *= 0.6 + 0.4 * np.sin(2 * np.pi * 0.7 * t)
+  return (x if channels == 1 else np.stack([x, -0.5 * x], axis=1)).astype(np.float32)
+
+
+def lag(ref, est, max_lag=50):
+  """The shift (samples) that best aligns est with ref."""
+  core = ref[max_lag:-max_lag]
+  scores = [np.dot(core, est[max_lag + k:len(est) - max_lag + k])
+            for k in range(-max_lag, max_lag + 1)]
+  return int(np.argmax(scores)) - max_lag
+
+
+@pytest.mark.parametrize('channels', [1, 2])
+def test_cli_round_trip_keeps_rate_channels_length_and_alignment(workdir, tmp_path, capsys,
+                                                                channels):
+  sr = 44100
+  src = tmp_path / 'in.flac'
+  sf.write(src, chirp(5.3, sr, channels), sr, subtype='PCM_24')
+  before = src.read_bytes()
+  out = tmp_path / 'out.wav'
+  # 1 s chunks with 0.25 s cross-fades: several seams inside the clip.
+  assert restore.main([f'--workdir={workdir}', str(src), str(out), '--chunk_seconds=1',
+                       '--overlap_seconds=0.25']) == 0
+  assert 'real-time factor' in capsys.readouterr().out
+  x, _ = sf.read(src, always_2d=True)
+  y, out_sr = sf.read(out, always_2d=True)
+  assert out_sr == sr and y.shape == x.shape
+  assert src.read_bytes() == before
+  assert sorted(p.name for p in tmp_path.iterdir()) == ['in.flac', 'out.wav']  # no leftovers
+  for c in range(channels):
+    assert abs(lag(x[:, c], y[:, c])) <= 1
+  # Near-identity model: a misaligned chunk or fades that do not sum to one would show.
+  assert np.max(np.abs(y - x)) < 0.03
+
+
+def test_restorer_array_and_file_agree(workdir, tmp_path):
+  r = restore.Restorer(workdir, chunk_seconds=1.0, overlap_seconds=0.25)
+  assert r.sample_rate == 16000
+  wave = chirp(2.6, 22050, 2)
+  src, out = tmp_path / 'in.wav', tmp_path / 'out.wav'
+  sf.write(src, wave, 22050, subtype='FLOAT')
+  stats = r.restore_file(src, out, progress=False)
+  from_file, rate = sf.read(out, dtype='float32')
+  from_array = r.restore_array(wave, 22050)
+  assert rate == 22050 and from_array.shape == wave.shape
+  np.testing.assert_allclose(from_array, from_file, atol=1e-6)
+  np.testing.assert_allclose(r.restore_array(wave[:, 0], 22050), from_array[:, 0], atol=1e-6)
+  assert stats['audio_seconds'] == pytest.approx(2.6, abs=1e-4)
+  assert stats['real_time_factor'] == pytest.approx(
+      stats['wall_seconds'] / stats['audio_seconds'])
+
+
+def _restore_cli(*args, python=('-m', 'restoration.restore')):
+  return subprocess.Popen([sys.executable, *python, *map(str, args)], cwd=ROOT, env=CLI_ENV,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_bad_input_is_one_line_error(workdir, tmp_path):
+  good = tmp_path / 'good.wav'
+  sf.write(good, chirp(0.5, 16000, 1), 16000)
+  before = good.read_bytes()
+  (tmp_path / 'empty.wav').write_bytes(b'')
+  (tmp_path / 'noise.mp3').write_bytes(np.random.default_rng(0).bytes(3000))
+  out = tmp_path / 'out.wav'
+  cases = {  # name: (workdir, IN, OUT, what the message must name)
+      'missing': (workdir, tmp_path / 'missing.wav', out, tmp_path / 'missing.wav'),
+      'empty': (workdir, tmp_path / 'empty.wav', out, tmp_path / 'empty.wav'),
+      'garbage': (workdir, tmp_path / 'noise.mp3', out, tmp_path / 'noise.mp3'),
+      'same file': (workdir, good, os.path.join(tmp_path, '.', 'good.wav'), good),
+      'no checkpoint': (tmp_path / 'untrained', good, out, tmp_path / 'untrained'),
+  }
+  running = {name: _restore_cli(f'--workdir={run}', src, dst)  # in parallel: start-up dominates
+             for name, (run, src, dst, _) in cases.items()}
+  for name, p in running.items():
+    _, err = p.communicate(timeout=120)
+    lines = err.strip().splitlines()
+    assert p.returncode != 0, name
+    assert len(lines) == 1 and lines[0].startswith('restore: error: '), (name, err)
+    assert str(cases[name][3]) in lines[0], (name, err)
+  assert good.read_bytes() == before
+  assert not out.exists()
+
+
+def _write_long(path, seconds, sr=16000, block_seconds=30):
+  """A procedural mono file written block by block (no full copy in the test's memory)."""
+  rng = np.random.default_rng(0)
+  with sf.SoundFile(path, 'w', samplerate=sr, channels=1, subtype='PCM_16') as f:
+    for start in range(0, seconds, block_seconds):
+      t = np.arange(block_seconds * sr) / sr + start
+      f.write(0.2 * np.sin(2 * np.pi * 440 * t) + 0.05 * rng.standard_normal(t.shape))
+
+
+# Runs the CLI, then reports its peak RSS. VmHWM belongs to the process image after exec;
+# getrusage's ru_maxrss would also count the forked copy of this (large) pytest process.
+_WITH_PEAK_RSS = ('-c', "import runpy, sys\n"
+                  "try:\n"
+                  "  runpy.run_module('restoration.restore', run_name='__main__', alter_sys=True)\n"
+                  "finally:\n"
+                  "  print(next(l for l in open('/proc/self/status') if l.startswith('VmHWM')),"
+                  " file=sys.stderr)\n")
+
+
+def test_memory_does_not_grow_with_file_length(workdir, tmp_path):
+  running = {}
+  for minutes in (1, 10):
+    src = tmp_path / f'{minutes}min.wav'
+    _write_long(src, 60 * minutes)
+    running[minutes] = _restore_cli(f'--workdir={workdir}', src, tmp_path / f'{minutes}.wav',
+                                    python=_WITH_PEAK_RSS)
+  peak_mb = {}
+  for minutes, p in running.items():
+    _, err = p.communicate(timeout=300)
+    assert p.returncode == 0, err
+    peak_mb[minutes] = int(err.strip().splitlines()[-1].split()[1]) / 1024  # 'VmHWM: N kB'
+    assert (sf.info(tmp_path / f'{minutes}.wav').frames ==
+            sf.info(tmp_path / f'{minutes}min.wav').frames == minutes * 60 * 16000)
+  print(f'peak RSS: 1 min {peak_mb[1]:.0f} MB, 10 min {peak_mb[10]:.0f} MB')
+  # The 10-minute file's samples alone are 37 MB as float32: holding them would show.
+  assert peak_mb[10] < peak_mb[1] + 25, peak_mb
