@@ -12,6 +12,16 @@ from restoration.train import state as state_lib
 from restoration.train.state import Networks
 
 
+def saved_config(workdir: str, step: int | None = None):
+  """The config saved beside a run's checkpoint (latest step by default)."""
+  import ml_collections
+  from restoration.checkpoint import Checkpointer
+  ckpt = Checkpointer(workdir, save_every=1, read_only=True)
+  if ckpt.latest_step() is None:
+    raise FileNotFoundError(f'{workdir}: no checkpoint under {ckpt.directory}')
+  return ml_collections.ConfigDict(ckpt.saved_config(step))
+
+
 def load_workdir(workdir: str, which: str = 'best') -> tuple[Any, Networks, Any, Any, int]:
   """``(config, networks, params, rest, step)`` of a trained run, onto the default device.
 

@@ -20,7 +20,9 @@ def main(argv) -> None:
   del argv
   logging.getLogger('restoration').setLevel(logging.INFO)
   from restoration import config as config_lib
-  from restoration.checkpoint import CheckpointMismatchError
+  from restoration import restore
+  from restoration.data.codecs import CodecError
+  from restoration.evaluate.evaluate import EvaluateError
   try:
     if _MODE.value == 'train':
       from restoration.train import loop
@@ -28,7 +30,7 @@ def main(argv) -> None:
     else:
       from restoration.evaluate import evaluate
       evaluate.evaluate_workdir(_WORKDIR.value, config=_CONFIG.value)
-  except (config_lib.ConfigError, CheckpointMismatchError, FileNotFoundError) as e:
+  except (config_lib.ConfigError, CodecError, EvaluateError, *restore.user_errors()) as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(2)
 

@@ -160,5 +160,6 @@ def test_memory_does_not_grow_with_file_length(workdir, tmp_path):
     assert (sf.info(tmp_path / f'{minutes}.wav').frames ==
             sf.info(tmp_path / f'{minutes}min.wav').frames == minutes * 60 * 16000)
   print(f'peak RSS: 1 min {peak_mb[1]:.0f} MB, 10 min {peak_mb[10]:.0f} MB')
-  # The 10-minute file's samples alone are 37 MB as float32: holding them would show.
-  assert peak_mb[10] < peak_mb[1] + 25, peak_mb
+  # Holding the 10-minute input or output whole would take 37 MB (float32) more than the
+  # 1-minute run; separate processes differ by up to ~12 MB (measured) for other reasons.
+  assert peak_mb[10] < peak_mb[1] + 30, peak_mb

@@ -182,9 +182,10 @@ def evaluate_workdir(workdir: str, *, config=None, data: str | Sequence[str] | N
   if data is None:
     description, pairs, count, clip_seconds = _test_split(cfg, max_items)
     audio_seconds = count * clip_seconds
-    batch = min(batch_size, count * channels)
+    items_per_call = max(1, min(batch_size, count * channels) // channels)
+    batch = items_per_call * channels  # one compiled shape; the last call is zero-padded
     for d, name in enumerate(degradations):
-      for clean, degraded in pairs(d, max(1, batch // channels)):
+      for clean, degraded in pairs(d, items_per_call):
         waves = _fold(degraded)
         padded = np.pad(waves, ((0, batch - waves.shape[0]), (0, 0)))
         degraded_scores[name] += [_score(c, x, sr, p, optional_metrics)

@@ -1,0 +1,195 @@
+"""Real recordings the models never saw: human speech and recorded music from Debian packages.
+
+Training uses the procedural corpus only, so these clips measure whether restoration carries
+over to real audio. Every file comes from a Debian package (versioned, free licence, installed
+with apt), so nothing is fetched at run time and no audio lives in this repository. PyPI was
+searched as well: no wheel ships usable recordings (pysptk ships one CMU ARCTIC utterance,
+in its source distribution only).
+
+What the packages hold (checked by spectrogram, pitch track and package documentation):
+- speech: a female American voice (alsa-utils, 48 kHz PCM), a male voice prompt (linphone,
+  16 kHz PCM), CMU test utterances and a LibriVox reading (pocketsphinx-testdata, 16 kHz PCM;
+  the LibriVox source was a 64 kbps MP3 and keeps content up to 8 kHz), a male Quebec-French
+  announcer (pyo, 44.1 kHz PCM);
+- music: a solo flute and a drum kit loop (pyo, 44.1 kHz PCM) and seven produced music tracks
+  (linphone ringtones and hold music, Opus at 160 kbps in Matroska, 48 kHz stereo; read through
+  ffmpeg, see ``restoration.data.audio``).
+All of them carry energy above 4 kHz, which is what low-bitrate codecs remove.
+
+A clip is its source's files concatenated in order, mono, at the requested rate; leading and
+trailing silence (frames more than 40 dB below the loudest) is cut, the first ``max_seconds``
+are kept, and the peak is set to -1 dBFS so that every clip meets the codec at the same level.
+"""
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import numpy as np
+
+from restoration.data import audio
+
+KINDS = ('speech', 'music')
+PEAK_DBFS = -1.0
+SILENCE_DB = -40.0  # frames this far below the loudest frame count as silence
+_FRAME_SECONDS = 0.02
+
+
+class RealAudioError(RuntimeError):
+  """Real clips that are not installed, cannot be installed, or cannot be read."""
+
+
+class RealSource(NamedTuple):
+  """One clip: ``paths`` are glob patterns whose sorted matches are concatenated in order."""
+  name: str
+  kind: str  # 'speech' or 'music'
+  package: str  # the Debian package that installs ``paths``
+  paths: tuple[str, ...]
+  license: str
+  description: str
+
+
+_ALSA = '/usr/share/sounds/alsa'
+_CMU = '/usr/share/pocketsphinx/test/data'
+_LIBRIVOX = _CMU + '/librivox/sense_and_sensibility_01_austen_64kb-'
+_LINPHONE = '/usr/share/sounds/linphone'
+_PYO = '/usr/lib/python3/dist-packages/pyo/examples/snds'
+_CMU_LICENSE = 'BSD-2-Clause (CMU)'
+_LIBRIVOX_LICENSE = 'public domain (LibriVox), packaged under BSD-2-Clause (CMU)'
+
+REAL_SOURCES: tuple[RealSource, ...] = (
+    RealSource('alsa_front', 'speech', 'alsa-utils', (f'{_ALSA}/Front_*.wav',), 'GPL-2',
+               'female US English voice: "front center, front left, front right"'),
+    RealSource('alsa_rear_side', 'speech', 'alsa-utils',
+               (f'{_ALSA}/Rear_*.wav', f'{_ALSA}/Side_*.wav'), 'GPL-2',
+               'the same voice: "rear center, rear left, rear right, side left, side right"'),
+    RealSource('linphone_hello', 'speech', 'linphone-common', (f'{_LINPHONE}/hello16000.wav',),
+               'GPL-3+', 'male voice prompt'),
+    RealSource('cmu_cards', 'speech', 'pocketsphinx-testdata', (f'{_CMU}/cards/*.wav',),
+               _CMU_LICENSE, 'male US English voice reading playing cards ("ten of clubs")'),
+    RealSource('librivox_0870', 'speech', 'pocketsphinx-testdata', (_LIBRIVOX + '0870.wav',),
+               _LIBRIVOX_LICENSE, 'male reader, Austen\'s "Sense and Sensibility", chapter 1'),
+    RealSource('librivox_0920', 'speech', 'pocketsphinx-testdata', (_LIBRIVOX + '0920.wav',),
+               _LIBRIVOX_LICENSE, 'the same reader, a later sentence'),
+    RealSource('pyo_announcer', 'speech', 'python3-pyo', (f'{_PYO}/baseballmajeur_m.aif',),
+               'LGPL-3', 'male Quebec-French sports announcer ("baseball majeur")'),
+    RealSource('pyo_flute', 'music', 'python3-pyo', (f'{_PYO}/flute.aif',), 'LGPL-3',
+               'solo flute phrase'),
+    RealSource('pyo_drums', 'music', 'python3-pyo', (f'{_PYO}/drumloop.wav',), 'LGPL-3',
+               'drum kit loop'),
+    RealSource('linphone_four_hands', 'music', 'linphone-common',
+               (f'{_LINPHONE}/rings/four_hands_together.mkv',), 'GPL-3+', 'piano piece'),
+    RealSource('linphone_soft_as_snow', 'music', 'linphone-common',
+               (f'{_LINPHONE}/rings/soft_as_snow.mkv',), 'GPL-3+', 'ringtone music track'),
+    RealSource('linphone_leaving_dreams', 'music', 'linphone-common',
+               (f'{_LINPHONE}/rings/leaving_dreams.mkv',), 'GPL-3+', 'ringtone music track'),
+    RealSource('linphone_its_a_game', 'music', 'linphone-common',
+               (f'{_LINPHONE}/rings/its_a_game.mkv',), 'GPL-3+', 'ringtone music track'),
+    RealSource('linphone_house_keeping', 'music', 'linphone-common',
+               (f'{_LINPHONE}/rings/house_keeping.mkv',), 'GPL-3+', 'ringtone music track'),
+    RealSource('linphone_optimistic', 'music', 'linphone-common',
+               (f'{_LINPHONE}/rings/notes_of_the_optimistic.mkv',), 'GPL-3+',
+               'ringtone music track'),
+    RealSource('linphone_dont_wait', 'music', 'linphone-common',
+               (f'{_LINPHONE}/dont_wait_too_long.mkv',), 'GPL-3+',
+               'hold music track'),
+)
+
+
+def _installed(source: RealSource) -> bool:
+  return all(glob.glob(pattern) for pattern in source.paths)
+
+
+def missing_packages(sources: Sequence[RealSource] = REAL_SOURCES) -> list[str]:
+  """The Debian packages whose files are absent, sorted."""
+  return sorted({s.package for s in sources if not _installed(s)})
+
+
+def _apt(args: list[str]) -> subprocess.CompletedProcess:
+  # Waits for a dpkg lock held by another apt instead of failing at once.
+  return subprocess.run(['apt-get', '-o', 'DPkg::Lock::Timeout=300', *args],
+                        capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                        env={**os.environ, 'DEBIAN_FRONTEND': 'noninteractive'})
+
+
+def ensure_installed(install: bool = True, *,
+                     sources: Sequence[RealSource] = REAL_SOURCES) -> None:
+  """Installs the missing packages with apt (root only, ``install=True``); else raises.
+
+  Package lists are refreshed (``apt-get update``) only when the first attempt fails, as on
+  a fresh machine whose lists are empty or stale.
+  """
+  missing = missing_packages(sources)
+  if not missing:
+    return
+  install_args = ['install', '-y', '--no-install-recommends', *missing]
+  if not install or os.geteuid() != 0 or shutil.which('apt-get') is None:
+    raise RealAudioError(
+        f'real audio clips need the Debian packages {", ".join(missing)}: run `sudo apt-get '
+        f'update && sudo apt-get {" ".join(install_args)}` (or ensure_installed() as root)')
+  done = _apt(install_args)
+  if done.returncode != 0:
+    _apt(['update'])
+    done = _apt(install_args)
+  if done.returncode != 0:
+    reason = (done.stderr.strip().splitlines() or [f'exit status {done.returncode}'])[-1]
+    raise RealAudioError(f'apt-get {" ".join(install_args)} failed: {reason}')
+  absent = [s.name for s in sources if not _installed(s)]
+  if absent:
+    raise RealAudioError(f'{", ".join(absent)}: files still missing after installing '
+                         f'{", ".join(missing)}; has a package moved them? (see REAL_SOURCES)')
+
+
+def _files(source: RealSource) -> list[str]:
+  files = []
+  for pattern in source.paths:
+    found = sorted(glob.glob(pattern))
+    if not found:
+      raise RealAudioError(f'{source.name}: no file matches {pattern}; install the Debian '
+                           f'package {source.package} (see ensure_installed)')
+    files += found
+  return files
+
+
+def _active(wave: np.ndarray, sample_rate: int) -> np.ndarray:
+  """``wave`` without its leading and trailing silent frames (empty if all silent)."""
+  frame = max(1, round(_FRAME_SECONDS * sample_rate))
+  n = len(wave) // frame
+  energy = np.square(wave[:n * frame], dtype=np.float64).reshape(n, frame).mean(axis=1)
+  loud = np.flatnonzero(energy > energy.max(initial=0.0) * 10**(SILENCE_DB / 10))
+  if loud.size == 0:
+    return wave[:0]
+  return wave[loud[0] * frame:(loud[-1] + 1) * frame]
+
+
+def load_real_clips(sample_rate: int = 16000, *, max_seconds: float = 10.0,
+                    kinds: Sequence[str] = KINDS,
+                    sources: Sequence[RealSource] = REAL_SOURCES) -> list[dict]:
+  """The clips of ``kinds``, in table order: ``[{'name', 'kind', 'wave', 'sample_rate'}]``.
+
+  ``wave`` is float32 ``[samples]`` at ``sample_rate``, at most ``max_seconds`` long, with a
+  peak of ``PEAK_DBFS``. Raises RealAudioError if a source's files are not installed.
+  """
+  if int(sample_rate) != sample_rate or sample_rate <= 0:
+    raise ValueError(f'sample_rate={sample_rate!r}: expected a positive integer (Hz)')
+  if not max_seconds > 0:
+    raise ValueError(f'max_seconds={max_seconds!r}: expected a positive number of seconds')
+  unknown = set(kinds) - set(KINDS)
+  if unknown or not kinds:
+    raise ValueError(f'kinds={tuple(kinds)!r}: expected a non-empty subset of {KINDS}')
+  clips = []
+  for source in sources:
+    if source.kind not in kinds:
+      continue
+    wave = np.concatenate([audio.load(f, sample_rate, channels=1)[0] for f in _files(source)])
+    wave = _active(wave, sample_rate)[:int(max_seconds * sample_rate)]
+    if wave.size == 0:
+      raise RealAudioError(f'{source.name}: {", ".join(source.paths)} holds only silence')
+    wave = wave * (10**(PEAK_DBFS / 20) / np.max(np.abs(wave)))
+    clips.append({'name': source.name, 'kind': source.kind, 'wave': wave.astype(np.float32),
+                  'sample_rate': int(sample_rate)})
+  return clips

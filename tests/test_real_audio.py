@@ -1,0 +1,105 @@
+"""Real recordings: the source table, installation, and the clips' order, level and bandwidth."""
+import os
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from restoration.data import codecs
+from restoration.evaluate import metrics, real_audio
+from restoration.evaluate.real_audio import REAL_SOURCES, RealAudioError, RealSource
+
+SR = 16000
+SECONDS = 4.0
+PEAK = 10**(real_audio.PEAK_DBFS / 20)
+
+
+@pytest.fixture(scope='module')
+def clips():
+  real_audio.ensure_installed()  # CI runs as root on Debian: installs what is missing
+  return real_audio.load_real_clips(SR, max_seconds=SECONDS)
+
+
+def high_band_fraction(wave: np.ndarray, cutoff_hz: float = 4000.0) -> float:
+  power = np.abs(np.fft.rfft(wave))**2
+  return float(power[np.fft.rfftfreq(len(wave), 1 / SR) >= cutoff_hz].sum() / power.sum())
+
+
+def test_table_is_well_formed():
+  names = [s.name for s in REAL_SOURCES]
+  assert len(set(names)) == len(names)
+  for s in REAL_SOURCES:
+    assert s.name.isidentifier(), s.name
+    assert s.kind in real_audio.KINDS, s
+    assert s.package and s.package == s.package.strip().lower() and ' ' not in s.package, s
+    assert s.paths and all(os.path.isabs(p) for p in s.paths), s
+    assert s.license and s.description, s
+  kinds = [s.kind for s in REAL_SOURCES]
+  assert kinds.count('speech') >= 6 and kinds.count('music') >= 6
+
+
+def test_clips_are_mono_cropped_and_peak_normalised_in_table_order(clips):
+  assert [c['name'] for c in clips] == [s.name for s in REAL_SOURCES]
+  assert {c['kind'] for c in clips} == {'speech', 'music'}
+  for c in clips:
+    wave = c['wave']
+    assert wave.dtype == np.float32 and wave.ndim == 1 and c['sample_rate'] == SR, c['name']
+    assert 2 * SR <= len(wave) <= SECONDS * SR, (c['name'], len(wave))
+    assert np.isfinite(wave).all()
+    assert abs(np.abs(wave).max() - PEAK) < 1e-6, c['name']
+    # Leading silence was skipped: the first 20 ms are within 40 dB of the loudest frame.
+    frames = wave[:len(wave) // 320 * 320].reshape(-1, 320)
+    assert np.mean(frames[0]**2) > 1e-4 * np.max(np.mean(frames**2, axis=1)), c['name']
+  assert any(len(c['wave']) == SECONDS * SR for c in clips)
+
+
+def test_kinds_selects_the_same_deterministic_clips(clips):
+  speech = real_audio.load_real_clips(SR, max_seconds=SECONDS, kinds=('speech',))
+  expected = [c for c in clips if c['kind'] == 'speech']
+  assert [c['name'] for c in speech] == [c['name'] for c in expected]
+  for got, want in zip(speech, expected):
+    np.testing.assert_array_equal(got['wave'], want['wave'])
+
+
+def test_clips_carry_energy_above_4khz(clips):
+  fractions = {c['name']: high_band_fraction(c['wave']) for c in clips}
+  assert min(fractions.values()) > 5e-5, fractions  # every clip: more than -43 dB
+  assert np.median(list(fractions.values())) > 1e-3, fractions
+
+
+def test_mp3_damage_is_measurable_and_ordered_by_bitrate(clips):
+  for kind in real_audio.KINDS:
+    wave = next(c['wave'] for c in clips if c['kind'] == kind)
+    lsd = [metrics.lsd(wave, codecs.degrade(wave, SR, 'mp3', kbps), SR) for kbps in (16, 32)]
+    assert lsd[0] > lsd[1] + 0.5 and lsd[1] > 0.5, (kind, lsd)
+
+
+def test_concatenates_trims_silence_crops_and_normalises(tmp_path):
+  noise = np.random.default_rng(0).uniform(-0.1, 0.1, (2, SR // 2)).astype(np.float32)
+  silence = np.zeros(SR // 2, np.float32)  # 25 whole 20 ms frames
+  sf.write(tmp_path / 'a.wav', np.concatenate([silence, noise[0]]), SR, subtype='FLOAT')
+  sf.write(tmp_path / 'b.wav', np.concatenate([noise[1], silence]), SR, subtype='FLOAT')
+  source = RealSource('two', 'music', 'unused', (str(tmp_path / 'a.wav'), str(tmp_path / 'b.wav')),
+                      'test', 'two files')
+  [clip] = real_audio.load_real_clips(SR, max_seconds=0.75, sources=[source])
+  active = np.concatenate(noise)[:int(0.75 * SR)]
+  np.testing.assert_allclose(clip['wave'], active * PEAK / np.abs(active).max(), atol=1e-6)
+  assert real_audio.load_real_clips(SR, kinds=('speech',), sources=[source]) == []
+
+
+def test_missing_or_silent_sources_raise_clear_errors(tmp_path):
+  absent = RealSource('absent', 'speech', 'no-such-package', ('/nonexistent/*.wav',), 'none', '')
+  assert real_audio.missing_packages([absent]) == ['no-such-package']
+  with pytest.raises(RealAudioError,
+                     match='apt-get install -y --no-install-recommends no-such-package'):
+    real_audio.ensure_installed(install=False, sources=[absent])
+  with pytest.raises(RealAudioError, match='absent: no file matches /nonexistent/'):
+    real_audio.load_real_clips(sources=[absent])
+  sf.write(tmp_path / 'quiet.wav', np.zeros(SR, np.float32), SR)
+  quiet = RealSource('quiet', 'music', 'unused', (str(tmp_path / 'quiet.wav'),), 'test', '')
+  with pytest.raises(RealAudioError, match='quiet: .* holds only silence'):
+    real_audio.load_real_clips(sources=[quiet])
+  with pytest.raises(ValueError, match='kinds'):
+    real_audio.load_real_clips(kinds=('noise',))
+  with pytest.raises(ValueError, match='max_seconds'):
+    real_audio.load_real_clips(max_seconds=0)
