@@ -4,7 +4,6 @@ from restoration.config import base_config
 
 def get_config(size: str = 'demo'):
   c = base_config('features', size or 'demo')
-  c.train.num_steps = {'smoke': 4, 'demo': 300, 'base': 20000, 'large': 50000}[c.size]
   c.train.ema_decay = 0.0
   return c
 

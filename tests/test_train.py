@@ -14,6 +14,7 @@ import pytest
 
 from restoration import config as config_lib
 from restoration.checkpoint import Checkpointer, CheckpointMismatchError
+from restoration.demo import load_config
 from restoration.spectral import SpectralParams
 from restoration.train import loop, sharding, state as state_lib, steps as steps_lib
 
@@ -22,11 +23,7 @@ METHODS = ('regression', 'gan', 'wgan', 'projected_gan', 'diffusion', 'features'
 
 
 def smoke_config(method, tmp_data, **train):
-  import importlib.util
-  spec = importlib.util.spec_from_file_location(method, ROOT / 'configs' / f'{method}.py')
-  mod = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(mod)
-  c = mod.get_config('smoke')
+  c = load_config(method, 'smoke')
   c.data.data_dir = str(tmp_data)
   c.train.update(train)
   return c
@@ -179,3 +176,9 @@ def test_two_process_distributed_training_agrees(data_dir, tmp_path):
   assert sums['0'] == sums['1']
   assert 'on 4 devices' in text
   assert Checkpointer(tmp_path, save_every=1).latest_step() == 3
+
+
+@pytest.mark.parametrize('method', METHODS)
+def test_every_size_preset_validates(method):
+  for size in config_lib.SIZES:
+    config_lib.validate(load_config(method, size), num_devices=8)
