@@ -17,7 +17,7 @@ demo: $(VENV)/.installed
 	$(PY) -m restoration.demo
 
 test: $(VENV)/.installed
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n 2 tests
 
 clean-demo:
 	rm -rf runs/demo

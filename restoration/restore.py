@@ -22,7 +22,6 @@ import contextlib
 import copy
 import os
 import secrets
-import subprocess
 import sys
 import tempfile
 import time
@@ -46,20 +45,6 @@ def _check_checkpoint(checkpoint: str | int) -> str:
   if text not in ('best', 'latest') and not text.isdigit():
     raise RestoreError(f'checkpoint={checkpoint!r}: expected "best", "latest" or a step number')
   return text
-
-
-def _decode_with_ffmpeg(path: str, wav: str) -> None:
-  """Decodes the first audio stream of ``path`` to a float WAV file (RF64 when it is large)."""
-  ffmpeg = audio.find_ffmpeg()
-  if ffmpeg is None:
-    raise audio.AudioError(f'{path}: not a format libsndfile reads, and no ffmpeg found to '
-                           f'decode it ({audio.FFMPEG_HINT})')
-  done = subprocess.run(
-      [ffmpeg, '-nostdin', '-hide_banner', '-loglevel', 'error', '-i', path, '-map', '0:a:0',
-       '-c:a', 'pcm_f32le', '-rf64', 'auto', '-f', 'wav', wav], capture_output=True, text=True)
-  if done.returncode != 0:
-    reason = (done.stderr.strip().splitlines() or ['ffmpeg failed'])[-1]
-    raise audio.AudioError(f'{path}: cannot decode audio (ffmpeg: {reason})')
 
 
 @contextlib.contextmanager
@@ -94,7 +79,7 @@ def open_audio(path: audio.PathLike) -> Iterator[sf.SoundFile]:
     except sf.SoundFileError:
       tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix='restore-'))
       wav = os.path.join(tmp, 'decoded.wav')
-      _decode_with_ffmpeg(path, wav)
+      audio.decode_with_ffmpeg(path, wav)
       f = stack.enter_context(sf.SoundFile(wav))
     if f.frames <= 0:
       raise audio.AudioError(f'{path}: contains no audio samples')

@@ -48,24 +48,44 @@ def resample(wave: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
   return soxr.resample(np.asarray(wave, np.float32), orig_sr, target_sr, quality='HQ')
 
 
-def read_with_ffmpeg(path: PathLike) -> tuple[np.ndarray, int]:
-  """Decodes the first audio stream of ``path`` with ffmpeg: ``([samples, channels], rate)``."""
+def decode_with_ffmpeg(path: PathLike, wav: str) -> None:
+  """Decodes the first audio stream of ``path`` to a float WAV file ``wav`` (RF64 if large).
+
+  A seekable file, not a pipe, so the header carries the true length and layout, and long
+  inputs are never held in memory.
+  """
   path = os.fspath(path)
   ffmpeg = find_ffmpeg()
   if ffmpeg is None:
     raise AudioError(f'{path}: not a format libsndfile reads, and no ffmpeg found to decode it '
                      f'({FFMPEG_HINT})')
+  done = subprocess.run(
+      [ffmpeg, '-nostdin', '-hide_banner', '-loglevel', 'error', '-i', path, '-map', '0:a:0',
+       '-c:a', 'pcm_f32le', '-rf64', 'auto', '-f', 'wav', wav], capture_output=True, text=True)
+  if done.returncode != 0:
+    reason = (done.stderr.strip().splitlines() or ['ffmpeg failed'])[-1]
+    raise AudioError(f'{path}: cannot decode audio (ffmpeg: {reason})')
+
+
+def read_with_ffmpeg(path: PathLike) -> tuple[np.ndarray, int]:
+  """Decodes the first audio stream of ``path`` with ffmpeg: ``([samples, channels], rate)``."""
   with tempfile.TemporaryDirectory() as tmp:
-    # A seekable WAV file (not a pipe) so the header carries the true length and layout.
     wav = os.path.join(tmp, 'decoded.wav')
-    done = subprocess.run(
-        [ffmpeg, '-nostdin', '-hide_banner', '-loglevel', 'error', '-i', path, '-map', '0:a:0',
-         '-c:a', 'pcm_f32le', '-f', 'wav', wav], capture_output=True, text=True)
-    if done.returncode != 0:
-      reason = (done.stderr.strip().splitlines() or ['ffmpeg failed'])[-1]
-      raise AudioError(f'{path}: cannot decode audio (ffmpeg: {reason})')
+    decode_with_ffmpeg(path, wav)
     wave, sr = sf.read(wav, dtype='float32', always_2d=True)
   return wave, sr
+
+
+def check_wave(wave, name: str, error: type[Exception] | None = None) -> np.ndarray:
+  """float32 ``[samples]`` or ``[samples, channels]``, non-empty and finite, else ``error``."""
+  error = error or AudioError
+  wave = np.asarray(wave, np.float32)
+  if wave.ndim not in (1, 2) or wave.shape[0] == 0:
+    raise error(f'{name}: expected a non-empty wave [samples] or [samples, channels], '
+                f'got shape {wave.shape}')
+  if not np.isfinite(wave).all():
+    raise error(f'{name}: the wave has NaN or infinite samples')
+  return wave
 
 
 def load(path: PathLike, sample_rate: int | None = None,
@@ -123,12 +143,7 @@ def save(path: PathLike, wave: np.ndarray, sample_rate: int, *,
   a half-written file.
   """
   path = os.fspath(path)
-  wave = np.asarray(wave, np.float32)
-  if wave.ndim not in (1, 2) or wave.shape[0] == 0:
-    raise AudioError(f'{path}: expected a non-empty wave [samples] or [samples, channels], '
-                     f'got shape {wave.shape}')
-  if not np.isfinite(wave).all():
-    raise AudioError(f'{path}: refusing to write NaN or infinite samples')
+  wave = check_wave(wave, path)
   if int(sample_rate) != sample_rate or sample_rate <= 0:
     raise AudioError(f'{path}: sample_rate={sample_rate!r}, expected a positive integer (Hz)')
   check_output(path, refuse)

@@ -313,12 +313,7 @@ def encode_decode(wave: np.ndarray, sample_rate: int, codec: str,
   Returns the decoded wave (the input's shape and rate, sample-aligned, float32) and the
   number of encoded bytes (see the module docstring for what they count).
   """
-  wave = np.asarray(wave, np.float32)
-  if wave.ndim not in (1, 2) or wave.shape[0] == 0:
-    raise CodecError(f'{codec}: expected a non-empty wave [samples] or [samples, channels], '
-                     f'got shape {wave.shape}')
-  if not np.isfinite(wave).all():
-    raise CodecError(f'{codec}: the wave has NaN or infinite samples')
+  wave = audio.check_wave(wave, codec, CodecError)
   x = wave.reshape(wave.shape[0], -1)
   validate(codec, bitrate_kbps, sample_rate, x.shape[1])
   rate = _codec_rate(codec, sample_rate)

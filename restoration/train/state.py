@@ -114,11 +114,8 @@ def _init(config, txs) -> tuple[dict, dict[str, Any]]:
   return state, graphdefs
 
 
-def create(config, mesh=None, sharding_fn=None) -> tuple[Networks, dict, Any]:
-  """``(networks, state, state_sharding)``; parameters are created already sharded.
-
-  ``sharding_fn(abstract_state) -> shardings`` (see ``train.sharding.param_sharding``).
-  """
+def networks(config) -> Networks:
+  """The static half of a run (graph definitions, optimizers) without creating parameters."""
   txs = optimizers(config)
   graphdefs = {}
 
@@ -127,23 +124,19 @@ def create(config, mesh=None, sharding_fn=None) -> tuple[Networks, dict, Any]:
     graphdefs.update(gd)
     return state
 
-  abstract = jax.eval_shape(init)
-  shardings = sharding_fn(abstract) if sharding_fn is not None else None
-  state = jax.jit(init, out_shardings=shardings)()
-  return Networks(graphdefs=graphdefs, txs=txs, method=config.method), state, shardings
-
-
-def networks(config) -> Networks:
-  """The static half of a run (graph definitions, optimizers) without creating parameters."""
-  graphdefs = {}
-
-  def init():
-    state, gd = _init(config, optimizers(config))
-    graphdefs.update(gd)
-    return state
-
   jax.eval_shape(init)
-  return Networks(graphdefs=graphdefs, txs=optimizers(config), method=config.method)
+  return Networks(graphdefs=graphdefs, txs=txs, method=config.method)
+
+
+def create(config, sharding_fn=None) -> tuple[Networks, dict, Any]:
+  """``(networks, state, state_sharding)``; parameters are created already sharded.
+
+  ``sharding_fn(abstract_state) -> shardings`` (see ``train.sharding.param_sharding``).
+  """
+  nets = networks(config)
+  shardings = sharding_fn(abstract_state(config, None)) if sharding_fn is not None else None
+  state = jax.jit(lambda: _init(config, nets.txs)[0], out_shardings=shardings)()
+  return nets, state, shardings
 
 
 def abstract_state(config, shardings) -> Any:
