@@ -23,6 +23,8 @@ _METHODS = flags.DEFINE_list('methods', ['regression', 'gan', 'wgan', 'projected
                                          'diffusion'], 'Methods to train and compare.')
 _DATA_DIR = flags.DEFINE_string('data_dir', 'data/tfds', 'Where the prepared dataset lives.')
 _REAL = flags.DEFINE_bool('real', True, 'Also score real recordings (installs them if needed).')
+_OPTIONAL = flags.DEFINE_bool('optional_metrics', False,
+                              'Also PESQ/STOI/ViSQOL in the evaluation (slow on 2 cores).')
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / 'configs'
 log = logging.getLogger('restoration')
@@ -36,7 +38,8 @@ def load_config(method: str, size: str):
   return module.get_config(size)
 
 
-def run(out: str, size: str, methods: list[str], data_dir: str, real: bool) -> dict:
+def run(out: str, size: str, methods: list[str], data_dir: str, real: bool,
+        optional_metrics: bool = False) -> dict:
   from restoration.data import builder as builder_lib
   from restoration.evaluate import evaluate, report
   from restoration.train import loop
@@ -59,7 +62,8 @@ def run(out: str, size: str, methods: list[str], data_dir: str, real: bool) -> d
   evals = {}
   for m in methods:
     t = time.time()
-    evals[m] = evaluate.evaluate_workdir(os.path.join(out, m), optional_metrics=True)
+    evals[m] = evaluate.evaluate_workdir(os.path.join(out, m), config=configs[m],
+                                         optional_metrics=optional_metrics)
     timings[f'evaluate_{m}_seconds'] = time.time() - t
   real_results = report.score_real_recordings(out, methods) if real else None
   timings['total_seconds'] = time.time() - start
@@ -72,7 +76,7 @@ def run(out: str, size: str, methods: list[str], data_dir: str, real: bool) -> d
 def main(argv) -> None:
   del argv
   logging.getLogger('restoration').setLevel(logging.INFO)
-  run(_OUT.value, _SIZE.value, _METHODS.value, _DATA_DIR.value, _REAL.value)
+  run(_OUT.value, _SIZE.value, _METHODS.value, _DATA_DIR.value, _REAL.value, _OPTIONAL.value)
 
 
 if __name__ == '__main__':
