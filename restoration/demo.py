@@ -57,8 +57,11 @@ def run(out: str, size: str, methods: list[str], data_dir: str, real: bool,
   for m in methods:
     t = time.time()
     log.info('demo: training %s (%d steps)', m, configs[m].train.num_steps)
-    loop.train_and_evaluate(configs[m], os.path.join(out, m))
+    last = loop.train_and_evaluate(configs[m], os.path.join(out, m))
     timings[f'train_{m}_seconds'] = time.time() - t
+    if last['step'] < configs[m].train.num_steps:  # preempted (SIGTERM): saved, stop here
+      log.info('demo: stopped during %s at step %d; re-run to continue', m, last['step'])
+      return {'timings': timings}
   evals = {}
   for m in methods:
     t = time.time()

@@ -189,6 +189,7 @@ def train_and_evaluate(config, workdir: str, stop_at: int | None = None) -> dict
   ckpt.wait_until_finished()
   writer.flush()
   final = jax.device_get(host_state(state))
+  last['step'] = int(final['step'])
   last['params_checksum'] = float(sum(np.abs(x).sum() for x in jax.tree.leaves(final['params'])))
   log.info('[%s] done at step %d; params checksum %.8f', config.method, int(final['step']),
            last['params_checksum'])
