@@ -42,13 +42,13 @@ def bench_input(config, steps: int) -> dict:
           'input_audio_seconds_per_s': examples * config.data.crop_seconds / dt}
 
 
-def synthetic_batch(config) -> dict:
+def synthetic_batch(config, seed: int = 0) -> dict:
   """A batch of the pipeline's shapes (random content) for timing the step alone."""
   from restoration import spectral
   from restoration.spectral import SpectralParams
   p = SpectralParams.from_config(config.spectral)
   n = int(round(config.data.crop_seconds * config.data.sample_rate))
-  rng = np.random.default_rng(0)
+  rng = np.random.default_rng(seed)
   clean = (0.1 * rng.standard_normal((config.train.global_batch, n))).astype(np.float32)
   degraded = (clean + 0.01 * rng.standard_normal(clean.shape)).astype(np.float32)
   return {'clean_wave': clean, 'degraded_wave': degraded,

@@ -8,14 +8,13 @@ import time
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from restoration import config as config_lib
+from restoration.benchmark import synthetic_batch
 from restoration.checkpoint import Checkpointer, CheckpointMismatchError
 from restoration.demo import load_config
-from restoration.spectral import SpectralParams
 from restoration.train import loop, sharding, state as state_lib, steps as steps_lib
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,19 +43,6 @@ def test_every_config_trains_at_smoke_size(method, data_dir, tmp_path):
     assert np.isfinite(last['eval/lsd'])
 
 
-def _random_batch(c, seed=0):
-  rng = np.random.default_rng(seed)
-  p = SpectralParams.from_config(c.spectral)
-  n = int(c.data.crop_seconds * c.data.sample_rate)
-  clean = rng.standard_normal((c.train.global_batch, n)).astype(np.float32) * 0.1
-  degraded = clean + 0.02 * rng.standard_normal(clean.shape).astype(np.float32)
-  from restoration import spectral
-  return {'clean_wave': clean, 'degraded_wave': degraded,
-          'clean': np.asarray(spectral.analysis(jnp.asarray(clean), p)),
-          'degraded': np.asarray(spectral.analysis(jnp.asarray(degraded), p)),
-          'degradation': np.zeros((c.train.global_batch,), np.int32)}
-
-
 def _train_params(c, devices, backend, steps=3):
   mesh = sharding.make_mesh(1, devices=devices)
   nets, state, shardings = state_lib.create(
@@ -65,10 +51,9 @@ def _train_params(c, devices, backend, steps=3):
   if backend == 'pmap':
     state = sharding.to_pmap_state(state, mesh)
   for k in range(steps):
-    batch = _random_batch(c, k)
+    batch = synthetic_batch(c, k)
     if backend == 'jit':
-      batch = sharding_batch = {key: jax.device_put(v, sharding.batch_sharding(mesh))
-                                for key, v in batch.items()}
+      batch = {key: jax.device_put(v, sharding.batch_sharding(mesh)) for key, v in batch.items()}
     state, _ = step(state, batch, jax.random.key(k))
   if backend == 'pmap':
     state = sharding.from_pmap_state(state)
