@@ -193,7 +193,7 @@ def train_and_evaluate(config, workdir: str, stop_at: int | None = None) -> dict
   last['params_checksum'] = float(sum(np.abs(x).sum() for x in jax.tree.leaves(final['params'])))
   log.info('[%s] done at step %d; params checksum %.8f', config.method, int(final['step']),
            last['params_checksum'])
-  if jax.process_index() == 0:
+  if jax.process_index() == 0 and int(final['step']) > start:  # not for a no-op re-run
     _append_run_log(workdir, {
         'method': config.method, 'start_step': start, 'end_step': int(final['step']),
         'wall_seconds': time.time() - t_start, 'compile_seconds': compile_s,
