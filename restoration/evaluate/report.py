@@ -126,7 +126,8 @@ def write_figure_and_examples(out: str, methods: Sequence[str], degradation: str
   for name, wave in panels.items():
     audio.save(os.path.join(out, 'examples', name.split(' ')[0] + '.wav'), wave, sr)
   path = os.path.join(out, 'spectrograms.png')
-  spectrogram_figure(panels, sr, path, title=f'test clip {ex["key"]}')
+  key = ex['key'].decode() if isinstance(ex['key'], bytes) else ex['key']
+  spectrogram_figure(panels, sr, path, title=f'test clip {key} ({degradation})')
   return path
 
 
