@@ -9,7 +9,6 @@ not repeated (their checkpoints are final) and evaluations are recomputed.
 from __future__ import annotations
 
 import importlib.util
-import json
 import logging
 import os
 import time

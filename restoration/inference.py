@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import jax
-import jax.numpy as jnp
 
 from restoration.objectives import diffusion, sampling
 from restoration.train import state as state_lib
