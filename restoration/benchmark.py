@@ -1,14 +1,21 @@
-"""Speed numbers for a config: ``python -m restoration.benchmark --config=... --json=OUT``.
+"""Speed numbers: ``python -m restoration.benchmark --config=... [--workdirs=...] --json=OUT``.
 
 Sections (``--sections``): ``input`` (pipeline examples/s and spectrogram frames/s after
 warm-up), ``train`` (compile time, steps/s and examples/s of the compiled step on synthetic
 batches of the real shape, peak host memory), ``flops`` (forward GFLOP per second of audio of
-each network, from XLA's cost analysis). Speed targets are checked here, not in unit tests.
+each network, from XLA's cost analysis), ``restore`` (for each trained ``--workdirs`` run: the
+real-time factor of ``restore`` on a file, every diffusion step count of
+``sampling.eval_steps``; and the peak memory of the ``restore`` CLI on a 1-minute and a long
+file). Speed targets are checked here, not in unit tests.
 """
 from __future__ import annotations
 
 import json
+import os
 import resource
+import subprocess
+import sys
+import tempfile
 import time
 
 import jax
@@ -16,9 +23,15 @@ import numpy as np
 from absl import app, flags
 from ml_collections import config_flags
 
-_CONFIG = config_flags.DEFINE_config_file('config', None, 'configs/<method>.py:<size>')
+_CONFIG = config_flags.DEFINE_config_file('config', None, 'configs/<method>.py:<size> (for the '
+                                          'input, train and flops sections)')
+_WORKDIRS = flags.DEFINE_list('workdirs', [], 'Trained runs for the restore section, e.g. '
+                              'runs/demo/regression,runs/demo/diffusion.')
+_LONG_MINUTES = flags.DEFINE_integer('long_minutes', 10, 'Length of the long file whose restore '
+                                     'peak memory is measured (restore section).')
 _JSON = flags.DEFINE_string('json', None, 'Write the numbers to this JSON file.')
-_SECTIONS = flags.DEFINE_list('sections', ['input', 'train', 'flops'], 'What to measure.')
+_SECTIONS = flags.DEFINE_list('sections', ['input', 'train', 'flops', 'restore'],
+                              'What to measure (restore needs --workdirs; the others --config).')
 _STEPS = flags.DEFINE_integer('steps', 20, 'Timed batches/steps per section (after warm-up).')
 
 
@@ -110,9 +123,80 @@ def forward_gflops_per_audio_second(config) -> dict:
   return out
 
 
-def run(config, sections, steps: int) -> dict:
-  results = {'method': config.method, 'size': config.size, 'devices': jax.device_count(),
-             'backend': jax.default_backend(), 'device_kind': jax.devices()[0].device_kind}
+def write_test_signal(path: str, seconds: int, sr: int = 16000, block_seconds: int = 30) -> None:
+  """A procedural mono WAV (tone + noise) written block by block: no whole copy in memory."""
+  import soundfile as sf
+  rng = np.random.default_rng(0)
+  with sf.SoundFile(path, 'w', samplerate=sr, channels=1, subtype='PCM_16') as f:
+    for start in range(0, seconds, block_seconds):
+      n = min(block_seconds, seconds - start) * sr
+      t = np.arange(n) / sr + start
+      f.write(0.2 * np.sin(2 * np.pi * 440 * t) + 0.05 * rng.standard_normal(n))
+
+
+# Runs the restore CLI, then prints its peak RSS (VmHWM: the process image after exec; a parent's
+# getrusage would also count the forked copy of the parent) as the last line of stderr.
+PEAK_RSS_WRAPPER = ('-c', "import runpy, sys\n"
+                    "try:\n"
+                    "  runpy.run_module('restoration.restore', run_name='__main__', "
+                    "alter_sys=True)\n"
+                    "finally:\n"
+                    "  print(next(l for l in open('/proc/self/status') "
+                    "if l.startswith('VmHWM')), file=sys.stderr)\n")
+
+
+def peak_rss_mb(stderr: str) -> float:
+  """The wrapper's last stderr line 'VmHWM: N kB' in MB."""
+  return int(stderr.strip().splitlines()[-1].split()[1]) / 1024
+
+
+def bench_restore(workdirs: list[str], seconds: int = 20, long_minutes: int = 10) -> dict:
+  """Real-time factor (wall / audio seconds, compile excluded) of each run's restore on a
+  ``seconds`` file, per diffusion step count; peak RSS of the restore CLI (first run) on a
+  1-minute and a ``long_minutes`` file, which the chunked stream keeps about equal."""
+  from restoration.restore import Restorer
+  out: dict = {'restore_real_time_factor': {}}
+  with tempfile.TemporaryDirectory() as tmp:
+    src = os.path.join(tmp, 'in.wav')
+    write_test_signal(src, seconds)
+    for wd in workdirs:
+      restorer = Restorer(wd)
+      name = f'{restorer.config.method}:{os.path.basename(os.path.normpath(wd))}'
+      diffusion = restorer.config.method == 'diffusion'
+      for steps in (restorer.config.sampling.eval_steps if diffusion else (None,)):
+        r = restorer.with_steps(steps)
+        r.restore_file(src, os.path.join(tmp, 'out.wav'), progress=False)  # compile
+        stats = r.restore_file(src, os.path.join(tmp, 'out.wav'), progress=False)
+        key = f'{name} steps={steps}' if diffusion else name
+        out['restore_real_time_factor'][key] = stats['real_time_factor']
+        print(f'restore {key}: real-time factor {stats["real_time_factor"]:.4f}', flush=True)
+    if workdirs:
+      peak = {}
+      for minutes in (1, long_minutes):
+        path = os.path.join(tmp, f'{minutes}min.wav')
+        write_test_signal(path, 60 * minutes)
+        p = subprocess.Popen([sys.executable, *PEAK_RSS_WRAPPER, f'--workdir={workdirs[0]}',
+                              path, os.path.join(tmp, f'{minutes}min_out.wav')],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        _, err = p.communicate()
+        if p.returncode:
+          raise RuntimeError(f'restore of a {minutes}-minute file failed: {err.strip()[-500:]}')
+        peak[f'{minutes}min'] = peak_rss_mb(err)
+        os.remove(path)
+      out['restore_peak_rss_mb'] = peak
+      out['restore_peak_rss_workdir'] = workdirs[0]
+  return out
+
+
+def run(config, sections, steps: int, workdirs: list[str] = (),
+        long_minutes: int = 10) -> dict:
+  results = {'devices': jax.device_count(), 'backend': jax.default_backend(),
+             'device_kind': jax.devices()[0].device_kind}
+  if 'restore' in sections and workdirs:
+    results.update(bench_restore(list(workdirs), long_minutes=long_minutes))
+  if config is None:
+    return results
+  results.update(method=config.method, size=config.size)
   if 'flops' in sections:
     results.update(forward_gflops_per_audio_second(config))
   if 'input' in sections:
@@ -127,7 +211,13 @@ def run(config, sections, steps: int) -> dict:
 
 def main(argv) -> None:
   del argv
-  results = run(_CONFIG.value, set(_SECTIONS.value), _STEPS.value)
+  sections = set(_SECTIONS.value)
+  if _CONFIG.value is None and sections - {'restore'}:
+    sections &= {'restore'}
+    if not _WORKDIRS.value:
+      raise app.UsageError('nothing to measure: pass --config=configs/<method>.py:<size> '
+                           '(input, train, flops) and/or --workdirs=RUN[,RUN...] (restore)')
+  results = run(_CONFIG.value, sections, _STEPS.value, _WORKDIRS.value, _LONG_MINUTES.value)
   text = json.dumps(results, indent=2, sort_keys=True)
   print(text)
   if _JSON.value:
@@ -136,5 +226,4 @@ def main(argv) -> None:
 
 
 if __name__ == '__main__':
-  flags.mark_flag_as_required('config')
   app.run(main)

@@ -71,12 +71,15 @@ def enhancer(config, nets: Networks, *, steps: int | None = None,
     net_fn = lambda x, cond, c_noise: model(x, cond=cond, noise_level=c_noise)
     denoise = diffusion.denoiser(net_fn, degraded, schedule=o.schedule, target=o.target,
                                  sigma_data=o.sigma_data)
-    if start_sigma > 0:
-      return sampling.sample(denoise, degraded.shape, rng=rng, steps=steps, sampler=sampler,
-                             sigma_min=s.sigma_min, rho=s.rho, x_start=degraded,
-                             start_sigma=start_sigma)
-    return sampling.sample(denoise, degraded.shape, rng=rng, steps=steps, sampler=sampler,
-                           sigma_min=s.sigma_min, sigma_max=s.sigma_max, rho=s.rho)
+    if start_sigma > 0:  # the degraded input is x = degraded, i.e. residual 0
+      x_start = diffusion.to_process(degraded, degraded, o.space, o.residual_scale)
+      x = sampling.sample(denoise, degraded.shape, rng=rng, steps=steps, sampler=sampler,
+                          sigma_min=s.sigma_min, rho=s.rho, x_start=x_start,
+                          start_sigma=start_sigma)
+    else:
+      x = sampling.sample(denoise, degraded.shape, rng=rng, steps=steps, sampler=sampler,
+                          sigma_min=s.sigma_min, sigma_max=s.sigma_max, rho=s.rho)
+    return diffusion.from_process(x, degraded, o.space, o.residual_scale)
 
   return run
 

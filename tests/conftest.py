@@ -1,4 +1,5 @@
 """Test setup: 8 fake CPU devices (set before JAX is imported anywhere) and quiet TF."""
+import fcntl
 import os
 
 # Tiny test shapes: XLA compile time dominates, so skip its backend optimisations.
@@ -24,3 +25,24 @@ def smoke_data_dir(tmp_path_factory):
   c.data.data_dir = str(root / "smoke_tfds")
   builder.prepare(c.data)
   return c.data.data_dir
+
+
+@pytest.fixture(scope="session")
+def smoke_run(smoke_data_dir, tmp_path_factory):
+  """``smoke_run(method)`` -> the workdir of that method's smoke training, trained once per
+  session and shared by test modules and xdist workers (a file lock guards the training)."""
+  from restoration.checkpoint import Checkpointer
+  from restoration.train import loop
+  from test_train import smoke_config
+  root = tmp_path_factory.getbasetemp()
+  root = root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root
+
+  def get(method: str) -> str:
+    workdir = root / f"smoke_run_{method}"
+    with open(root / f".smoke_run_{method}.lock", "w") as lock:
+      fcntl.flock(lock, fcntl.LOCK_EX)
+      if Checkpointer(workdir, read_only=True).latest_step() is None:
+        loop.train_and_evaluate(smoke_config(method, smoke_data_dir), str(workdir))
+    return str(workdir)
+
+  return get

@@ -11,20 +11,20 @@ from restoration import spectral
 from restoration.data import audio, builder, codecs
 from restoration.evaluate import evaluate, metrics
 from restoration.objectives import sampling
-from test_restore import chirp, trained_workdir
+from test_restore import chirp
 
 CORE = ('lsd', 'lsd_high', 'lsd_low', 'si_sdr', 'mel_distance', 'spectral_convergence',
         'high_band_energy_ratio', 'spec_mse')
 
 
 @pytest.fixture(scope='module')
-def regression(smoke_data_dir, tmp_path_factory):
-  return trained_workdir('regression', smoke_data_dir, tmp_path_factory)
+def regression(smoke_run):
+  return smoke_run('regression')
 
 
 @pytest.fixture(scope='module')
-def diffusion(smoke_data_dir, tmp_path_factory):
-  return trained_workdir('diffusion', smoke_data_dir, tmp_path_factory)
+def diffusion(smoke_run):
+  return smoke_run('diffusion')
 
 
 def _saved_config(workdir):

@@ -5,8 +5,6 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-from test_restore import trained_workdir
-
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -29,8 +27,8 @@ def _outputs(nb) -> str:
                    for c in nb.cells if c.cell_type == 'code' for o in c.outputs)
 
 
-def test_evaluate_checkpoint_notebook(smoke_data_dir, tmp_path_factory, tmp_path):
-  workdir = trained_workdir('regression', smoke_data_dir, tmp_path_factory)
+def test_evaluate_checkpoint_notebook(smoke_run, tmp_path):
+  workdir = smoke_run('regression')
   nb = _run('evaluate_checkpoint.ipynb', {'RESTORATION_WORKDIR': workdir,
                                            'RESTORATION_MAX_ITEMS': '2'}, tmp_path)
   text = _outputs(nb)
@@ -41,11 +39,11 @@ def test_evaluate_checkpoint_notebook(smoke_data_dir, tmp_path_factory, tmp_path
   assert images
 
 
-def test_compare_methods_notebook(smoke_data_dir, tmp_path_factory, tmp_path):
+def test_compare_methods_notebook(smoke_run, tmp_path):
   runs = tmp_path / 'runs'
   runs.mkdir()
   for method in ('regression', 'diffusion'):
-    (runs / method).symlink_to(trained_workdir(method, smoke_data_dir, tmp_path_factory))
+    (runs / method).symlink_to(smoke_run(method))
   nb = _run('compare_methods.ipynb', {'RESTORATION_RUNS': str(runs)}, tmp_path)
   text = _outputs(nb)
   assert "['regression', 'diffusion']" in text

@@ -320,3 +320,14 @@ def test_diffusion_config_errors():
     dif.diffusion_loss(jax.random.key(0), _edm_net(), X0, COND, target="eps")
   with pytest.raises(ValueError, match="target"):
     dif.denoiser(_edm_net(), COND, schedule="vp_cosine", target="score")
+
+
+def test_residual_process_round_trips_and_rejects_unknown_space():
+  clean, degraded = X0[:2], X0[2:4]
+  x = dif.to_process(clean, degraded, "residual", 0.1)
+  np.testing.assert_allclose(x, (clean - degraded) / 0.1, rtol=1e-6)
+  np.testing.assert_allclose(dif.from_process(x, degraded, "residual", 0.1), clean, atol=1e-6)
+  assert dif.to_process(clean, degraded, "clean", 0.1) is clean
+  assert dif.from_process(x, degraded, "clean", 0.1) is x
+  with pytest.raises(ValueError, match="space 'wave'"):
+    dif.to_process(clean, degraded, "wave", 0.1)

@@ -1,6 +1,5 @@
 """restore CLI and Restorer on a smoke-trained model: shapes, rates, alignment, cross-fades,
 one-line errors, and memory that does not grow with the length of the file."""
-import fcntl
 import os
 import subprocess
 import sys
@@ -10,33 +9,18 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from restoration import restore
+from restoration import benchmark, restore
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI_ENV = dict(os.environ, JAX_PLATFORMS='cpu',
                XLA_FLAGS='--xla_force_host_platform_device_count=1')
 
 
-def trained_workdir(method, data_dir, tmp_path_factory):
-  """One smoke run per method per session, shared by test modules and xdist workers."""
-  from test_train import smoke_config
-  from restoration.checkpoint import Checkpointer
-  from restoration.train import loop
-  root = tmp_path_factory.getbasetemp()
-  root = root.parent if os.environ.get('PYTEST_XDIST_WORKER') else root
-  workdir = root / f'smoke_run_{method}'
-  with open(root / f'.smoke_run_{method}.lock', 'w') as lock:
-    fcntl.flock(lock, fcntl.LOCK_EX)
-    if Checkpointer(workdir, read_only=True).latest_step() is None:
-      loop.train_and_evaluate(smoke_config(method, data_dir), str(workdir))
-  return str(workdir)
-
-
 @pytest.fixture(scope='module')
-def workdir(smoke_data_dir, tmp_path_factory):
+def workdir(smoke_run):
   # 4 smoke steps with EMA 0.999 leave the residual U-Net (zero-initialised output layer)
   # within ~1e-2 of the identity, so outputs can be compared sample by sample with inputs.
-  return trained_workdir('regression', smoke_data_dir, tmp_path_factory)
+  return smoke_run('regression')
 
 
 def chirp(seconds, sr, channels):
@@ -126,37 +110,18 @@ def test_bad_input_is_one_line_error(workdir, tmp_path):
   assert not out.exists()
 
 
-def _write_long(path, seconds, sr=16000, block_seconds=30):
-  """A procedural mono file written block by block (no full copy in the test's memory)."""
-  rng = np.random.default_rng(0)
-  with sf.SoundFile(path, 'w', samplerate=sr, channels=1, subtype='PCM_16') as f:
-    for start in range(0, seconds, block_seconds):
-      t = np.arange(block_seconds * sr) / sr + start
-      f.write(0.2 * np.sin(2 * np.pi * 440 * t) + 0.05 * rng.standard_normal(t.shape))
-
-
-# Runs the CLI, then reports its peak RSS. VmHWM belongs to the process image after exec;
-# getrusage's ru_maxrss would also count the forked copy of this (large) pytest process.
-_WITH_PEAK_RSS = ('-c', "import runpy, sys\n"
-                  "try:\n"
-                  "  runpy.run_module('restoration.restore', run_name='__main__', alter_sys=True)\n"
-                  "finally:\n"
-                  "  print(next(l for l in open('/proc/self/status') if l.startswith('VmHWM')),"
-                  " file=sys.stderr)\n")
-
-
 def test_memory_does_not_grow_with_file_length(workdir, tmp_path):
   running = {}
   for minutes in (1, 10):
     src = tmp_path / f'{minutes}min.wav'
-    _write_long(src, 60 * minutes)
+    benchmark.write_test_signal(src, 60 * minutes)
     running[minutes] = _restore_cli(f'--workdir={workdir}', src, tmp_path / f'{minutes}.wav',
-                                    python=_WITH_PEAK_RSS)
+                                    python=benchmark.PEAK_RSS_WRAPPER)
   peak_mb = {}
   for minutes, p in running.items():
     _, err = p.communicate(timeout=300)
     assert p.returncode == 0, err
-    peak_mb[minutes] = int(err.strip().splitlines()[-1].split()[1]) / 1024  # 'VmHWM: N kB'
+    peak_mb[minutes] = benchmark.peak_rss_mb(err)
     assert (sf.info(tmp_path / f'{minutes}.wav').frames ==
             sf.info(tmp_path / f'{minutes}min.wav').frames == minutes * 60 * 16000)
   print(f'peak RSS: 1 min {peak_mb[1]:.0f} MB, 10 min {peak_mb[10]:.0f} MB')

@@ -20,7 +20,7 @@ OBJECTIVE = {
     'gan': 'non-saturating minimax + feature matching + reconstruction; multi-resolution STFT critics',
     'wgan': 'Wasserstein + gradient penalty (n_critic critic steps) + reconstruction',
     'projected_gan': 'hinge on a projected critic (frozen features, CCM, CSM, 4 heads) + feature matching',
-    'diffusion': 'denoising score matching (EDM preconditioning and weighting), conditioned on the degraded input',
+    'diffusion': 'denoising score matching (EDM preconditioning and weighting) on the codec residual, conditioned on the degraded input',
 }
 USES = {
     'regression': 'cheap baseline; safe where artefacts matter more than bandwidth',
@@ -57,7 +57,9 @@ def train_summary(workdir: str) -> dict:
   return {'steps': records[-1]['end_step'], 'wall_seconds': wall, 'compile_seconds': compile_s,
           'steps_per_second': steps / max(wall - compile_s, 1e-9),
           'skipped_steps': records[-1]['skipped_steps'], 'params': records[-1]['params'],
-          'final_loss': records[-1]['last'].get('loss'), 'segments': len(records)}
+          'final_loss': records[-1]['last'].get('loss'), 'segments': len(records),
+          'critic_loss': records[-1]['last'].get('critic/adversarial'),
+          'critic_at_chance': records[-1]['last'].get('critic/at_chance')}
 
 
 def method_code_lines(method: str) -> int:
@@ -179,6 +181,9 @@ def comparison_table(out: str, methods: Sequence[str], evals: Mapping[str, dict]
       for m in cols])
   row('stability: skipped non-finite steps', '', [str(train[m].get('skipped_steps', '–'))
                                                   for m in cols])
+  row('stability: final critic loss (at chance)', '', [
+      f'{_fmt(train[m]["critic_loss"])} ({_fmt(train[m]["critic_at_chance"])})'
+      if train[m].get('critic_loss') is not None else '–' for m in cols])
   row('training compute: steps/s (2 CPU cores)', '', [_fmt(train[m].get('steps_per_second'))
                                                       for m in cols])
   row('training compute: steps, wall time', '', [
@@ -212,6 +217,11 @@ def reading(methods: Sequence[str], evals: Mapping[str, dict], real: dict | None
                  f'{base_lsd:.3f}); high-band energy ratio {hb:.2f} (input '
                  f'{_mean(first, "high_band_energy_ratio"):.2f}); spectrogram MSE {mse:.4g} '
                  f'(input {_mean(first, "spec_mse"):.4g}).')
+    si_drop = _mean(first, 'si_sdr') - _mean(r, 'si_sdr')
+    if lsd < base_lsd and si_drop > 0.5:
+      lines.append(f'  Caution: its SI-SDR fell {si_drop:.1f} dB. LSD compares log energies, so '
+                   'energy of any content (noise too) in bins the codec removed lowers it; '
+                   'read it with SI-SDR and mel distance.')
   if 'diffusion' in methods:
     runs = evals['diffusion']['runs']
     lsds = [(_mean(r['metrics']['all']['restored'], 'lsd'), r['steps'], r['real_time_factor'])
@@ -260,8 +270,13 @@ def write_demo_report(out: str, methods: Sequence[str], evals: Mapping[str, dict
            f'(dataset preparation {timings.get("prepare_seconds", math.nan):.0f} s).', '',
            *comparison_table(out, methods, evals), '']
   if 'diffusion' in methods:
+    c = _saved_config(out, 'diffusion')
+    start = (f'the degraded input noised to sigma {c.sampling.start_sigma:g}'
+             if c.sampling.start_sigma > 0 else f'pure noise at sigma {c.sampling.sigma_max:g}')
     lines += ['## Diffusion: quality and speed per sampling step count', '',
-              *_diffusion_rows(evals['diffusion']), '']
+              f'{c.sampling.sampler} sampler from {start}; the process diffuses '
+              f'{"the residual clean - degraded" if c.objective.space == "residual" else "the clean spectrogram"}.',
+              '', *_diffusion_rows(evals['diffusion']), '']
   if real:
     lines += ['## Real recordings never seen in training (MP3)', '',
               'Clips: ' + ', '.join(f'{c["name"]} ({c["kind"]}, {c["seconds"]:.1f} s)'

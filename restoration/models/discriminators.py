@@ -84,23 +84,34 @@ class _STFTSubCritic(nnx.Module):
     return _conv_stack(self.convs, self.out, x.reshape(b, t, -1, self.patch * c))
 
 
+INPUT_KINDS = ("complex", "magnitude", "log_complex")
+
+
+def _log_magnitude(spec: jax.Array) -> jax.Array:
+  """``log10(|X|^2)`` mapped to about [-1, 1] over a 80 dB range (floor at -80 dB)."""
+  return 0.25 * (jnp.log10(jnp.square(jnp.abs(spec)) + 1e-8) + 4.0)
+
+
 class MultiResolutionSTFTCritic(nnx.Module):
   """One sub-critic per STFT window (hop = window / 4) on the compressed spectrum.
 
   ``input_kind='complex'`` reads (real, imag) of ``c(X)``, so it can judge phase;
-  ``'magnitude'`` reads ``|c(X)|`` only.
+  ``'magnitude'`` reads ``|c(X)|`` only; ``'log_complex'`` (default) reads ``c(X) / beta`` and
+  the log power. The log channel is what lets a small critic learn fast: a codec's missing
+  band is ~-80 dB against ~-30 dB in log power, but only 0 against ~0.02 in ``c(X)``; from
+  ``'complex'`` input alone a demo-size critic stayed at chance for 200 GAN steps (measured).
   """
   takes = "wave"
 
   def __init__(self, *, windows: Sequence[int] = (256, 512, 1024), channels: int = 16,
                kernel: tuple[int, int] = (3, 3), n_strided: int = 3, patch: int = 8,
-               input_kind: str = "complex", alpha: float = 0.5, beta: float = 0.15,
+               input_kind: str = "log_complex", alpha: float = 0.5, beta: float = 0.15,
                rngs: nnx.Rngs):
-    if input_kind not in ("complex", "magnitude"):
-      raise ValueError(f"MultiResolutionSTFTCritic.input_kind: expected 'complex' or "
-                       f"'magnitude', got {input_kind!r}")
+    if input_kind not in INPUT_KINDS:
+      raise ValueError(f"MultiResolutionSTFTCritic.input_kind: expected one of {INPUT_KINDS}, "
+                       f"got {input_kind!r}")
     self.windows, self.input_kind, self.alpha, self.beta = tuple(windows), input_kind, alpha, beta
-    c_in = 2 if input_kind == "complex" else 1
+    c_in = {"complex": 2, "magnitude": 1, "log_complex": 3}[input_kind]
     self.subs = nnx.List([_STFTSubCritic(c_in, channels, tuple(kernel), n_strided, patch, rngs)
                           for _ in self.windows])
 
@@ -108,10 +119,12 @@ class MultiResolutionSTFTCritic(nnx.Module):
     _check_wave(wave, type(self).__name__)
     logits, feats = [], []
     for win, sub in zip(self.windows, self.subs):
-      x = spectral.to_channels(
-          spectral.compress(spectral.stft(wave, win, win // 4), self.alpha, self.beta))
+      spec = spectral.stft(wave, win, win // 4)
+      x = spectral.to_channels(spectral.compress(spec, self.alpha, self.beta))
       if self.input_kind == "magnitude":
         x = spectral.magnitude(x)[..., None]
+      elif self.input_kind == "log_complex":
+        x = jnp.concatenate([x / self.beta, _log_magnitude(spec)[..., None]], axis=-1)
       out, hidden = sub(x)
       logits.append(out)
       feats.append(hidden)

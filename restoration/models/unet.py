@@ -132,16 +132,39 @@ class SelfAttention(nnx.Module):
     return x + h.reshape(b, t, n, c)
 
 
-class Upsample(nnx.Module):
-  """Transposed conv with kernel = stride (sub-pixel: no overlapping taps, so no checkerboard,
-  at ~1x1-conv cost), cropped to the skip connection's size and added to it."""
+class Downsample(nnx.Module):
+  """Patch merging: each (time, band) patch of ``stride`` positions folded into channels, then
+  one dense map (space-to-depth). Same job as a strided 3x3 conv, but its gradient is a plain
+  matmul: XLA:CPU runs a strided conv's input gradient (a base-dilated conv) as a slow loop
+  that took 20% of the demo U-Net's training step. Time and bands are zero-padded to whole
+  patches (the SAME-padding ceil)."""
 
   def __init__(self, c_in: int, c_out: int, stride: Stride, *, dtype, rngs: nnx.Rngs):
-    self.conv = nnx.ConvTranspose(c_in, c_out, stride, strides=stride, padding="VALID",
-                                  dtype=dtype, rngs=rngs)
+    self.stride = stride
+    self.proj = nnx.Linear(c_in * stride[0] * stride[1], c_out, dtype=dtype, rngs=rngs)
+
+  def __call__(self, x: jax.Array) -> jax.Array:
+    (st, sf), (b, t, f, c) = self.stride, x.shape
+    x = jnp.pad(x, ((0, 0), (0, -t % st), (0, -f % sf), (0, 0)))
+    t, f = x.shape[1] // st, x.shape[2] // sf
+    x = x.reshape(b, t, st, f, sf, c).transpose(0, 1, 3, 2, 4, 5).reshape(b, t, f, st * sf * c)
+    return self.proj(x)
+
+
+class Upsample(nnx.Module):
+  """Inverse of :class:`Downsample`: one dense map to ``stride`` positions' channels, unfolded
+  (depth-to-space; a transposed conv with kernel = stride, without the slow conv gradient, and
+  no overlapping taps, so no checkerboard), cropped to the skip connection and added to it."""
+
+  def __init__(self, c_in: int, c_out: int, stride: Stride, *, dtype, rngs: nnx.Rngs):
+    self.stride, self.c_out = stride, c_out
+    self.proj = nnx.Linear(c_in, c_out * stride[0] * stride[1], dtype=dtype, rngs=rngs)
 
   def __call__(self, x: jax.Array, skip: jax.Array) -> jax.Array:
-    return self.conv(x)[:, :skip.shape[1], :skip.shape[2]] + skip
+    (st, sf), (b, t, f, _) = self.stride, x.shape
+    x = self.proj(x).reshape(b, t, f, st, sf, self.c_out).transpose(0, 1, 3, 2, 4, 5)
+    x = x.reshape(b, t * st, f * sf, self.c_out)
+    return x[:, :skip.shape[1], :skip.shape[2]] + skip
 
 
 def noise_level_embedding(c_noise: jax.Array, dim: int) -> jax.Array:
@@ -200,7 +223,7 @@ class UNet(nnx.Module):
       enc.append(nnx.List([ResBlock(chans[i], chans[i], emb_dim=emb_dim, **kw)
                            for _ in range(n_res[i])]))
       if i < levels - 1:
-        downs.append(nnx.Conv(chans[i], chans[i + 1], (3, 3), strides=down[i], **kw))
+        downs.append(Downsample(chans[i], chans[i + 1], down[i], **kw))
     self.enc, self.downs = nnx.List(enc), nnx.List(downs)
     self.mid_attn = SelfAttention(chans[-1], **kw) if attention else None
     self.mid = ResBlock(chans[-1], chans[-1], emb_dim=emb_dim, **kw)

@@ -28,6 +28,7 @@ SIGMA_MIN = 0.002  # noise range of the process (EDM defaults), shared with the 
 SIGMA_MAX = 80.0
 SCHEDULES = ("edm", "vp_cosine")
 VP_TARGETS = ("eps", "x0", "v")
+SPACES = ("clean", "residual")
 
 NetFn = Callable[[jax.Array, Any, jax.Array], jax.Array]  # (x_in, cond, c_noise[B]) -> out
 DenoiseFn = Callable[[jax.Array, jax.Array], jax.Array]  # (x, sigma[B]) -> x0_hat
@@ -76,6 +77,29 @@ def edm_denoise(net_fn: NetFn, x_noisy: jax.Array, sigma: jax.Array, cond: Any,
   c_skip, c_out, c_in, c_noise = edm_preconditioning(sigma, sigma_data)
   out = net_fn(_expand(c_in, x_noisy) * x_noisy, cond, c_noise)
   return _expand(c_skip, x_noisy) * x_noisy + _expand(c_out, x_noisy) * out
+
+
+def to_process(clean: jax.Array, degraded: jax.Array, space: str,
+               residual_scale: float) -> jax.Array:
+  """The variable the process diffuses: the clean spectrogram, or (``'residual'``) what the
+  codec removed, ``(clean - degraded) / residual_scale``.
+
+  The residual is the same parameterisation as the regression/GAN U-Net (``degraded + delta``):
+  an untrained denoiser then predicts "no change" instead of silence, and the process spends
+  its capacity on the missing detail, not on re-creating what the input already carries.
+  ``residual_scale`` brings the residual to about ``sigma_data`` (EDM's unit-scale defaults).
+  """
+  if space not in SPACES:
+    raise ValueError(f"diffusion space {space!r} is unknown; expected one of {SPACES}")
+  return clean if space == "clean" else (clean - degraded) / residual_scale
+
+
+def from_process(x: jax.Array, degraded: jax.Array, space: str,
+                 residual_scale: float) -> jax.Array:
+  """Inverse of :func:`to_process`: a spectrogram from a sample of the process variable."""
+  if space not in SPACES:
+    raise ValueError(f"diffusion space {space!r} is unknown; expected one of {SPACES}")
+  return x if space == "clean" else degraded + residual_scale * x
 
 
 def cosine_alpha_sigma(t: jax.Array) -> tuple[jax.Array, jax.Array]:

@@ -107,8 +107,11 @@ def gan_step(config, nets: Networks) -> Step:
 
       def critic_loss(cparams):
         critic_fn = lambda x: nets.merge('critic', cparams, state['rest']['critic'])(x)[0]
-        loss = critic_loss_fn(critic_fn(real), critic_fn(fake))
-        terms = {'critic/adversarial': loss}
+        real_logits = critic_fn(real)
+        loss = critic_loss_fn(real_logits, critic_fn(fake))
+        # What a critic that cannot tell real from fake scores (all logits 0), for the logs.
+        zeros = [jnp.zeros_like(l) for l in real_logits]
+        terms = {'critic/adversarial': loss, 'critic/at_chance': critic_loss_fn(zeros, zeros)}
         if o.gp_weight:
           keys = per_example_keys(k, real.shape[0], axis_name)
           terms['critic/gradient_penalty'] = adversarial.gradient_penalty(critic_fn, real, fake,
@@ -163,8 +166,9 @@ def diffusion_step(config, nets: Networks) -> Step:
 
     def loss_fn(params):
       net_fn = denoiser_fn(nets, params, state['rest']['denoiser'])
+      x0 = diffusion.to_process(batch['clean'], batch['degraded'], o.space, o.residual_scale)
       return diffusion.diffusion_loss(
-          rng, net_fn, batch['clean'], batch['degraded'], schedule=o.schedule, target=o.target,
+          rng, net_fn, x0, batch['degraded'], schedule=o.schedule, target=o.target,
           sigma_data=o.sigma_data, p_mean=o.p_mean, p_std=o.p_std)
 
     (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(state['params']['denoiser'])
