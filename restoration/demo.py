@@ -67,7 +67,8 @@ def run(out: str, size: str, methods: list[str], data_dir: str, real: bool,
     evals[m] = evaluate.evaluate_workdir(os.path.join(out, m), config=configs[m],
                                          optional_metrics=optional_metrics)
     timings[f'evaluate_{m}_seconds'] = time.time() - t
-  real_results = report.score_real_recordings(out, methods) if real else None
+  real_results = (report.score_real_recordings(out, methods, steps=report.best_steps(evals))
+                  if real else None)
   timings['total_seconds'] = time.time() - start
   report.write_demo_report(out, methods, evals, real_results, timings)
   log.info('demo: done in %.0f s; report at %s', timings['total_seconds'],

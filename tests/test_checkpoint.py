@@ -137,18 +137,23 @@ def test_mismatch_is_one_clear_line(tmp_path):
 
 
 def test_preemption_guard_sets_flag_and_restores_handlers():
-  previous = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
-  with PreemptionGuard() as guard:
-    assert not guard.should_stop(1)
-    signal.raise_signal(signal.SIGTERM)
-    assert guard.requested and guard.should_stop(2)
-  assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == previous
-  with PreemptionGuard() as guard:
-    signal.raise_signal(signal.SIGINT)
-    assert guard.should_stop(1)
-    with pytest.raises(KeyboardInterrupt):  # The second Ctrl-C is not swallowed.
+  # Ctrl-C's handler as in a terminal (a test worker, or an earlier test, may have changed it).
+  original = signal.signal(signal.SIGINT, signal.default_int_handler)
+  try:
+    previous = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    with PreemptionGuard() as guard:
+      assert not guard.should_stop(1)
+      signal.raise_signal(signal.SIGTERM)
+      assert guard.requested and guard.should_stop(2)
+    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == previous
+    with PreemptionGuard() as guard:
       signal.raise_signal(signal.SIGINT)
-  assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == previous
+      assert guard.should_stop(1)
+      with pytest.raises(KeyboardInterrupt):  # The second Ctrl-C is not swallowed.
+        signal.raise_signal(signal.SIGINT)
+    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == previous
+  finally:
+    signal.signal(signal.SIGINT, original)
 
 
 class Worker:

@@ -79,13 +79,14 @@ def method_code_lines(method: str) -> int:
 
 
 def score_real_recordings(out: str, methods: Sequence[str], bitrates=(16, 24, 32),
-                          max_seconds: float = 8.0) -> dict:
-  """Real speech and music (never trained on), MP3 at ``bitrates``: each method vs the input."""
-  from restoration import restore
+                          max_seconds: float = 8.0,
+                          steps: Mapping[str, int | None] | None = None) -> dict:
+  """Real speech and music (never trained on), MP3 at ``bitrates``: each method vs the input.
+  ``steps`` picks a diffusion step count per method (default: the config's)."""
   from restoration.data import codecs
   from restoration.evaluate import metrics, real_audio
   real_audio.ensure_installed()
-  restorers = {m: restore.Restorer(os.path.join(out, m)) for m in methods}
+  restorers = _restorers(out, methods, steps)
   sr = next(iter(restorers.values())).sample_rate
   clips = real_audio.load_real_clips(sr, max_seconds=max_seconds)
   scores: dict = {}
@@ -108,13 +109,19 @@ def score_real_recordings(out: str, methods: Sequence[str], bitrates=(16, 24, 32
   return result
 
 
-def write_figure_and_examples(out: str, methods: Sequence[str], degradation: str | None = None
-                              ) -> str:
-  """spectrograms.png and examples/*.wav for one test clip at the lowest bitrate."""
+def _restorers(out: str, methods: Sequence[str], steps: Mapping[str, int | None] | None):
   from restoration import restore
+  return {m: restore.Restorer(os.path.join(out, m), steps=(steps or {}).get(m))
+          for m in methods}
+
+
+def write_figure_and_examples(out: str, methods: Sequence[str], degradation: str | None = None,
+                              steps: Mapping[str, int | None] | None = None) -> str:
+  """spectrograms.png and examples/*.wav for one test clip at the lowest bitrate (diffusion at
+  ``steps[method]`` sampler steps, default the config's)."""
   from restoration.data import audio, builder as builder_lib
   from restoration.evaluate.figures import spectrogram_figure
-  restorers = {m: restore.Restorer(os.path.join(out, m)) for m in methods}
+  restorers = _restorers(out, methods, steps)
   cfg = next(iter(restorers.values())).config
   sr = int(cfg.data.sample_rate)
   degs = list(cfg.data.degradations)
@@ -147,6 +154,11 @@ def _diffusion_rows(ev: dict) -> list[str]:
 def _best_run(ev: dict) -> dict:
   """The diffusion step count with the lowest LSD (generators have one run)."""
   return min(ev['runs'], key=lambda r: _mean(r['metrics']['all']['restored'], 'lsd'))
+
+
+def best_steps(evals: Mapping[str, dict]) -> dict[str, int | None]:
+  """Per method, the sampler step count the table reports (None for one-pass models)."""
+  return {m: _best_run(ev)['steps'] for m, ev in evals.items()}
 
 
 def comparison_table(out: str, methods: Sequence[str], evals: Mapping[str, dict]) -> list[str]:
@@ -260,7 +272,7 @@ def real_table(methods: Sequence[str], real: dict) -> list[str]:
 def write_demo_report(out: str, methods: Sequence[str], evals: Mapping[str, dict],
                       real: dict | None, timings: Mapping[str, float]) -> str:
   """``report.md`` with the measured table, diffusion steps, real recordings and the figure."""
-  figure = write_figure_and_examples(out, methods)
+  figure = write_figure_and_examples(out, methods, steps=best_steps(evals))
   lines = ['# GAN vs diffusion vs regression: measured comparison', '',
            f'Demo on the embedded procedural corpus, test split '
            f'({evals[methods[0]]["num_clips"]} clips x {len(evals[methods[0]]["degradations"])} '

@@ -7,9 +7,10 @@ frequency axis into bands of ``band_size`` bins first (as Apollo does) and convo
 (time, band) brings the demo preset under 0.5 GFLOP per audio second.
 
 Layout ``[batch, time, freq, channels]`` throughout; convolution kernels are (time, band).
-Any number of frames works: strided convolutions use SAME padding (ceil) and each upsampling
-is cropped to its skip connection, so nothing is padded in time; frequency is padded to whole
-bands and the output cropped back to ``n_freq``.
+Any number of frames works: downsampling zero-pads to whole patches (ceil) and each upsampling
+is cropped to its skip connection; frequency is padded to whole bands and the output cropped
+back to ``n_freq``. Resampling is patch merging / splitting (reshape + dense), not strided
+convolutions, whose gradients XLA:CPU runs slowly (see :class:`Downsample`).
 """
 from __future__ import annotations
 

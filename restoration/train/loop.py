@@ -61,16 +61,17 @@ def setup(config, workdir: str):
   return mesh, nets, state, shardings, ckpt
 
 
-def validate_model(config, nets, params, rest, builder, mesh, step: int
+def validate_model(config, enhance, params, rest, builder, mesh, step: int
                    ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
-  """Restores ``eval_batches`` validation batches -> (scores, first example).
+  """Restores ``eval_batches`` validation batches with ``enhance`` (the run's jitted
+  :func:`inference.enhancer`, built once so evaluations do not recompile) -> (scores, first
+  example).
 
   Scores: LSD (full and high band) and SI-SDR of the output, and the input's LSD beside it.
   The first example (clean/degraded/restored waves and spectrograms) feeds the summaries.
   """
   p = SpectralParams.from_config(config.spectral)
   sr = config.data.sample_rate
-  enhance = jax.jit(inference.enhancer(config, nets))
   batches = pipeline.global_batches(builder, config, sharding.batch_sharding(mesh),
                                     split='validation', train=False)
   scores = {'lsd': [], 'lsd_high': [], 'si_sdr': [], 'input_lsd': []}
@@ -136,7 +137,7 @@ def train_and_evaluate(config, workdir: str, stop_at: int | None = None) -> dict
   config_dict = config.to_dict()
   lr = state_lib.lr_schedule(config, t.learning_rate)
   examples_per_step = t.global_batch
-  last = {}
+  last, enhance = {}, None
   t0, timed_steps, compile_s = time.time(), 0, None
   t_start = time.time()
   with checkpoint_lib.PreemptionGuard() as guard:
@@ -173,7 +174,8 @@ def train_and_evaluate(config, workdir: str, stop_at: int | None = None) -> dict
       if config.method != 'features' and (done % t.eval_every == 0 or done == t.num_steps):
         hs = host_state(state)
         params = hs['ema'] if t.ema_decay else hs['params'][nets.main]
-        eval_metrics, example = validate_model(config, nets, params, hs['rest'][nets.main],
+        enhance = enhance or jax.jit(inference.enhancer(config, nets))
+        eval_metrics, example = validate_model(config, enhance, params, hs['rest'][nets.main],
                                                builder, mesh, done)
         writer.write_scalars(done, {f'eval/{k}': v for k, v in eval_metrics.items()})
         write_example_summaries(writer, done, example, config)
