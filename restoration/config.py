@@ -32,9 +32,9 @@ _TRAIN_SIZES = {
                   checkpoint_every=5000, eval_batches=32),
 }
 
-# Demo steps per method: about 4 minutes each on 2 CPU cores, compile included (measured with
-# ``python -m restoration.benchmark``, batch 16 x 1 s: regression ~1.0 steps/s, diffusion
-# ~0.75, gan ~0.6, wgan ~0.3 (two critic updates + gradient penalty)).
+# Demo steps per method: 4.5-6 minutes each on 2 CPU cores, compile included (measured in the
+# demo, batch 16 x 1 s: regression 1.09 steps/s, diffusion 0.87, gan and projected_gan 0.66,
+# wgan 0.32 (two critic updates + gradient penalty)).
 _DEMO_STEPS = {'regression': 250, 'diffusion': 250, 'gan': 150, 'wgan': 100,
                'projected_gan': 150, 'features': 300}
 

@@ -29,7 +29,7 @@ UNET_PRESETS: dict[str, dict] = {
     # Tests and CI: ~28k parameters, ~0.03 GFLOP per audio second.
     "smoke": dict(channels=8, channel_mult=(1, 2), num_res_blocks=1, down=((2, 2),),
                   band_size=16),
-    # CPU demo: 0.46 GFLOP per audio second (`python -m restoration.models.unet` prints it).
+    # CPU demo: 0.45 GFLOP per audio second (`python -m restoration.models.unet` prints it).
     # Bands of 16 bins: with 8 (33 bands) the same net costs ~0.8 GFLOP per audio second.
     "demo": dict(channels=32, channel_mult=(1, 2, 2), num_res_blocks=(1, 1, 2),
                  down=((2, 2), (2, 2)), band_size=16),
