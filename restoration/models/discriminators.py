@@ -84,7 +84,8 @@ class _STFTSubCritic(nnx.Module):
     return _conv_stack(self.convs, self.out, x.reshape(b, t, -1, self.patch * c))
 
 
-INPUT_KINDS = ("complex", "magnitude", "log_complex")
+_INPUT_CHANNELS = {"complex": 2, "magnitude": 1, "log_complex": 3}
+INPUT_KINDS = tuple(_INPUT_CHANNELS)
 
 
 def _log_magnitude(spec: jax.Array) -> jax.Array:
@@ -111,7 +112,7 @@ class MultiResolutionSTFTCritic(nnx.Module):
       raise ValueError(f"MultiResolutionSTFTCritic.input_kind: expected one of {INPUT_KINDS}, "
                        f"got {input_kind!r}")
     self.windows, self.input_kind, self.alpha, self.beta = tuple(windows), input_kind, alpha, beta
-    c_in = {"complex": 2, "magnitude": 1, "log_complex": 3}[input_kind]
+    c_in = _INPUT_CHANNELS[input_kind]
     self.subs = nnx.List([_STFTSubCritic(c_in, channels, tuple(kernel), n_strided, patch, rngs)
                           for _ in self.windows])
 

@@ -79,6 +79,11 @@ def edm_denoise(net_fn: NetFn, x_noisy: jax.Array, sigma: jax.Array, cond: Any,
   return _expand(c_skip, x_noisy) * x_noisy + _expand(c_out, x_noisy) * out
 
 
+def _check_space(space: str) -> None:
+  if space not in SPACES:
+    raise ValueError(f"diffusion space {space!r} is unknown; expected one of {SPACES}")
+
+
 def to_process(clean: jax.Array, degraded: jax.Array, space: str,
                residual_scale: float) -> jax.Array:
   """The variable the process diffuses: the clean spectrogram, or (``'residual'``) what the
@@ -89,16 +94,14 @@ def to_process(clean: jax.Array, degraded: jax.Array, space: str,
   its capacity on the missing detail, not on re-creating what the input already carries.
   ``residual_scale`` brings the residual to about ``sigma_data`` (EDM's unit-scale defaults).
   """
-  if space not in SPACES:
-    raise ValueError(f"diffusion space {space!r} is unknown; expected one of {SPACES}")
+  _check_space(space)
   return clean if space == "clean" else (clean - degraded) / residual_scale
 
 
 def from_process(x: jax.Array, degraded: jax.Array, space: str,
                  residual_scale: float) -> jax.Array:
   """Inverse of :func:`to_process`: a spectrogram from a sample of the process variable."""
-  if space not in SPACES:
-    raise ValueError(f"diffusion space {space!r} is unknown; expected one of {SPACES}")
+  _check_space(space)
   return x if space == "clean" else degraded + residual_scale * x
 
 

@@ -164,9 +164,10 @@ def diffusion_step(config, nets: Networks) -> Step:
     if axis_name is not None:  # distinct noise per device
       rng = jax.random.fold_in(rng, jax.lax.axis_index(axis_name))
 
+    x0 = diffusion.to_process(batch['clean'], batch['degraded'], o.space, o.residual_scale)
+
     def loss_fn(params):
       net_fn = denoiser_fn(nets, params, state['rest']['denoiser'])
-      x0 = diffusion.to_process(batch['clean'], batch['degraded'], o.space, o.residual_scale)
       return diffusion.diffusion_loss(
           rng, net_fn, x0, batch['degraded'], schedule=o.schedule, target=o.target,
           sigma_data=o.sigma_data, p_mean=o.p_mean, p_std=o.p_std)
