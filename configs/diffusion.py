@@ -1,4 +1,5 @@
 """Conditional diffusion (EDM preconditioning and loss weighting), Heun sampler."""
+
 from restoration.config import base_config
 
 
@@ -17,5 +18,8 @@ def get_config(size: str = 'demo'):
 
 
 def get_sweep(size: str):
-  return [{'seed': s, 'objective.schedule': sch, 'objective.target': tgt}
-          for sch, tgt in (('edm', 'x0'), ('vp_cosine', 'v')) for s in range(2)]
+  return [
+    {'seed': s, 'objective.schedule': sch, 'objective.target': tgt}
+    for sch, tgt in (('edm', 'x0'), ('vp_cosine', 'v'))
+    for s in range(2)
+  ]

@@ -1,4 +1,5 @@
 """Pretrains the projected critic's frozen feature network: classify clean vs codec:bitrate."""
+
 from restoration.config import base_config
 
 

@@ -1,4 +1,5 @@
 """GAN, non-saturating minimax, multi-resolution STFT critics + reconstruction terms."""
+
 from restoration.config import base_config
 
 
@@ -12,5 +13,8 @@ def get_config(size: str = 'demo'):
 
 
 def get_sweep(size: str):
-  return [{'seed': s, 'objective.adversarial': a}
-          for a in ('non_saturating', 'hinge', 'lsgan') for s in range(2)]
+  return [
+    {'seed': s, 'objective.adversarial': a}
+    for a in ('non_saturating', 'hinge', 'lsgan')
+    for s in range(2)
+  ]

@@ -3,6 +3,7 @@
 ``critic.feature_checkpoint`` may point at a ``features`` run's workdir (a classifier of codec
 and bitrate the project pretrains itself); empty means fixed random convolutions.
 """
+
 from restoration.config import base_config
 
 

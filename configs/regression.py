@@ -1,4 +1,5 @@
 """Regression baseline: the shared U-Net trained with reconstruction losses only."""
+
 from restoration.config import base_config
 
 

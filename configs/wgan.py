@@ -1,4 +1,5 @@
 """Wasserstein GAN with gradient penalty (n_critic critic updates per generator update)."""
+
 from restoration.config import base_config
 
 

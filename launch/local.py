@@ -10,6 +10,7 @@ SIGTERM (the preemption signal the training loop saves on). When one process fai
 are stopped, since they would otherwise wait in collectives; the exit code is the first
 failure's (128 + signal number for a process killed by a signal), else 0.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,10 +34,12 @@ def free_port() -> int:
 
 def process_env(index: int, num_processes: int, port: int) -> dict[str, str]:
   env = dict(os.environ)
-  env.update(RESTORATION_COORDINATOR=f'127.0.0.1:{port}',
-             RESTORATION_NUM_PROCESSES=str(num_processes),
-             RESTORATION_PROCESS_ID=str(index),
-             PYTHONUNBUFFERED='1')
+  env.update(
+    RESTORATION_COORDINATOR=f'127.0.0.1:{port}',
+    RESTORATION_NUM_PROCESSES=str(num_processes),
+    RESTORATION_PROCESS_ID=str(index),
+    PYTHONUNBUFFERED='1',
+  )
   return env
 
 
@@ -67,9 +70,13 @@ def launch(command: Sequence[str], num_processes: int, port: int | None = None) 
     signal.signal(sig, terminate_all)
   for i in range(num_processes):
     # A new session: terminal Ctrl-C reaches only this launcher, which forwards it once.
-    proc = subprocess.Popen(list(command), env=process_env(i, num_processes, port),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+      list(command),
+      env=process_env(i, num_processes, port),
+      stdout=subprocess.PIPE,
+      stderr=subprocess.STDOUT,
+      start_new_session=True,
+    )
     procs.append(proc)
     pumps.append(threading.Thread(target=_pump, args=(i, proc.stdout, lock), daemon=True))
     pumps[-1].start()
@@ -80,8 +87,11 @@ def launch(command: Sequence[str], num_processes: int, port: int | None = None) 
       if proc.returncode not in (None, 0) and not failure:
         failure = _exit_code(proc.returncode)
         with lock:
-          print(f'[launch] process {i} exited with {proc.returncode}; stopping the others',
-                file=sys.stderr, flush=True)
+          print(
+            f'[launch] process {i} exited with {proc.returncode}; stopping the others',
+            file=sys.stderr,
+            flush=True,
+          )
         terminate_all()
         deadline = time.monotonic() + GRACE_SECONDS
     if deadline is not None and time.monotonic() > deadline:
@@ -99,10 +109,12 @@ def launch(command: Sequence[str], num_processes: int, port: int | None = None) 
 def main(argv: Sequence[str] | None = None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
   parser.add_argument('--num_processes', type=int, default=2)
-  parser.add_argument('--port', type=int, default=None,
-                      help='coordinator port on 127.0.0.1 (default: a free one)')
-  parser.add_argument('command', nargs=argparse.REMAINDER,
-                      help='the command every process runs, after --')
+  parser.add_argument(
+    '--port', type=int, default=None, help='coordinator port on 127.0.0.1 (default: a free one)'
+  )
+  parser.add_argument(
+    'command', nargs=argparse.REMAINDER, help='the command every process runs, after --'
+  )
   args = parser.parse_args(argv)
   command = args.command[1:] if args.command[:1] == ['--'] else args.command
   if not command:

@@ -14,6 +14,7 @@ Commands for slurm and tpu add --config.distributed=True.
 Each run's workdir is WORKDIR/<name>, the name built from its overrides, so rerunning a sweep
 resumes every run from its latest checkpoint.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -73,8 +74,9 @@ def _check_override(config: ml_collections.ConfigDict, key: str, value: Any, whe
   node = config
   for i, part in enumerate(parts):
     if not isinstance(node, ml_collections.ConfigDict) or part not in node:
-      raise ValueError(f"{where}: override {key!r} names no config field "
-                       f"({'.'.join(parts[:i + 1])!r} is missing)")
+      raise ValueError(
+        f'{where}: override {key!r} names no config field ({".".join(parts[: i + 1])!r} is missing)'
+      )
     if i < len(parts) - 1:
       node = node[part]
   try:
@@ -102,8 +104,13 @@ def expand_sweep(config_path: str, size: str, workdir: str) -> list[Run]:
       raise ValueError(f'{where} repeats entry {seen[name]} (run name {name!r})')
     seen[name] = i
     run_dir = f'{workdir.rstrip("/")}/{name}'
-    argv = ['python', '-m', 'restoration.main', f'--config={config_path}:{size}',
-            f'--workdir={run_dir}']
+    argv = [
+      'python',
+      '-m',
+      'restoration.main',
+      f'--config={config_path}:{size}',
+      f'--workdir={run_dir}',
+    ]
     argv += [f'--config.{key}={format_value(value)}' for key, value in overrides.items()]
     runs.append(Run(name=name, workdir=run_dir, overrides=dict(overrides), argv=argv))
   return runs
@@ -115,14 +122,15 @@ def slurm_script(run: Run, template: str) -> str:
     raise ValueError(f'{SLURM_TEMPLATE} must contain {COMMAND_SLOT} exactly once')
   script = template.replace(COMMAND_SLOT, shlex.join([*run.argv, DISTRIBUTED]))
   script = re.sub(r'(?m)^#SBATCH --job-name=.*$', f'#SBATCH --job-name={run.name}', script)
-  return re.sub(r'(?m)^#SBATCH --output=.*$', f'#SBATCH --output={run.workdir}/slurm-%j.out',
-                script)
+  return re.sub(
+    r'(?m)^#SBATCH --output=.*$', f'#SBATCH --output={run.workdir}/slurm-%j.out', script
+  )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
   parser.add_argument('--config', required=True, help='FILE.py:SIZE, as for restoration.main')
-  parser.add_argument('--workdir', required=True, help='parent of the runs\' workdirs')
+  parser.add_argument('--workdir', required=True, help="parent of the runs' workdirs")
   parser.add_argument('--mode', choices=('print', 'local', 'slurm', 'tpu'), default='print')
   args = parser.parse_args(argv)
   config_path, sep, size = args.config.partition(':')
@@ -150,8 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
       if subprocess.run([sys.executable, *run.argv[1:]]).returncode:
         failed.append(run.name)
     if failed:
-      print(f'[sweep] {len(failed)}/{len(runs)} runs failed: {", ".join(failed)}',
-            file=sys.stderr)
+      print(f'[sweep] {len(failed)}/{len(runs)} runs failed: {", ".join(failed)}', file=sys.stderr)
       return 1
   return 0
 

@@ -8,6 +8,7 @@ real-time factor of ``restore`` on a file, every diffusion step count of
 ``sampling.eval_steps``; and the peak memory of the ``restore`` CLI on a 1-minute and a long
 file). Speed targets are checked here, not in unit tests.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,15 +24,25 @@ import numpy as np
 from absl import app, flags
 from ml_collections import config_flags
 
-_CONFIG = config_flags.DEFINE_config_file('config', None, 'configs/<method>.py:<size> (for the '
-                                          'input, train and flops sections)')
-_WORKDIRS = flags.DEFINE_list('workdirs', [], 'Trained runs for the restore section, e.g. '
-                              'runs/demo/regression,runs/demo/diffusion.')
-_LONG_MINUTES = flags.DEFINE_integer('long_minutes', 10, 'Length of the long file whose restore '
-                                     'peak memory is measured (restore section).')
+_CONFIG = config_flags.DEFINE_config_file(
+  'config', None, 'configs/<method>.py:<size> (for the input, train and flops sections)'
+)
+_WORKDIRS = flags.DEFINE_list(
+  'workdirs',
+  [],
+  'Trained runs for the restore section, e.g. runs/demo/regression,runs/demo/diffusion.',
+)
+_LONG_MINUTES = flags.DEFINE_integer(
+  'long_minutes',
+  10,
+  'Length of the long file whose restore peak memory is measured (restore section).',
+)
 _JSON = flags.DEFINE_string('json', None, 'Write the numbers to this JSON file.')
-_SECTIONS = flags.DEFINE_list('sections', ['input', 'train', 'flops', 'restore'],
-                              'What to measure (restore needs --workdirs; the others --config).')
+_SECTIONS = flags.DEFINE_list(
+  'sections',
+  ['input', 'train', 'flops', 'restore'],
+  'What to measure (restore needs --workdirs; the others --config).',
+)
 _STEPS = flags.DEFINE_integer('steps', 20, 'Timed batches/steps per section (after warm-up).')
 
 
@@ -40,7 +51,9 @@ def peak_host_memory_mb() -> float:
 
 
 def bench_input(config, steps: int) -> dict:
-  from restoration.data import builder as builder_lib, pipeline
+  from restoration.data import builder as builder_lib
+  from restoration.data import pipeline
+
   b = builder_lib.prepare(config.data)
   it = pipeline.local_batches(b, config)
   for _ in range(3):
@@ -50,33 +63,44 @@ def bench_input(config, steps: int) -> dict:
     batch = next(it)
   dt = time.perf_counter() - start
   examples = steps * batch['clean'].shape[0]
-  return {'input_examples_per_s': examples / dt,
-          'input_frames_per_s': examples * batch['clean'].shape[1] / dt,
-          'input_audio_seconds_per_s': examples * config.data.crop_seconds / dt}
+  return {
+    'input_examples_per_s': examples / dt,
+    'input_frames_per_s': examples * batch['clean'].shape[1] / dt,
+    'input_audio_seconds_per_s': examples * config.data.crop_seconds / dt,
+  }
 
 
 def synthetic_batch(config, seed: int = 0) -> dict:
   """A batch of the pipeline's shapes (random content) for timing the step alone."""
   from restoration import spectral
   from restoration.spectral import SpectralParams
+
   p = SpectralParams.from_config(config.spectral)
   n = int(round(config.data.crop_seconds * config.data.sample_rate))
   rng = np.random.default_rng(seed)
   clean = (0.1 * rng.standard_normal((config.train.global_batch, n))).astype(np.float32)
   degraded = (clean + 0.01 * rng.standard_normal(clean.shape)).astype(np.float32)
-  return {'clean_wave': clean, 'degraded_wave': degraded,
-          'clean': np.asarray(spectral.analysis(clean, p)),
-          'degraded': np.asarray(spectral.analysis(degraded, p)),
-          'degradation': np.zeros((config.train.global_batch,), np.int32)}
+  return {
+    'clean_wave': clean,
+    'degraded_wave': degraded,
+    'clean': np.asarray(spectral.analysis(clean, p)),
+    'degraded': np.asarray(spectral.analysis(degraded, p)),
+    'degradation': np.zeros((config.train.global_batch,), np.int32),
+  }
 
 
 def bench_train(config, steps: int) -> dict:
-  from restoration.train import sharding, state as state_lib, steps as steps_lib
+  from restoration.train import sharding
+  from restoration.train import state as state_lib
+  from restoration.train import steps as steps_lib
+
   mesh = sharding.make_mesh(config.parallel.model_axis)
   nets, state, shardings = state_lib.create(
-      config, sharding_fn=lambda a: sharding.param_sharding(mesh, a))
-  step = sharding.compile_step(steps_lib.make_step(config, nets), mesh, shardings,
-                               config.parallel.backend)
+    config, sharding_fn=lambda a: sharding.param_sharding(mesh, a)
+  )
+  step = sharding.compile_step(
+    steps_lib.make_step(config, nets), mesh, shardings, config.parallel.backend
+  )
   batch = synthetic_batch(config)
   if config.parallel.backend == 'pmap':
     state = sharding.to_pmap_state(state, mesh)
@@ -91,22 +115,31 @@ def bench_train(config, steps: int) -> dict:
     state, m = step(state, batch, jax.random.key(i))
   jax.block_until_ready(m)
   dt = time.perf_counter() - start
-  return {'train_compile_seconds': compile_s, 'train_steps_per_s': steps / dt,
-          'train_examples_per_s': steps * config.train.global_batch / dt,
-          'params': {k: state_lib.count_params(v) for k, v in
-                     jax.device_get(sharding.from_pmap_state(state)['params']
-                                    if config.parallel.backend == 'pmap'
-                                    else state['params']).items()},
-          'peak_host_memory_mb': peak_host_memory_mb()}
+  return {
+    'train_compile_seconds': compile_s,
+    'train_steps_per_s': steps / dt,
+    'train_examples_per_s': steps * config.train.global_batch / dt,
+    'params': {
+      k: state_lib.count_params(v)
+      for k, v in jax.device_get(
+        sharding.from_pmap_state(state)['params']
+        if config.parallel.backend == 'pmap'
+        else state['params']
+      ).items()
+    },
+    'peak_host_memory_mb': peak_host_memory_mb(),
+  }
 
 
 def forward_gflops_per_audio_second(config) -> dict:
   """XLA FLOPs of each network's forward pass on one second of audio."""
-  from flax import nnx
   import jax.numpy as jnp
+  from flax import nnx
+
   from restoration.models.unet import forward_flops
   from restoration.spectral import SpectralParams
   from restoration.train import state as state_lib
+
   p = SpectralParams.from_config(config.spectral)
   sr = config.data.sample_rate
   modules = state_lib.build_modules(config, nnx.Rngs(0))
@@ -126,6 +159,7 @@ def forward_gflops_per_audio_second(config) -> dict:
 def write_test_signal(path: str, seconds: int, sr: int = 16000, block_seconds: int = 30) -> None:
   """A procedural mono WAV (tone + noise) written block by block: no whole copy in memory."""
   import soundfile as sf
+
   rng = np.random.default_rng(0)
   with sf.SoundFile(path, 'w', samplerate=sr, channels=1, subtype='PCM_16') as f:
     for start in range(0, seconds, block_seconds):
@@ -136,13 +170,16 @@ def write_test_signal(path: str, seconds: int, sr: int = 16000, block_seconds: i
 
 # Runs the restore CLI, then prints its peak RSS (VmHWM: the process image after exec; a parent's
 # getrusage would also count the forked copy of the parent) as the last line of stderr.
-PEAK_RSS_WRAPPER = ('-c', "import runpy, sys\n"
-                    "try:\n"
-                    "  runpy.run_module('restoration.restore', run_name='__main__', "
-                    "alter_sys=True)\n"
-                    "finally:\n"
-                    "  print(next(l for l in open('/proc/self/status') "
-                    "if l.startswith('VmHWM')), file=sys.stderr)\n")
+PEAK_RSS_WRAPPER = (
+  '-c',
+  'import runpy, sys\n'
+  'try:\n'
+  "  runpy.run_module('restoration.restore', run_name='__main__', "
+  'alter_sys=True)\n'
+  'finally:\n'
+  "  print(next(l for l in open('/proc/self/status') "
+  "if l.startswith('VmHWM')), file=sys.stderr)\n",
+)
 
 
 def peak_rss_mb(stderr: str) -> float:
@@ -155,6 +192,7 @@ def bench_restore(workdirs: list[str], seconds: int = 20, long_minutes: int = 10
   ``seconds`` file, per diffusion step count; peak RSS of the restore CLI (first run) on a
   1-minute and a ``long_minutes`` file, which the chunked stream keeps about equal."""
   from restoration.restore import Restorer
+
   out: dict = {'restore_real_time_factor': {}}
   with tempfile.TemporaryDirectory() as tmp:
     src = os.path.join(tmp, 'in.wav')
@@ -163,7 +201,7 @@ def bench_restore(workdirs: list[str], seconds: int = 20, long_minutes: int = 10
       restorer = Restorer(wd)
       name = f'{restorer.config.method}:{os.path.basename(os.path.normpath(wd))}'
       diffusion = restorer.config.method == 'diffusion'
-      for steps in (restorer.config.sampling.eval_steps if diffusion else (None,)):
+      for steps in restorer.config.sampling.eval_steps if diffusion else (None,):
         r = restorer.with_steps(steps)
         r.restore_file(src, os.path.join(tmp, 'out.wav'), progress=False)  # compile
         stats = r.restore_file(src, os.path.join(tmp, 'out.wav'), progress=False)
@@ -175,9 +213,18 @@ def bench_restore(workdirs: list[str], seconds: int = 20, long_minutes: int = 10
       for minutes in (1, long_minutes):
         path = os.path.join(tmp, f'{minutes}min.wav')
         write_test_signal(path, 60 * minutes)
-        p = subprocess.Popen([sys.executable, *PEAK_RSS_WRAPPER, f'--workdir={workdirs[0]}',
-                              path, os.path.join(tmp, f'{minutes}min_out.wav')],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        p = subprocess.Popen(
+          [
+            sys.executable,
+            *PEAK_RSS_WRAPPER,
+            f'--workdir={workdirs[0]}',
+            path,
+            os.path.join(tmp, f'{minutes}min_out.wav'),
+          ],
+          stdout=subprocess.PIPE,
+          stderr=subprocess.PIPE,
+          text=True,
+        )
         _, err = p.communicate()
         if p.returncode:
           raise RuntimeError(f'restore of a {minutes}-minute file failed: {err.strip()[-500:]}')
@@ -188,10 +235,12 @@ def bench_restore(workdirs: list[str], seconds: int = 20, long_minutes: int = 10
   return out
 
 
-def run(config, sections, steps: int, workdirs: list[str] = (),
-        long_minutes: int = 10) -> dict:
-  results = {'devices': jax.device_count(), 'backend': jax.default_backend(),
-             'device_kind': jax.devices()[0].device_kind}
+def run(config, sections, steps: int, workdirs: list[str] = (), long_minutes: int = 10) -> dict:
+  results = {
+    'devices': jax.device_count(),
+    'backend': jax.default_backend(),
+    'device_kind': jax.devices()[0].device_kind,
+  }
   if 'restore' in sections and workdirs:
     results.update(bench_restore(list(workdirs), long_minutes=long_minutes))
   if config is None:
@@ -204,8 +253,9 @@ def run(config, sections, steps: int, workdirs: list[str] = (),
   if 'train' in sections:
     results.update(bench_train(config, steps))
   if 'input' in sections and 'train' in sections:
-    results['input_over_train_ratio'] = (results['input_examples_per_s'] /
-                                         results['train_examples_per_s'])
+    results['input_over_train_ratio'] = (
+      results['input_examples_per_s'] / results['train_examples_per_s']
+    )
   return results
 
 
@@ -215,8 +265,10 @@ def main(argv) -> None:
   if _CONFIG.value is None and sections - {'restore'}:
     sections &= {'restore'}
     if not _WORKDIRS.value:
-      raise app.UsageError('nothing to measure: pass --config=configs/<method>.py:<size> '
-                           '(input, train, flops) and/or --workdirs=RUN[,RUN...] (restore)')
+      raise app.UsageError(
+        'nothing to measure: pass --config=configs/<method>.py:<size> '
+        '(input, train, flops) and/or --workdirs=RUN[,RUN...] (restore)'
+      )
   results = run(_CONFIG.value, sections, _STEPS.value, _WORKDIRS.value, _LONG_MINUTES.value)
   text = json.dumps(results, indent=2, sort_keys=True)
   print(text)

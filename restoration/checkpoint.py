@@ -11,6 +11,7 @@ Preemption: `PreemptionGuard` turns SIGTERM into a flag that the loop polls betw
 in a multi-process job JAX's preemption sync manager (started by `jax.distributed.initialize`)
 owns SIGTERM and picks one step at which every process stops, so all of them save together.
 """
+
 from __future__ import annotations
 
 import signal
@@ -23,7 +24,8 @@ import numpy as np
 import orbax.checkpoint as ocp
 from etils import epath
 from jax.experimental import multihost_utils
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
 PyTree = Any
 _policies = ocp.checkpoint_managers
@@ -47,15 +49,17 @@ def _path_str(path: Sequence[Any]) -> str:
 
 
 def _shape_str(shape: Sequence[int], dtype: Any) -> str:
-  return f"({','.join(str(d) for d in shape)}) {np.dtype(dtype).name}"
+  return f'({",".join(str(d) for d in shape)}) {np.dtype(dtype).name}'
 
 
 def _reject_typed_keys(tree: PyTree, what: str) -> None:
   """Orbax stores a typed PRNG key as raw uint32 data and cannot restore its type."""
   for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
     if jax.dtypes.issubdtype(getattr(leaf, 'dtype', None), jax.dtypes.prng_key):
-      raise TypeError(f'{what} leaf {_path_str(path)} is a typed PRNG key; keep '
-                      'jax.random.key_data(key) in the train state instead')
+      raise TypeError(
+        f'{what} leaf {_path_str(path)} is a typed PRNG key; keep '
+        'jax.random.key_data(key) in the train state instead'
+      )
 
 
 def _flat_shapes(tree: PyTree) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
@@ -66,9 +70,17 @@ def _flat_shapes(tree: PyTree) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
 class Checkpointer:
   """Saves/restores `{state, config}` steps in `workdir/checkpoints`; every process calls it."""
 
-  def __init__(self, workdir: str | epath.PathLike, *, save_every: int = 1, keep: int = 3,
-               best_metric: str | None = None, best_mode: str = 'min',
-               async_save: bool = True, read_only: bool = False):
+  def __init__(
+    self,
+    workdir: str | epath.PathLike,
+    *,
+    save_every: int = 1,
+    keep: int = 3,
+    best_metric: str | None = None,
+    best_mode: str = 'min',
+    async_save: bool = True,
+    read_only: bool = False,
+  ):
     """`read_only=True` is for readers beside a live run (evaluation, notebooks): it never
     writes or deletes, so it leaves the trainer's in-flight `.orbax-checkpoint-tmp` alone."""
     if save_every < 1:
@@ -88,23 +100,37 @@ class Checkpointer:
     if best_metric is not None:
       best_fn = lambda metrics: metrics[best_metric]  # noqa: E731
       # BestN keeps the *last* n after sorting; reverse for 'min' puts the smallest last.
-      preserve.append(_policies.BestN(get_metric_fn=best_fn, reverse=best_mode == 'min', n=1,
-                                      keep_checkpoints_without_metrics=False))
+      preserve.append(
+        _policies.BestN(
+          get_metric_fn=best_fn,
+          reverse=best_mode == 'min',
+          n=1,
+          keep_checkpoints_without_metrics=False,
+        )
+      )
     registry = ocp.handlers.DefaultCheckpointHandlerRegistry()
-    for item, args in (('state', ocp.args.StandardSave), ('state', ocp.args.StandardRestore),
-                       ('config', ocp.args.JsonSave), ('config', ocp.args.JsonRestore)):
+    for item, args in (
+      ('state', ocp.args.StandardSave),
+      ('state', ocp.args.StandardRestore),
+      ('config', ocp.args.JsonSave),
+      ('config', ocp.args.JsonRestore),
+    ):
       registry.add(item, args)
     self._manager = ocp.CheckpointManager(
-        self.directory,
-        options=ocp.CheckpointManagerOptions(
-            save_decision_policy=_policies.FixedIntervalPolicy(save_every),
-            preservation_policy=_policies.AnyPreservationPolicy(preserve),
-            # best_fn/best_mode only make the manager write metrics and answer best_step();
-            # which steps survive is decided by the preservation policy above.
-            best_fn=best_fn, best_mode=best_mode,
-            cleanup_tmp_directories=not read_only, read_only=read_only,
-            enable_async_checkpointing=async_save),
-        handler_registry=registry)
+      self.directory,
+      options=ocp.CheckpointManagerOptions(
+        save_decision_policy=_policies.FixedIntervalPolicy(save_every),
+        preservation_policy=_policies.AnyPreservationPolicy(preserve),
+        # best_fn/best_mode only make the manager write metrics and answer best_step();
+        # which steps survive is decided by the preservation policy above.
+        best_fn=best_fn,
+        best_mode=best_mode,
+        cleanup_tmp_directories=not read_only,
+        read_only=read_only,
+        enable_async_checkpointing=async_save,
+      ),
+      handler_registry=registry,
+    )
 
   def latest_step(self) -> int | None:
     return self._manager.latest_step()
@@ -116,8 +142,15 @@ class Checkpointer:
   def all_steps(self) -> list[int]:
     return list(self._manager.all_steps())
 
-  def save(self, step: int, state: PyTree, *, config: Mapping[str, Any],
-           metrics: Mapping[str, Any] | None = None, force: bool = False) -> bool:
+  def save(
+    self,
+    step: int,
+    state: PyTree,
+    *,
+    config: Mapping[str, Any],
+    metrics: Mapping[str, Any] | None = None,
+    force: bool = False,
+  ) -> bool:
     """Starts an (async) save when `step % save_every == 0` or `force`; True if it started."""
     if self._read_only:
       raise ValueError(f'Checkpointer for {self.directory} is read-only; cannot save step {step}')
@@ -126,22 +159,27 @@ class Checkpointer:
     _reject_typed_keys(state, 'state')
     if metrics is not None:
       if self._best_metric is not None and self._best_metric not in metrics:
-        raise ValueError(f'metrics at step {step} lack best_metric {self._best_metric!r}; '
-                       f'got {sorted(metrics)}')
+        raise ValueError(
+          f'metrics at step {step} lack best_metric {self._best_metric!r}; got {sorted(metrics)}'
+        )
       metrics = {k: float(np.asarray(v)) for k, v in metrics.items()}
     return self._manager.save(
-        step,
-        args=ocp.args.Composite(state=ocp.args.StandardSave(state),
-                                config=ocp.args.JsonSave(dict(config))),
-        metrics=metrics, force=force)
+      step,
+      args=ocp.args.Composite(
+        state=ocp.args.StandardSave(state), config=ocp.args.JsonSave(dict(config))
+      ),
+      metrics=metrics,
+      force=force,
+    )
 
   def _step_or_latest(self, step: int | None) -> int:
     step = self.latest_step() if step is None else step
     if step is None:
       raise FileNotFoundError(f'no checkpoint in {self.directory}')
     if step not in self._manager.all_steps():
-      raise FileNotFoundError(f'no checkpoint for step {step} in {self.directory}; '
-                              f'have {self.all_steps()}')
+      raise FileNotFoundError(
+        f'no checkpoint for step {step} in {self.directory}; have {self.all_steps()}'
+      )
     return step
 
   def check_compatible(self, abstract_state: PyTree, step: int | None = None) -> None:
@@ -158,17 +196,18 @@ class Checkpointer:
     for path, (shape, dtype) in target.items():
       if path not in stored:
         raise CheckpointMismatchError(
-            f'{where} has no {path} but the config builds {path} {_shape_str(shape, dtype)}; '
-            f'{advice}')
+          f'{where} has no {path} but the config builds {path} {_shape_str(shape, dtype)}; {advice}'
+        )
       if stored[path] != (shape, dtype):
         raise CheckpointMismatchError(
-            f'{where} has {path} {_shape_str(*stored[path])} but the config builds '
-            f'{_shape_str(shape, dtype)}; {advice}')
+          f'{where} has {path} {_shape_str(*stored[path])} but the config builds '
+          f'{_shape_str(shape, dtype)}; {advice}'
+        )
     for path, (shape, dtype) in stored.items():
       if path not in target:
         raise CheckpointMismatchError(
-            f'{where} has {path} {_shape_str(shape, dtype)} which the config does not build; '
-            f'{advice}')
+          f'{where} has {path} {_shape_str(shape, dtype)} which the config does not build; {advice}'
+        )
 
   def restore(self, abstract_state: PyTree, step: int | None = None) -> PyTree:
     """Loads `step` (default: latest) into the shapes, dtypes and shardings of `abstract_state`.
@@ -181,11 +220,17 @@ class Checkpointer:
     step = self._step_or_latest(step)
     replicated = NamedSharding(Mesh(np.array(jax.devices()), ('all',)), P())
     abstract_state = jax.tree.map(
-        lambda a: a if getattr(a, 'sharding', None) is not None else
-        jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=replicated), abstract_state)
+      lambda a: (
+        a
+        if getattr(a, 'sharding', None) is not None
+        else jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=replicated)
+      ),
+      abstract_state,
+    )
     self.check_compatible(abstract_state, step)
     restored = self._manager.restore(
-        step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state)))
+      step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state))
+    )
     return restored['state']
 
   def saved_config(self, step: int | None = None) -> dict[str, Any]:

@@ -4,6 +4,7 @@ Every run is one ``configs/<method>.py`` whose ``get_config(size)`` calls :func:
 and overrides what the method needs (big_vision style). :func:`validate` runs at start so a
 bad field stops the run with one clear line instead of failing deep inside a jit trace.
 """
+
 from __future__ import annotations
 
 import ml_collections
@@ -14,29 +15,56 @@ SOURCES = ('synthetic', 'directory', 'tfds')
 
 # Data per size: (train, validation, test items, clip seconds, crop seconds, global batch).
 _DATA_SIZES = {
-    'smoke': dict(num_train=16, num_validation=4, num_test=4, clip_seconds=1.0, crop_seconds=0.5),
-    'demo': dict(num_train=640, num_validation=32, num_test=48, clip_seconds=2.0, crop_seconds=1.0),
-    'base': dict(num_train=20000, num_validation=256, num_test=512, clip_seconds=4.0,
-                 crop_seconds=2.0),
-    'large': dict(num_train=100000, num_validation=512, num_test=1024, clip_seconds=4.0,
-                  crop_seconds=4.0),
+  'smoke': dict(num_train=16, num_validation=4, num_test=4, clip_seconds=1.0, crop_seconds=0.5),
+  'demo': dict(num_train=640, num_validation=32, num_test=48, clip_seconds=2.0, crop_seconds=1.0),
+  'base': dict(
+    num_train=20000, num_validation=256, num_test=512, clip_seconds=4.0, crop_seconds=2.0
+  ),
+  'large': dict(
+    num_train=100000, num_validation=512, num_test=1024, clip_seconds=4.0, crop_seconds=4.0
+  ),
 }
 _TRAIN_SIZES = {
-    'smoke': dict(global_batch=8, num_steps=4, log_every=2, eval_every=4, checkpoint_every=2,
-                  eval_batches=1),
-    'demo': dict(global_batch=16, num_steps=300, log_every=25, eval_every=300,
-                 checkpoint_every=150, eval_batches=2),
-    'base': dict(global_batch=64, num_steps=200_000, log_every=100, eval_every=5000,
-                 checkpoint_every=2500, eval_batches=16),
-    'large': dict(global_batch=256, num_steps=500_000, log_every=100, eval_every=10000,
-                  checkpoint_every=5000, eval_batches=32),
+  'smoke': dict(
+    global_batch=8, num_steps=4, log_every=2, eval_every=4, checkpoint_every=2, eval_batches=1
+  ),
+  'demo': dict(
+    global_batch=16,
+    num_steps=300,
+    log_every=25,
+    eval_every=300,
+    checkpoint_every=150,
+    eval_batches=2,
+  ),
+  'base': dict(
+    global_batch=64,
+    num_steps=200_000,
+    log_every=100,
+    eval_every=5000,
+    checkpoint_every=2500,
+    eval_batches=16,
+  ),
+  'large': dict(
+    global_batch=256,
+    num_steps=500_000,
+    log_every=100,
+    eval_every=10000,
+    checkpoint_every=5000,
+    eval_batches=32,
+  ),
 }
 
 # Demo steps per method: 4.5-6 minutes each on 2 CPU cores, compile included (measured in the
 # demo, batch 16 x 1 s: regression 1.09 steps/s, diffusion 0.87, gan and projected_gan 0.66,
 # wgan 0.32 (two critic updates + gradient penalty)).
-_DEMO_STEPS = {'regression': 250, 'diffusion': 250, 'gan': 150, 'wgan': 100,
-               'projected_gan': 150, 'features': 300}
+_DEMO_STEPS = {
+  'regression': 250,
+  'diffusion': 250,
+  'gan': 150,
+  'wgan': 100,
+  'projected_gan': 150,
+  'features': 300,
+}
 
 
 class ConfigError(ValueError):
@@ -53,7 +81,8 @@ def base_config(method: str, size: str) -> ml_collections.ConfigDict:
   c.seed = 0
   c.distributed = False  # call jax.distributed.initialize() (the launchers set it)
 
-  c.data = ml_collections.ConfigDict(dict(
+  c.data = ml_collections.ConfigDict(
+    dict(
       source='synthetic',  # 'synthetic' | 'directory' | 'tfds'
       audio_dir='',  # for source='directory'
       tfds_name='',  # for source='tfds'
@@ -65,15 +94,16 @@ def base_config(method: str, size: str) -> ml_collections.ConfigDict:
       shuffle_seed=0,
       prefetch=4,
       **_DATA_SIZES[size],
-  ))
+    )
+  )
   if size == 'smoke':
     c.data.degradations = ('mp3:24', 'opus:12')
   c.spectral = ml_collections.ConfigDict(dict(n_fft=512, hop=128, alpha=0.5, beta=0.15))
 
   c.model = ml_collections.ConfigDict(dict(preset=size, overrides={}))
-  c.critic = ml_collections.ConfigDict(dict(
-      kind='mrstft', preset=size, feature_checkpoint=''))
-  c.objective = ml_collections.ConfigDict(dict(
+  c.critic = ml_collections.ConfigDict(dict(kind='mrstft', preset=size, feature_checkpoint=''))
+  c.objective = ml_collections.ConfigDict(
+    dict(
       adversarial='non_saturating',  # 'non_saturating' | 'hinge' | 'lsgan' | 'wasserstein'
       adversarial_weight=1.0,
       gp_weight=0.0,  # WGAN-GP penalty weight
@@ -89,19 +119,37 @@ def base_config(method: str, size: str) -> ml_collections.ConfigDict:
       sigma_data=0.5,
       p_mean=-1.2,
       p_std=1.2,
-  ))
-  c.sampling = ml_collections.ConfigDict(dict(
-      sampler='heun', steps=8, sigma_min=0.002, sigma_max=20.0, rho=7.0,
+    )
+  )
+  c.sampling = ml_collections.ConfigDict(
+    dict(
+      sampler='heun',
+      steps=8,
+      sigma_min=0.002,
+      sigma_max=20.0,
+      rho=7.0,
       start_sigma=0.0,  # > 0: start sampling from the degraded input noised to this level
-      eval_steps=(1, 2, 4, 8, 16, 32)))
+      eval_steps=(1, 2, 4, 8, 16, 32),
+    )
+  )
 
-  c.train = ml_collections.ConfigDict(dict(
-      learning_rate=1e-3, critic_learning_rate=1e-3, warmup_steps=100, b1=0.8, b2=0.99,
+  c.train = ml_collections.ConfigDict(
+    dict(
+      learning_rate=1e-3,
+      critic_learning_rate=1e-3,
+      warmup_steps=100,
+      b1=0.8,
+      b2=0.99,
       adam_eps=1e-8,
-      weight_decay=0.0, grad_clip=1.0, ema_decay=0.999, max_nonfinite_steps=20,
-      keep_checkpoints=3, best_metric='lsd',
+      weight_decay=0.0,
+      grad_clip=1.0,
+      ema_decay=0.999,
+      max_nonfinite_steps=20,
+      keep_checkpoints=3,
+      best_metric='lsd',
       **_TRAIN_SIZES[size],
-  ))
+    )
+  )
   if size == 'demo':
     # Each doubling of steps doubles the evaluation: 8 steps alone took 2.5 min of the demo.
     c.sampling.eval_steps = (1, 2, 4)
@@ -112,16 +160,20 @@ def base_config(method: str, size: str) -> ml_collections.ConfigDict:
     c.train.num_steps = _DEMO_STEPS.get(method, c.train.num_steps)
     c.train.eval_every = c.train.num_steps
     c.train.checkpoint_every = c.train.num_steps // 2
-  c.parallel = ml_collections.ConfigDict(dict(
+  c.parallel = ml_collections.ConfigDict(
+    dict(
       backend='jit',  # 'jit' (NamedSharding over a Mesh) | 'pmap'
       model_axis=1,  # devices on the 'model' mesh axis; the rest go to 'data'
-  ))
+    )
+  )
   return c
 
 
-def validate(config: ml_collections.ConfigDict, *, num_devices: int | None = None,
-             num_processes: int = 1) -> None:
+def validate(
+  config: ml_collections.ConfigDict, *, num_devices: int | None = None, num_processes: int = 1
+) -> None:
   """Stops the run at start with one clear line when a field is invalid."""
+
   def need(ok: bool, field: str, expected: str) -> None:
     if not ok:
       value = config
@@ -133,49 +185,78 @@ def validate(config: ml_collections.ConfigDict, *, num_devices: int | None = Non
   need(config.size in SIZES, 'size', f'one of {", ".join(SIZES)}')
   d = config.data
   need(d.source in SOURCES, 'data.source', f'one of {", ".join(SOURCES)}')
-  need(d.source != 'directory' or bool(d.audio_dir), 'data.audio_dir',
-       'a directory of audio files when data.source="directory"')
-  need(d.source != 'tfds' or bool(d.tfds_name), 'data.tfds_name',
-       'a TFDS dataset name when data.source="tfds"')
-  need(d.sample_rate in (8000, 16000, 22050, 24000, 32000, 44100, 48000), 'data.sample_rate',
-       'a standard rate (8000, 16000, 22050, 24000, 32000, 44100 or 48000 Hz)')
+  need(
+    d.source != 'directory' or bool(d.audio_dir),
+    'data.audio_dir',
+    'a directory of audio files when data.source="directory"',
+  )
+  need(
+    d.source != 'tfds' or bool(d.tfds_name),
+    'data.tfds_name',
+    'a TFDS dataset name when data.source="tfds"',
+  )
+  need(
+    d.sample_rate in (8000, 16000, 22050, 24000, 32000, 44100, 48000),
+    'data.sample_rate',
+    'a standard rate (8000, 16000, 22050, 24000, 32000, 44100 or 48000 Hz)',
+  )
   need(d.channels in (1, 2), 'data.channels', '1 (mono) or 2 (stereo)')
-  need(0 < d.crop_seconds <= d.clip_seconds, 'data.crop_seconds',
-       f'> 0 and <= data.clip_seconds ({d.clip_seconds})')
+  need(
+    0 < d.crop_seconds <= d.clip_seconds,
+    'data.crop_seconds',
+    f'> 0 and <= data.clip_seconds ({d.clip_seconds})',
+  )
   need(len(d.degradations) > 0, 'data.degradations', 'at least one "codec:kbps" entry')
   from restoration.data import codecs  # local: keeps config import light
+
   for spec in d.degradations:
     try:
       codecs.parse_degradation(spec)
     except ValueError as e:
       raise ConfigError(f'config.data.degradations: {e}') from None
-  need(d.num_train > 0 and d.num_validation > 0 and d.num_test > 0, 'data.num_train',
-       'positive item counts for train/validation/test')
+  need(
+    d.num_train > 0 and d.num_validation > 0 and d.num_test > 0,
+    'data.num_train',
+    'positive item counts for train/validation/test',
+  )
   s = config.spectral
   need(s.n_fft > 0 and s.n_fft % 2 == 0, 'spectral.n_fft', 'a positive even integer')
   need(0 < s.hop <= s.n_fft // 2, 'spectral.hop', f'in (0, n_fft/2 = {s.n_fft // 2}]')
   need(0 < s.alpha <= 1, 'spectral.alpha', 'in (0, 1]')
   t = config.train
   need(t.global_batch > 0, 'train.global_batch', 'a positive integer')
-  need(t.global_batch % num_processes == 0, 'train.global_batch',
-       f'divisible by the number of processes ({num_processes})')
+  need(
+    t.global_batch % num_processes == 0,
+    'train.global_batch',
+    f'divisible by the number of processes ({num_processes})',
+  )
   if num_devices is not None:
-    need(t.global_batch % num_devices == 0, 'train.global_batch',
-         f'divisible by the number of devices ({num_devices})')
-    need(num_devices % config.parallel.model_axis == 0, 'parallel.model_axis',
-         f'a divisor of the number of devices ({num_devices})')
+    need(
+      t.global_batch % num_devices == 0,
+      'train.global_batch',
+      f'divisible by the number of devices ({num_devices})',
+    )
+    need(
+      num_devices % config.parallel.model_axis == 0,
+      'parallel.model_axis',
+      f'a divisor of the number of devices ({num_devices})',
+    )
   need(t.num_steps > 0, 'train.num_steps', 'a positive integer')
   need(t.learning_rate > 0, 'train.learning_rate', 'a positive float')
   need(0 <= t.ema_decay < 1, 'train.ema_decay', 'in [0, 1)')
   need(config.parallel.backend in ('jit', 'pmap'), 'parallel.backend', '"jit" or "pmap"')
   o = config.objective
-  need(o.adversarial in ('non_saturating', 'hinge', 'lsgan', 'wasserstein'),
-       'objective.adversarial', 'non_saturating, hinge, lsgan or wasserstein')
+  need(
+    o.adversarial in ('non_saturating', 'hinge', 'lsgan', 'wasserstein'),
+    'objective.adversarial',
+    'non_saturating, hinge, lsgan or wasserstein',
+  )
   need(o.n_critic >= 1, 'objective.n_critic', 'an integer >= 1')
   need(o.schedule in ('edm', 'vp_cosine'), 'objective.schedule', '"edm" or "vp_cosine"')
   need(o.target in ('x0', 'eps', 'v'), 'objective.target', '"x0", "eps" or "v"')
   need(o.space in ('clean', 'residual'), 'objective.space', '"clean" or "residual"')
   need(o.residual_scale > 0, 'objective.residual_scale', 'a positive float')
-  need(config.sampling.sampler in ('euler', 'heun', 'ddim'), 'sampling.sampler',
-       'euler, heun or ddim')
+  need(
+    config.sampling.sampler in ('euler', 'heun', 'ddim'), 'sampling.sampler', 'euler, heun or ddim'
+  )
   need(config.sampling.steps >= 1, 'sampling.steps', 'an integer >= 1')

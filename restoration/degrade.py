@@ -5,6 +5,7 @@
 Writes OUT as a float WAV at IN's sample rate and length (what the restorer then takes as
 input) and prints the bitrate the codec achieved. Bad input ends with a one-line error.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -15,8 +16,11 @@ from restoration.data import audio, codecs
 
 def main(argv: list[str] | None = None) -> int:
   """Runs the CLI; returns the process exit status."""
-  parser = argparse.ArgumentParser(prog='python -m restoration.degrade', description=__doc__,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser = argparse.ArgumentParser(
+    prog='python -m restoration.degrade',
+    description=__doc__,
+    formatter_class=argparse.RawDescriptionHelpFormatter,
+  )
   parser.add_argument('input', help='audio file (anything libsndfile or ffmpeg decodes)')
   parser.add_argument('output', help='WAV file to write (must not be the input)')
   parser.add_argument('--codec', required=True, choices=codecs.CODECS)
@@ -31,8 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f'degrade: error: {e}', file=sys.stderr)
     return 1
   achieved = codecs.achieved_kbps(nbytes, wave.shape[0], sr)
-  print(f'{args.output}: {args.codec} at {args.bitrate:g} kbps requested, {achieved:.1f} kbps '
-        f'achieved ({wave.shape[0] / sr:.2f} s at {sr} Hz)')
+  print(
+    f'{args.output}: {args.codec} at {args.bitrate:g} kbps requested, {achieved:.1f} kbps '
+    f'achieved ({wave.shape[0] / sr:.2f} s at {sr} Hz)'
+  )
   return 0
 
 

@@ -6,6 +6,7 @@ measured rows), ``spectrograms.png`` (clean / degraded / each method on one test
 ``examples/*.wav`` and ``real_recordings.json``. Re-running resumes: finished trainings are
 not repeated (their checkpoints are final) and evaluations are recomputed.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -18,12 +19,16 @@ from absl import app, flags
 
 _OUT = flags.DEFINE_string('out', 'runs/demo', 'Output directory.')
 _SIZE = flags.DEFINE_enum('size', 'demo', ['smoke', 'demo', 'base', 'large'], 'Config size.')
-_METHODS = flags.DEFINE_list('methods', ['regression', 'gan', 'wgan', 'projected_gan',
-                                         'diffusion'], 'Methods to train and compare.')
+_METHODS = flags.DEFINE_list(
+  'methods',
+  ['regression', 'gan', 'wgan', 'projected_gan', 'diffusion'],
+  'Methods to train and compare.',
+)
 _DATA_DIR = flags.DEFINE_string('data_dir', 'data/tfds', 'Where the prepared dataset lives.')
 _REAL = flags.DEFINE_bool('real', True, 'Also score real recordings (installs them if needed).')
-_OPTIONAL = flags.DEFINE_bool('optional_metrics', False,
-                              'Also PESQ/STOI/ViSQOL in the evaluation (slow on 2 cores).')
+_OPTIONAL = flags.DEFINE_bool(
+  'optional_metrics', False, 'Also PESQ/STOI/ViSQOL in the evaluation (slow on 2 cores).'
+)
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / 'configs'
 log = logging.getLogger('restoration')
@@ -37,11 +42,13 @@ def load_config(method: str, size: str):
   return module.get_config(size)
 
 
-def run(out: str, size: str, methods: list[str], data_dir: str, real: bool,
-        optional_metrics: bool = False) -> dict:
+def run(
+  out: str, size: str, methods: list[str], data_dir: str, real: bool, optional_metrics: bool = False
+) -> dict:
   from restoration.data import builder as builder_lib
   from restoration.evaluate import evaluate, report
   from restoration.train import loop
+
   os.makedirs(out, exist_ok=True)
   timings = {}
   start = time.time()
@@ -64,15 +71,18 @@ def run(out: str, size: str, methods: list[str], data_dir: str, real: bool,
   evals = {}
   for m in methods:
     t = time.time()
-    evals[m] = evaluate.evaluate_workdir(os.path.join(out, m), config=configs[m],
-                                         optional_metrics=optional_metrics)
+    evals[m] = evaluate.evaluate_workdir(
+      os.path.join(out, m), config=configs[m], optional_metrics=optional_metrics
+    )
     timings[f'evaluate_{m}_seconds'] = time.time() - t
-  real_results = (report.score_real_recordings(out, methods, steps=report.best_steps(evals))
-                  if real else None)
+  real_results = (
+    report.score_real_recordings(out, methods, steps=report.best_steps(evals)) if real else None
+  )
   timings['total_seconds'] = time.time() - start
   report.write_demo_report(out, methods, evals, real_results, timings)
-  log.info('demo: done in %.0f s; report at %s', timings['total_seconds'],
-           os.path.join(out, 'report.md'))
+  log.info(
+    'demo: done in %.0f s; report at %s', timings['total_seconds'], os.path.join(out, 'report.md')
+  )
   return {'evals': evals, 'real': real_results, 'timings': timings}
 
 

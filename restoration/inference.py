@@ -1,8 +1,10 @@
 """Apply a trained model to degraded spectrograms: the one path shared by the training loop's
 validation, ``evaluate``, ``restore`` and the benchmark."""
+
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 
@@ -14,7 +16,9 @@ from restoration.train.state import Networks
 def saved_config(workdir: str, step: int | None = None):
   """The config saved beside a run's checkpoint (latest step by default)."""
   import ml_collections
+
   from restoration.checkpoint import Checkpointer
+
   ckpt = Checkpointer(workdir, save_every=1, read_only=True)
   if ckpt.latest_step() is None:
     raise FileNotFoundError(f'{workdir}: no checkpoint under {ckpt.directory}')
@@ -28,12 +32,16 @@ def load_workdir(workdir: str, which: str = 'best') -> tuple[Any, Networks, Any,
   Sampling uses the EMA weights when the run kept them.
   """
   import ml_collections
+
   from restoration.checkpoint import Checkpointer
+
   ckpt = Checkpointer(workdir, save_every=1, read_only=True)
   step = ckpt.latest_step()
   if step is None:
-    raise FileNotFoundError(f'{workdir}: no checkpoint under {ckpt.directory}; train first with '
-                            'python -m restoration.main --config=... --workdir=' + str(workdir))
+    raise FileNotFoundError(
+      f'{workdir}: no checkpoint under {ckpt.directory}; train first with '
+      'python -m restoration.main --config=... --workdir=' + str(workdir)
+    )
   if which == 'best':
     step = ckpt.best_step() or step
   elif which != 'latest':
@@ -49,8 +57,9 @@ def load_workdir(workdir: str, which: str = 'best') -> tuple[Any, Networks, Any,
   return config, nets, params, state['rest'][nets.main], step
 
 
-def enhancer(config, nets: Networks, *, steps: int | None = None,
-             sampler: str | None = None) -> Callable:
+def enhancer(
+  config, nets: Networks, *, steps: int | None = None, sampler: str | None = None
+) -> Callable:
   """``fn(params, rest, degraded [B, T, F, 2], rng) -> restored [B, T, F, 2]`` (jit-able).
 
   Generators and the regression model run once; the diffusion model integrates its sampler
@@ -69,16 +78,33 @@ def enhancer(config, nets: Networks, *, steps: int | None = None,
   def run(params, rest, degraded, rng):
     model = nets.merge('denoiser', params, rest)
     net_fn = lambda x, cond, c_noise: model(x, cond=cond, noise_level=c_noise)
-    denoise = diffusion.denoiser(net_fn, degraded, schedule=o.schedule, target=o.target,
-                                 sigma_data=o.sigma_data)
+    denoise = diffusion.denoiser(
+      net_fn, degraded, schedule=o.schedule, target=o.target, sigma_data=o.sigma_data
+    )
     if start_sigma > 0:  # the degraded input is x = degraded, i.e. residual 0
       x_start = diffusion.to_process(degraded, degraded, o.space, o.residual_scale)
-      x = sampling.sample(denoise, degraded.shape, rng=rng, steps=steps, sampler=sampler,
-                          sigma_min=s.sigma_min, rho=s.rho, x_start=x_start,
-                          start_sigma=start_sigma)
+      x = sampling.sample(
+        denoise,
+        degraded.shape,
+        rng=rng,
+        steps=steps,
+        sampler=sampler,
+        sigma_min=s.sigma_min,
+        rho=s.rho,
+        x_start=x_start,
+        start_sigma=start_sigma,
+      )
     else:
-      x = sampling.sample(denoise, degraded.shape, rng=rng, steps=steps, sampler=sampler,
-                          sigma_min=s.sigma_min, sigma_max=s.sigma_max, rho=s.rho)
+      x = sampling.sample(
+        denoise,
+        degraded.shape,
+        rng=rng,
+        steps=steps,
+        sampler=sampler,
+        sigma_min=s.sigma_min,
+        sigma_max=s.sigma_max,
+        rho=s.rho,
+      )
     return diffusion.from_process(x, degraded, o.space, o.residual_scale)
 
   return run

@@ -3,6 +3,7 @@
 Same command on every host of a multi-host job. Re-running it resumes from the latest
 checkpoint in DIR. ``--mode=evaluate`` scores the latest (or best) checkpoint instead.
 """
+
 from __future__ import annotations
 
 import logging
@@ -23,12 +24,15 @@ def main(argv) -> None:
   from restoration import restore
   from restoration.data.codecs import CodecError
   from restoration.evaluate.evaluate import EvaluateError
+
   try:
     if _MODE.value == 'train':
       from restoration.train import loop
+
       loop.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
     else:
       from restoration.evaluate import evaluate
+
       evaluate.evaluate_workdir(_WORKDIR.value, config=_CONFIG.value)
   except (config_lib.ConfigError, CodecError, EvaluateError, *restore.user_errors()) as e:
     print(f'error: {e}', file=sys.stderr)

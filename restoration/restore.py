@@ -15,6 +15,7 @@ From Python or a notebook::
   restored = r.restore_array(wave, 44100)   # [samples] or [samples, channels]
   stats = r.restore_file('in.mp3', 'out.wav')
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,7 +26,7 @@ import secrets
 import sys
 import tempfile
 import time
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import soundfile as sf
@@ -99,12 +100,14 @@ class _Chunker:
   ``length - overlap`` after the previous one; overlaps are cross-faded with Hann halves
   (fade-in + fade-out = 1), which also hides the edges of each chunk's zero-padded STFT."""
 
-  def __init__(self, fn: Callable[[np.ndarray, int], np.ndarray], length: int, overlap: int,
-               channels: int):
+  def __init__(
+    self, fn: Callable[[np.ndarray, int], np.ndarray], length: int, overlap: int, channels: int
+  ):
     """``fn(chunk [length, channels], chunk_index) -> restored chunk``."""
     self._fn, self._length, self._overlap = fn, length, overlap
-    self._fade_in = (np.sin(0.5 * np.pi * (np.arange(overlap) + 0.5) / max(overlap, 1))**2
-                     )[:, None].astype(np.float32)
+    self._fade_in = (np.sin(0.5 * np.pi * (np.arange(overlap) + 0.5) / max(overlap, 1)) ** 2)[
+      :, None
+    ].astype(np.float32)
     self._buffer = np.zeros((0, channels), np.float32)
     self._tail: np.ndarray | None = None  # previous chunk's faded-out overlap
     self._count = 0
@@ -115,7 +118,7 @@ class _Chunker:
     o = self._overlap
     if self._tail is not None:
       y[:o] = y[:o] * self._fade_in + self._tail
-    self._tail = y[self._length - o:] * (1 - self._fade_in)
+    self._tail = y[self._length - o :] * (1 - self._fade_in)
     return y[:emit]
 
   def push(self, x: np.ndarray) -> np.ndarray:
@@ -124,7 +127,7 @@ class _Chunker:
     hop = self._length - self._overlap
     out = [self._buffer[:0]]
     while self._buffer.shape[0] >= self._length:
-      out.append(self._chunk(self._buffer[:self._length], hop))
+      out.append(self._chunk(self._buffer[: self._length], hop))
       self._buffer = self._buffer[hop:]
     return np.concatenate(out)
 
@@ -163,8 +166,7 @@ class _Stream:
     return self._release(self._up(self._chunker.push(self._down(block))))
 
   def finish(self) -> np.ndarray:
-    rest = self._chunker.push(
-        self._down(np.zeros((0, self._channels), np.float32), last=True))
+    rest = self._chunker.push(self._down(np.zeros((0, self._channels), np.float32), last=True))
     rest = np.concatenate([rest, self._chunker.finish()])
     return self._release(self._up(rest, last=True), final=True)
 
@@ -178,16 +180,28 @@ class Restorer:
   ``config`` are the loaded run's (EMA weights when it kept them).
   """
 
-  def __init__(self, workdir: str, *, checkpoint: str | int = 'best', steps: int | None = None,
-               chunk_seconds: float = 4.0, overlap_seconds: float = 0.5, seed: int = 0):
+  def __init__(
+    self,
+    workdir: str,
+    *,
+    checkpoint: str | int = 'best',
+    steps: int | None = None,
+    chunk_seconds: float = 4.0,
+    overlap_seconds: float = 0.5,
+    seed: int = 0,
+  ):
     if not chunk_seconds > 0:
       raise RestoreError(f'chunk_seconds={chunk_seconds!r}: expected > 0')
     if not 0 <= overlap_seconds <= chunk_seconds / 2:
-      raise RestoreError(f'overlap_seconds={overlap_seconds!r}: expected in [0, '
-                         f'chunk_seconds / 2 = {chunk_seconds / 2:g}]')
+      raise RestoreError(
+        f'overlap_seconds={overlap_seconds!r}: expected in [0, '
+        f'chunk_seconds / 2 = {chunk_seconds / 2:g}]'
+      )
     from restoration import inference  # local: keeps bad-input errors fast (no JAX start-up)
-    (self.config, self._nets, self.params, self._rest,
-     self.checkpoint_step) = inference.load_workdir(workdir, _check_checkpoint(checkpoint))
+
+    (self.config, self._nets, self.params, self._rest, self.checkpoint_step) = (
+      inference.load_workdir(workdir, _check_checkpoint(checkpoint))
+    )
     self.workdir = workdir
     self.sample_rate = int(self.config.data.sample_rate)
     self._length = max(1, int(round(chunk_seconds * self.sample_rate)))
@@ -197,7 +211,9 @@ class Restorer:
 
   def _set_steps(self, steps: int | None) -> None:
     import jax
+
     from restoration import inference, spectral
+
     if steps is not None and steps < 1:
       raise RestoreError(f'steps={steps!r}: expected a positive number of sampler steps')
     self.steps = steps
@@ -222,20 +238,28 @@ class Restorer:
     """One model pass over ``waves [batch, samples]`` at :attr:`sample_rate`, no chunking
     (compiles once per shape). ``index`` picks the sampling noise (diffusion)."""
     import jax
+
     rng = jax.random.fold_in(jax.random.key(self._seed), index)
     return np.asarray(self._jitted(self.params, self._rest, np.asarray(waves, np.float32), rng))
 
   def _stream(self, rate: int, channels: int) -> _Stream:
-    return _Stream(lambda x, i: self.restore_waves(x.T, i).T, self.sample_rate, rate, channels,
-                   self._length, self._overlap)
+    return _Stream(
+      lambda x, i: self.restore_waves(x.T, i).T,
+      self.sample_rate,
+      rate,
+      channels,
+      self._length,
+      self._overlap,
+    )
 
   def restore_array(self, wave: np.ndarray, sample_rate: int) -> np.ndarray:
     """Restores ``wave`` ([samples] or [samples, channels], any rate) by the chunked path of
     :meth:`restore_file`, in memory; returns float32 of the same shape and rate."""
     wave = np.asarray(wave, np.float32)
     if wave.ndim not in (1, 2) or wave.shape[0] == 0:
-      raise RestoreError(f'wave: expected a non-empty [samples] or [samples, channels] array, '
-                         f'got shape {wave.shape}')
+      raise RestoreError(
+        f'wave: expected a non-empty [samples] or [samples, channels] array, got shape {wave.shape}'
+      )
     if int(sample_rate) != sample_rate or sample_rate <= 0:
       raise RestoreError(f'sample_rate={sample_rate!r}: expected a positive integer (Hz)')
     x = wave.reshape(wave.shape[0], -1)
@@ -243,8 +267,9 @@ class Restorer:
     y = np.concatenate([stream.push(x), stream.finish()])
     return y.reshape(wave.shape)
 
-  def restore_file(self, in_path: audio.PathLike, out_path: audio.PathLike,
-                   progress: bool = True) -> dict[str, float]:
+  def restore_file(
+    self, in_path: audio.PathLike, out_path: audio.PathLike, progress: bool = True
+  ) -> dict[str, float]:
     """Restores ``in_path`` into the WAV file ``out_path`` block by block (bounded memory).
 
     Returns ``{'audio_seconds', 'wall_seconds', 'real_time_factor'}`` (wall / audio, so
@@ -254,9 +279,11 @@ class Restorer:
     with open_audio(in_path) as source:
       return self._restore_opened(source, os.fspath(out_path), progress)
 
-  def _restore_opened(self, source: sf.SoundFile, out_path: str,
-                      progress: bool) -> dict[str, float]:
+  def _restore_opened(
+    self, source: sf.SoundFile, out_path: str, progress: bool
+  ) -> dict[str, float]:
     from tqdm import tqdm
+
     if not out_path.lower().endswith('.wav'):
       raise RestoreError(f'{out_path}: restored audio is written as WAV; name the output *.wav')
     directory = os.path.dirname(os.path.abspath(out_path))
@@ -269,10 +296,19 @@ class Restorer:
     tmp = os.path.join(directory, f'.{os.path.basename(out_path)}.{secrets.token_hex(4)}.part')
     start = time.perf_counter()
     try:
-      with sf.SoundFile(tmp, 'w', samplerate=rate, channels=channels, format=kind,
-                        subtype='FLOAT') as out, \
-          tqdm(total=round(source.frames / rate, 1), unit='s', unit_scale=True,
-               desc='restore', file=sys.stderr, disable=not progress) as bar:
+      with (
+        sf.SoundFile(
+          tmp, 'w', samplerate=rate, channels=channels, format=kind, subtype='FLOAT'
+        ) as out,
+        tqdm(
+          total=round(source.frames / rate, 1),
+          unit='s',
+          unit_scale=True,
+          desc='restore',
+          file=sys.stderr,
+          disable=not progress,
+        ) as bar,
+      ):
         frames = 0
         for x in source.blocks(blocksize=block, dtype='float32', always_2d=True):
           out.write(stream.push(x))
@@ -291,13 +327,21 @@ class Restorer:
 def user_errors() -> tuple[type[Exception], ...]:
   """Exceptions whose message tells the user what to fix (CLIs print them as one line)."""
   from restoration.checkpoint import CheckpointMismatchError
-  return (audio.AudioError, RestoreError, CheckpointMismatchError, FileNotFoundError,
-          sf.SoundFileError, OSError)
+
+  return (
+    audio.AudioError,
+    RestoreError,
+    CheckpointMismatchError,
+    FileNotFoundError,
+    sf.SoundFileError,
+    OSError,
+  )
 
 
 def _parser() -> argparse.ArgumentParser:
   p = argparse.ArgumentParser(
-      prog='restore', description='Restore codec-damaged audio with a trained model.')
+    prog='restore', description='Restore codec-damaged audio with a trained model.'
+  )
   p.add_argument('input', metavar='IN', help='audio file (wav, flac, ogg, mp3, m4a, ...)')
   p.add_argument('output', metavar='OUT', help='restored WAV file (32-bit float)')
   p.add_argument('--workdir', required=True, help='training run directory')
@@ -313,13 +357,19 @@ def main(argv: list[str] | None = None) -> int:
   parser = _parser()
   args = parser.parse_args(argv)
   from absl import logging as absl_logging  # orbax logs routine notes as warnings
+
   absl_logging.set_verbosity(absl_logging.ERROR)
   try:
     audio.check_output(args.output, refuse=[args.input])
     with open_audio(args.input) as source:  # bad input fails before the model loads
-      restorer = Restorer(args.workdir, checkpoint=args.checkpoint, steps=args.steps,
-                          chunk_seconds=args.chunk_seconds,
-                          overlap_seconds=args.overlap_seconds, seed=args.seed)
+      restorer = Restorer(
+        args.workdir,
+        checkpoint=args.checkpoint,
+        steps=args.steps,
+        chunk_seconds=args.chunk_seconds,
+        overlap_seconds=args.overlap_seconds,
+        seed=args.seed,
+      )
       stats = restorer._restore_opened(source, args.output, progress=True)
   except Exception as e:  # what the user can fix ends in one line; bugs keep their traceback
     if not isinstance(e, user_errors()):
@@ -327,8 +377,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.exit(1, f'restore: error: {e}\n')
   except KeyboardInterrupt:
     parser.exit(130, 'restore: interrupted; no output written\n')
-  print(f'restored {args.input} -> {args.output}: {stats["audio_seconds"]:.1f} s of audio in '
-        f'{stats["wall_seconds"]:.1f} s (real-time factor {stats["real_time_factor"]:.3f})')
+  print(
+    f'restored {args.input} -> {args.output}: {stats["audio_seconds"]:.1f} s of audio in '
+    f'{stats["wall_seconds"]:.1f} s (real-time factor {stats["real_time_factor"]:.3f})'
+  )
   return 0
 
 

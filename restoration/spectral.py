@@ -9,6 +9,7 @@ Framing convention (shared with tf.signal): the wave is zero-padded by ``n_fft /
 on both sides, frames start every ``hop`` samples, periodic Hann window, so a wave of
 ``n`` samples gives ``1 + n // hop`` frames and ``n_fft // 2 + 1`` bins.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -24,6 +25,7 @@ _EPS = 1e-8
 @dataclasses.dataclass(frozen=True)
 class SpectralParams:
   """STFT and compression parameters; hashable so it can be a static jit argument."""
+
   n_fft: int = 512
   hop: int = 128
   alpha: float = 0.5
@@ -37,11 +39,11 @@ class SpectralParams:
     return 1 + n_samples // self.hop
 
   @classmethod
-  def from_config(cls, cfg) -> "SpectralParams":
+  def from_config(cls, cfg) -> SpectralParams:
     return cls(n_fft=int(cfg.n_fft), hop=int(cfg.hop), alpha=float(cfg.alpha), beta=float(cfg.beta))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def hann_window(n_fft: int) -> np.ndarray:
   """Periodic Hann window (same as tf.signal.hann_window(periodic=True))."""
   n = np.arange(n_fft)
@@ -75,7 +77,7 @@ def istft(spec: jax.Array, n_fft: int, hop: int, length: int) -> jax.Array:
   np.add.at(norm, idx, np.tile(window**2, n_frames))
   out = out / np.maximum(norm, 1e-6)
   start = n_fft // 2
-  out = out[..., start:start + length]
+  out = out[..., start : start + length]
   if out.shape[-1] < length:  # frames did not cover the tail (length > (n_frames-1)*hop)
     out = jnp.pad(out, [(0, 0)] * (out.ndim - 1) + [(0, length - out.shape[-1])])
   return out
@@ -118,10 +120,12 @@ def magnitude(x: jax.Array) -> jax.Array:
   return jnp.sqrt(jnp.sum(jnp.square(x), axis=-1) + _EPS)
 
 
-@functools.lru_cache(maxsize=None)
-def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float = 0.0,
-                   fmax: float | None = None) -> np.ndarray:
+@functools.cache
+def mel_filterbank(
+  sample_rate: int, n_fft: int, n_mels: int, fmin: float = 0.0, fmax: float | None = None
+) -> np.ndarray:
   """Slaney mel filterbank ``[n_fft // 2 + 1, n_mels]`` (librosa), for mel losses/metrics."""
   import librosa  # local: heavy import, only needed here
+
   fb = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)
   return np.asarray(fb.T, np.float32)

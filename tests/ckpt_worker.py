@@ -6,6 +6,7 @@ line per event: `pid P`, `resumed K`, `saved K`, `preempted K`, `done K`. Under
 `launch/local.py` it joins a jax.distributed job (RESTORATION_* variables) and shards the big
 array over all processes.
 """
+
 import argparse
 import os
 import sys
@@ -15,7 +16,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from restoration.checkpoint import Checkpointer, PreemptionGuard  # noqa: E402
@@ -44,8 +46,9 @@ def build(mb: float, mesh: Mesh):
     return state
 
   abstract = jax.eval_shape(small)
-  abstract = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=replicated),
-                          abstract)
+  abstract = jax.tree.map(
+    lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=replicated), abstract
+  )
   abstract['big'] = jax.ShapeDtypeStruct(big_host.shape, np.float32, sharding=big)
   return init, abstract
 
@@ -62,9 +65,11 @@ def main() -> None:
   env = os.environ
   if 'RESTORATION_COORDINATOR' in env:
     jax.config.update('jax_cpu_collectives_implementation', 'gloo')
-    jax.distributed.initialize(env['RESTORATION_COORDINATOR'],
-                               num_processes=int(env['RESTORATION_NUM_PROCESSES']),
-                               process_id=int(env['RESTORATION_PROCESS_ID']))
+    jax.distributed.initialize(
+      env['RESTORATION_COORDINATOR'],
+      num_processes=int(env['RESTORATION_NUM_PROCESSES']),
+      process_id=int(env['RESTORATION_PROCESS_ID']),
+    )
   print('pid', os.getpid(), flush=True)
   mesh = Mesh(np.array(jax.devices()), ('data',))
   init, abstract = build(args.mb, mesh)

@@ -1,4 +1,5 @@
 """Audio file I/O (load, resample, layouts, errors, atomic save) and the degrade CLI."""
+
 import os
 import pathlib
 import subprocess
@@ -15,8 +16,9 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
 def tone(freq: float, sample_rate: int, seconds: float = 1.0) -> np.ndarray:
-  return (0.5 * np.sin(2 * np.pi * freq * np.arange(int(seconds * sample_rate)) / sample_rate)
-          ).astype(np.float32)
+  return (
+    0.5 * np.sin(2 * np.pi * freq * np.arange(int(seconds * sample_rate)) / sample_rate)
+  ).astype(np.float32)
 
 
 def chirp(sample_rate: int, seconds: float = 2.0, f0: float = 100.0, f1: float = 4000.0):
@@ -68,9 +70,26 @@ def test_load_compressed_formats(tmp_path):
   encoder.silence()
   pcm = (x * 32767).astype('<i2').tobytes()
   (tmp_path / 'a.mp3').write_bytes(bytes(encoder.encode(pcm)) + bytes(encoder.flush()))
-  subprocess.run([audio.find_ffmpeg(), '-loglevel', 'error', '-f', 'f32le', '-ar', '16000',
-                  '-ac', '1', '-i', 'pipe:0', '-c:a', 'aac', str(tmp_path / 'a.m4a')],
-                 input=x.tobytes(), check=True)
+  subprocess.run(
+    [
+      audio.find_ffmpeg(),
+      '-loglevel',
+      'error',
+      '-f',
+      'f32le',
+      '-ar',
+      '16000',
+      '-ac',
+      '1',
+      '-i',
+      'pipe:0',
+      '-c:a',
+      'aac',
+      str(tmp_path / 'a.m4a'),
+    ],
+    input=x.tobytes(),
+    check=True,
+  )
   for name in ('a.flac', 'a.ogg', 'a.mp3', 'a.m4a'):  # the m4a goes through ffmpeg
     wave, sr = audio.load(tmp_path / name, sample_rate=16000)
     assert sr == 16000 and wave.ndim == 1, name
@@ -79,9 +98,16 @@ def test_load_compressed_formats(tmp_path):
     assert abs(np.argmax(spectrum) * 16000 / len(wave) - 440) < 2, name
 
 
-@pytest.mark.parametrize('kind,message', [
-    ('missing', 'no such file'), ('empty', 'empty file'), ('no_samples', 'no audio samples'),
-    ('garbage', 'cannot decode'), ('directory', 'not a regular file')])
+@pytest.mark.parametrize(
+  'kind,message',
+  [
+    ('missing', 'no such file'),
+    ('empty', 'empty file'),
+    ('no_samples', 'no audio samples'),
+    ('garbage', 'cannot decode'),
+    ('directory', 'not a regular file'),
+  ],
+)
 def test_load_errors_name_the_file(tmp_path, kind, message):
   path = make_bad_input(tmp_path, kind)
   with pytest.raises(audio.AudioError, match=message) as e:
@@ -143,8 +169,13 @@ def test_find_ffmpeg(monkeypatch):
 
 
 def degrade_cli(*args: str) -> subprocess.CompletedProcess:
-  return subprocess.run([sys.executable, '-m', 'restoration.degrade', *map(str, args)],
-                        cwd=REPO, capture_output=True, text=True, timeout=120)
+  return subprocess.run(
+    [sys.executable, '-m', 'restoration.degrade', *map(str, args)],
+    cwd=REPO,
+    capture_output=True,
+    text=True,
+    timeout=120,
+  )
 
 
 def test_cli_writes_input_rate_and_length(tmp_path):

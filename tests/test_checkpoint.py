@@ -1,5 +1,6 @@
 """Real Orbax checkpoints: resharding restore, preservation, mismatch errors, and real
 preemption (SIGTERM) and crash (SIGKILL) of training processes (tests/ckpt_worker.py)."""
+
 import os
 import re
 import signal
@@ -14,7 +15,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from restoration.checkpoint import Checkpointer, CheckpointMismatchError, PreemptionGuard
 
@@ -25,7 +27,6 @@ import ckpt_worker  # noqa: E402
 
 
 class Model(nnx.Module):
-
   def __init__(self, width: int):
     self.conv = nnx.Conv(2, width, (3, 3), rngs=nnx.Rngs(0))
     self.out = nnx.Linear(width, 4, rngs=nnx.Rngs(1))
@@ -33,24 +34,30 @@ class Model(nnx.Module):
 
 def abstract_state(width: int = 8):
   """A train-state-like pytree (a step, an nnx.State, optimizer-like arrays) of shapes only."""
-  return {'step': jax.ShapeDtypeStruct((), jnp.int32),
-          'params': nnx.state(nnx.eval_shape(lambda: Model(width))),
-          'opt': {'mu': jax.ShapeDtypeStruct((8, 8), jnp.float32)}}
+  return {
+    'step': jax.ShapeDtypeStruct((), jnp.int32),
+    'params': nnx.state(nnx.eval_shape(lambda: Model(width))),
+    'opt': {'mu': jax.ShapeDtypeStruct((8, 8), jnp.float32)},
+  }
 
 
 def make_state(mesh: Mesh, width: int = 8):
   """Distinct values in every leaf (so swapped leaves would show), sharded over `mesh`."""
   rules = {2: P('data', 'model'), 4: P(None, None, None, 'model')}
   leaves, treedef = jax.tree.flatten(abstract_state(width))
-  values = [np.arange(a.size).reshape(a.shape).astype(a.dtype) + 1000 * i
-            for i, a in enumerate(leaves)]
-  return jax.tree.map(lambda x: jax.device_put(x, NamedSharding(mesh, rules.get(x.ndim, P()))),
-                      jax.tree.unflatten(treedef, values))
+  values = [
+    np.arange(a.size).reshape(a.shape).astype(a.dtype) + 1000 * i for i, a in enumerate(leaves)
+  ]
+  return jax.tree.map(
+    lambda x: jax.device_put(x, NamedSharding(mesh, rules.get(x.ndim, P()))),
+    jax.tree.unflatten(treedef, values),
+  )
 
 
 def abstract_on(state, sharding_fn):
   return jax.tree.map(
-      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding_fn(x)), state)
+    lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding_fn(x)), state
+  )
 
 
 def mesh_of(n: int, shape: tuple[int, int]) -> Mesh:
@@ -66,16 +73,20 @@ def test_roundtrip_and_restore_onto_other_meshes(tmp_path):
   assert ckpt.latest_step() == 7 and ckpt.saved_config() == config
 
   targets = {
-      'one device': lambda x: NamedSharding(mesh_of(1, (1, 1)), P()),
-      'four devices, other layout': lambda x: NamedSharding(
-          mesh_of(4, (1, 4)), P('model') if x.ndim >= 1 and x.shape[0] % 4 == 0 else P()),
+    'one device': lambda x: NamedSharding(mesh_of(1, (1, 1)), P()),
+    'four devices, other layout': lambda x: NamedSharding(
+      mesh_of(4, (1, 4)), P('model') if x.ndim >= 1 and x.shape[0] % 4 == 0 else P()
+    ),
   }
   for name, sharding_fn in targets.items():
     abstract = abstract_on(state, sharding_fn)
     restored = ckpt.restore(abstract)
     assert isinstance(restored['params'], nnx.State), name
-    for (path, want), got, target in zip(jax.tree_util.tree_flatten_with_path(state)[0],
-                                         jax.tree.leaves(restored), jax.tree.leaves(abstract)):
+    for (path, want), got, target in zip(
+      jax.tree_util.tree_flatten_with_path(state)[0],
+      jax.tree.leaves(restored),
+      jax.tree.leaves(abstract),
+    ):
       np.testing.assert_array_equal(np.asarray(got), np.asarray(want), err_msg=f'{name} {path}')
       assert got.sharding == target.sharding, (name, path)
     # The restored nnx state drives a model again.
@@ -121,11 +132,15 @@ def test_mismatch_is_one_clear_line(tmp_path):
   with pytest.raises(CheckpointMismatchError) as info:
     ckpt.restore(wider)
   assert str(info.value) == (
-      f'checkpoint at {tmp_path}/checkpoints/100 has params/conv/bias/value (32) float32 '
-      'but the config builds (64) float32; use a new --workdir or the old config')
+    f'checkpoint at {tmp_path}/checkpoints/100 has params/conv/bias/value (32) float32 '
+    'but the config builds (64) float32; use a new --workdir or the old config'
+  )
   extra = dict(abstract_on(abstract_state(32), replicated), ema=wider['opt'])
-  with pytest.raises(CheckpointMismatchError, match=r'has no ema/mu but the config builds ema/mu'
-                     r' \(8,8\) float32; use a new'):
+  with pytest.raises(
+    CheckpointMismatchError,
+    match=r'has no ema/mu but the config builds ema/mu'
+    r' \(8,8\) float32; use a new',
+  ):
     ckpt.check_compatible(extra)
   fewer = dict(extra)
   del fewer['ema'], fewer['opt']
@@ -163,9 +178,13 @@ class Worker:
     env = dict(os.environ, XLA_FLAGS=f'--xla_force_host_platform_device_count={devices}')
     self.log = Path(workdir).parent / f'{Path(workdir).name}.stderr'
     with open(self.log, 'w') as log:
-      self.proc = subprocess.Popen([*launcher, sys.executable, WORKER, f'--workdir={workdir}',
-                                    *args], stdout=subprocess.PIPE, stderr=log, text=True,
-                                   env=env)
+      self.proc = subprocess.Popen(
+        [*launcher, sys.executable, WORKER, f'--workdir={workdir}', *args],
+        stdout=subprocess.PIPE,
+        stderr=log,
+        text=True,
+        env=env,
+      )
     self.lines: list[str] = []
     threading.Thread(target=self._read, daemon=True).start()
 
@@ -232,8 +251,11 @@ def test_sigkill_during_save_keeps_previous_checkpoint_and_resumes_exactly(tmp_p
     while not partial:  # A committed step and a later one being written.
       names = [p.name for p in ckpt_dir.iterdir()]
       done = [int(n) for n in names if n.isdigit()]
-      partial = [n for n in names if 'orbax-checkpoint-tmp' in n and done
-                 and int(n.split('.')[0]) > max(done)]
+      partial = [
+        n
+        for n in names
+        if 'orbax-checkpoint-tmp' in n and done and int(n.split('.')[0]) > max(done)
+      ]
       assert worker.proc.poll() is None, worker.failure('exited while saving')
       time.sleep(0.005)
     worker.proc.kill()
@@ -249,11 +271,13 @@ def test_sigkill_during_save_keeps_previous_checkpoint_and_resumes_exactly(tmp_p
   assert (ckpt_dir / partial[0]).exists()  # Readers never delete.
 
   # The next start skips the partial step, removes it, and resumes from the committed one.
-  resumed = Worker(workdir, '--mb=32', '--save_every=2', f'--max_steps={committed + 3}',
-                   devices=4)
+  resumed = Worker(workdir, '--mb=32', '--save_every=2', f'--max_steps={committed + 3}', devices=4)
   assert resumed.finish() == 0, resumed.failure('resume')
-  assert resumed.lines[1:] == [f'resumed {committed}', f'saved {committed + 2}',
-                               f'done {committed + 3}']
+  assert resumed.lines[1:] == [
+    f'resumed {committed}',
+    f'saved {committed + 2}',
+    f'done {committed + 3}',
+  ]
   assert not (ckpt_dir / partial[0]).exists()
   init, state = restore_worker_state(workdir, 32)
   assert_state_at(init, state, committed + 3)
@@ -263,15 +287,21 @@ def test_sigkill_during_save_keeps_previous_checkpoint_and_resumes_exactly(tmp_p
 def test_two_process_job_stops_all_processes_at_one_step(tmp_path):
   """SIGTERM to one process of a jax.distributed job: every process saves the same step."""
   workdir = tmp_path / 'run'
-  worker = Worker(workdir, '--mb=2', '--save_every=5', '--step_seconds=0.02', devices=2,
-                  launcher=(sys.executable, str(REPO / 'launch' / 'local.py'),
-                            '--num_processes=2', '--'))
+  worker = Worker(
+    workdir,
+    '--mb=2',
+    '--save_every=5',
+    '--step_seconds=0.02',
+    devices=2,
+    launcher=(sys.executable, str(REPO / 'launch' / 'local.py'), '--num_processes=2', '--'),
+  )
   worker.wait_for(r'^\[\d\] saved 10$', count=2, timeout=90)
   pid = int(worker.wait_for(r'^\[1\] pid (\d+)$')[0].group(1))
   os.kill(pid, signal.SIGTERM)
   assert worker.finish() == 0, worker.failure('2-process preemption')
-  stops = {m.group(1): int(m.group(2)) for m in worker.wait_for(r'^\[(\d)\] preempted (\d+)$',
-                                                                count=2)}
+  stops = {
+    m.group(1): int(m.group(2)) for m in worker.wait_for(r'^\[(\d)\] preempted (\d+)$', count=2)
+  }
   assert len(stops) == 2 and stops['0'] == stops['1'], stops
   init, state = restore_worker_state(workdir, 2)  # 2 x 2 devices -> 8 devices.
   assert_state_at(init, state, stops['0'])

@@ -1,4 +1,5 @@
 """Codec round trips through the real encoders: shape, sample alignment, bitrate, damage, errors."""
+
 import functools
 import re
 import sys
@@ -11,8 +12,12 @@ from restoration.data import audio, codecs
 SECONDS = 2.0  # long enough that per-stream overhead does not distort the bitrate
 LOW_HIGH_16K = {'mp3': (16, 64), 'opus': (12, 48), 'vorbis': (32, 64), 'aac': (24, 64)}
 WIDE_BAND = [  # (codec, rate, kbps, channels): stereo once per codec, and a resampled Opus
-    ('mp3', 44100, 64, 2), ('opus', 48000, 48, 2), ('opus', 44100, 24, 1),
-    ('vorbis', 48000, 96, 2), ('aac', 48000, 64, 2)]
+  ('mp3', 44100, 64, 2),
+  ('opus', 48000, 48, 2),
+  ('opus', 44100, 24, 1),
+  ('vorbis', 48000, 96, 2),
+  ('aac', 48000, 64, 2),
+]
 CASES = [(c, 16000, k, 1) for c, ks in LOW_HIGH_16K.items() for k in ks] + WIDE_BAND
 
 
@@ -29,7 +34,7 @@ def broadband(sample_rate: int, channels: int = 1, seed: int = 0) -> np.ndarray:
   x = 0.5 * x / np.abs(x).max()
   burst = int(0.05 * sample_rate)
   for start in rng.integers(0, len(t) - burst, 8):
-    x[start:start + burst] += 0.3 * rng.standard_normal(burst) * np.hanning(burst)
+    x[start : start + burst] += 0.3 * rng.standard_normal(burst) * np.hanning(burst)
   if channels == 2:
     x = np.stack([x, 0.8 * np.roll(x, 37)], axis=-1)
   return x.astype(np.float32)
@@ -52,20 +57,25 @@ def lag_and_peak(clean: np.ndarray, degraded: np.ndarray, max_lag: int = 2000) -
   return int(lags[best]), float(corr[best])
 
 
-def split_snr_db(clean: np.ndarray, degraded: np.ndarray, sample_rate: int,
-                 cutoff: float) -> tuple[float, float]:
+def split_snr_db(
+  clean: np.ndarray, degraded: np.ndarray, sample_rate: int, cutoff: float
+) -> tuple[float, float]:
   """SNR in dB below and above ``cutoff`` Hz (ideal FFT band split)."""
+
   def bands(x):
     spectrum = np.fft.rfft(x, axis=0)
     high = np.fft.rfftfreq(len(x), 1 / sample_rate) >= cutoff
-    return (np.fft.irfft(np.where(high[:, None], 0, spectrum), len(x), axis=0),
-            np.fft.irfft(np.where(high[:, None], spectrum, 0), len(x), axis=0))
+    return (
+      np.fft.irfft(np.where(high[:, None], 0, spectrum), len(x), axis=0),
+      np.fft.irfft(np.where(high[:, None], spectrum, 0), len(x), axis=0),
+    )
+
   c = bands(clean.reshape(len(clean), -1))
   d = bands(degraded.reshape(len(degraded), -1))
-  return tuple(10 * np.log10(np.sum(ci**2) / np.sum((ci - di)**2)) for ci, di in zip(c, d))
+  return tuple(10 * np.log10(np.sum(ci**2) / np.sum((ci - di) ** 2)) for ci, di in zip(c, d))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def round_trip(codec: str, rate: int, kbps: float, channels: int):
   clean = broadband(rate, channels)
   degraded, nbytes = codecs.encode_decode(clean, rate, codec, kbps)
@@ -108,9 +118,16 @@ def test_shapes_and_determinism():
   np.testing.assert_array_equal(codecs.degrade(x, 16000, 'mp3', 32), y[:, 0])
 
 
-INVALID = [('mp3', 16000, 1, 192), ('mp3', 44100, 2, 16), ('opus', 16000, 1, 4),
-           ('opus', 48000, 2, 600), ('vorbis', 16000, 1, 16), ('vorbis', 44100, 2, 32),
-           ('aac', 16000, 1, 100), ('aac', 16000, 2, 16)]
+INVALID = [
+  ('mp3', 16000, 1, 192),
+  ('mp3', 44100, 2, 16),
+  ('opus', 16000, 1, 4),
+  ('opus', 48000, 2, 600),
+  ('vorbis', 16000, 1, 16),
+  ('vorbis', 44100, 2, 32),
+  ('aac', 16000, 1, 100),
+  ('aac', 16000, 2, 16),
+]
 
 
 @pytest.mark.parametrize('codec,rate,channels,kbps', INVALID)
@@ -122,15 +139,19 @@ def test_invalid_bitrate_names_the_valid_range(codec, rate, channels, kbps):
   listed = re.search(r'allows ([\d, ]+) kbps', message)
   span = re.search(r'supports ([\d.]+)-([\d.]+) kbps', message)
   assert listed or span, message
-  valid = ([float(v) for v in listed.group(1).split(', ')] if listed else
-           [float(span.group(1)) * 1.01, float(span.group(2)) * 0.99])
+  valid = (
+    [float(v) for v in listed.group(1).split(', ')]
+    if listed
+    else [float(span.group(1)) * 1.01, float(span.group(2)) * 0.99]
+  )
   assert kbps not in valid
   for v in valid:  # every bitrate the message offers is accepted
     codecs.validate(codec, v, rate, channels)
 
 
-@pytest.mark.parametrize('spec,expected', [('mp3:32', ('mp3', 32.0)),
-                                           (' Opus:12.5', ('opus', 12.5))])
+@pytest.mark.parametrize(
+  'spec,expected', [('mp3:32', ('mp3', 32.0)), (' Opus:12.5', ('opus', 12.5))]
+)
 def test_parse_degradation(spec, expected):
   assert codecs.parse_degradation(spec) == expected
 
@@ -141,8 +162,15 @@ def test_parse_degradation_errors(spec):
     codecs.parse_degradation(spec)
 
 
-@pytest.mark.parametrize('wave', [np.zeros(0, np.float32), np.full(1000, np.nan, np.float32),
-                                  np.zeros((1000, 3), np.float32), np.zeros((10, 10, 2))])
+@pytest.mark.parametrize(
+  'wave',
+  [
+    np.zeros(0, np.float32),
+    np.full(1000, np.nan, np.float32),
+    np.zeros((1000, 3), np.float32),
+    np.zeros((10, 10, 2)),
+  ],
+)
 def test_bad_waves_are_refused(wave):
   with pytest.raises(codecs.CodecError):
     codecs.encode_decode(wave, 16000, 'mp3', 32)

@@ -1,12 +1,13 @@
 """Clean-audio sources: the procedural corpus, a directory of files, a TFDS dataset by name."""
+
 import logging
 import time
 
 import numpy as np
 import pytest
 import soundfile as sf
-
 import tiny_audio_tfds
+
 from restoration.data import corpus
 
 SR = 16000
@@ -20,7 +21,7 @@ def high_band_share(x: np.ndarray, sr: int) -> float:
 
 def flatness(x: np.ndarray) -> float:
   """Spectral flatness of the average power spectrum (1 = white noise, 0 = pure tones)."""
-  frames = x[:x.size // 512 * 512].reshape(-1, 512) * np.hanning(512)
+  frames = x[: x.size // 512 * 512].reshape(-1, 512) * np.hanning(512)
   power = (np.abs(np.fft.rfft(frames, axis=1)) ** 2).mean(0)[1:] + 1e-20
   return float(np.exp(np.log(power).mean()) / power.mean())
 
@@ -45,9 +46,11 @@ def test_synthetic_items_carry_high_band_energy_and_are_fast():
   shares = np.array([high_band_share(w, SR) for w in waves])
   flat = np.array([flatness(w) for w in waves])
   kinds = [corpus.material(i, seed=0) for i in indices]
-  print(f'high-band share mean {shares.mean():.4f} median {np.median(shares):.4f} '
-        f'min {shares.min():.5f}; flatness max {flat.max():.3f}; '
-        f'{1 / per_second:.0f}x real time (CPU time)')
+  print(
+    f'high-band share mean {shares.mean():.4f} median {np.median(shares):.4f} '
+    f'min {shares.min():.5f}; flatness max {flat.max():.3f}; '
+    f'{1 / per_second:.0f}x real time (CPU time)'
+  )
   assert set(kinds) == {'music', 'speech'}
   for w in waves:
     assert w.dtype == np.float32 and w.shape == (SR,) and np.isfinite(w).all()
@@ -104,10 +107,13 @@ def test_directory_splits_skip_bad_files_with_warnings(audio_dir, caplog):
   root, good = audio_dir
   files = corpus.list_audio_files(root)
   assert [p.relative_to(root).as_posix() for p in files] == sorted(
-      list(good) + ['empty.wav', 'sub/garbage.flac'])
+    list(good) + ['empty.wav', 'sub/garbage.flac']
+  )
   with caplog.at_level(logging.WARNING):
-    splits = {s: corpus.list_items('directory', s, num_items=0, seed=0, audio_dir=str(root))
-              for s in corpus.SPLITS}
+    splits = {
+      s: corpus.list_items('directory', s, num_items=0, seed=0, audio_dir=str(root))
+      for s in corpus.SPLITS
+    }
   keys = [{item.ref for item in items} for items in splits.values()]
   assert set().union(*keys) == set(good)
   assert sum(len(k) for k in keys) == len(good)  # each file in exactly one split
@@ -129,7 +135,7 @@ def test_directory_items_load_as_cropped_or_padded_clips(audio_dir, caplog):
   kw = dict(sample_rate=SR, seed=0, audio_dir=str(root))
   short = corpus.load_item(item, channels=1, seconds=1.0, **kw)
   assert short.shape == (SR, 1) and short.dtype == np.float32
-  assert np.abs(short[int(0.8 * SR) + 50:]).max() == 0.0  # zero-padded at the end
+  assert np.abs(short[int(0.8 * SR) + 50 :]).max() == 0.0  # zero-padded at the end
   assert abs(dominant_hz(short[:, 0], SR) - good['clip05.wav']) < 5
   assert abs(np.abs(short).max() - 0.375) < 0.02  # mean of the 0.5 and 0.25 channels
   stereo = corpus.load_item(item, channels=2, seconds=0.25, **kw)
@@ -153,8 +159,9 @@ def test_directory_without_usable_files_raises(tmp_path):
     with pytest.raises(ValueError, match='no usable audio file'):
       corpus.list_items('directory', split, num_items=0, seed=0, audio_dir=str(tmp_path))
   with pytest.raises(ValueError, match='not a directory'):
-    corpus.list_items('directory', 'train', num_items=0, seed=0,
-                      audio_dir=str(tmp_path / 'missing'))
+    corpus.list_items(
+      'directory', 'train', num_items=0, seed=0, audio_dir=str(tmp_path / 'missing')
+    )
 
 
 @pytest.fixture(scope='module')
@@ -166,30 +173,40 @@ def tfds_dir(tmp_path_factory):
 
 def test_tfds_dataset_by_name(tfds_dir):
   import tensorflow_datasets as tfds
+
   name, sizes = 'corpus_test_audio', tiny_audio_tfds.SPLIT_SIZES
   kw = dict(tfds_name=name, tfds_data_dir=tfds_dir)
-  refs = {s: [item.ref for item in corpus.list_items('tfds', s, num_items=0, seed=0, **kw)]
-          for s in corpus.SPLITS}
+  refs = {
+    s: [item.ref for item in corpus.list_items('tfds', s, num_items=0, seed=0, **kw)]
+    for s in corpus.SPLITS
+  }
   # The dataset's own test split is used; validation is a hash share of train, disjoint.
   assert sorted(refs['test']) == sorted(f'test:{i}' for i in range(sizes['test']))
   assert refs['validation'] and not set(refs['validation']) & set(refs['train'])
   assert sorted(refs['train'] + refs['validation']) == sorted(
-      f'train:{i}' for i in range(sizes['train']))
+    f'train:{i}' for i in range(sizes['train'])
+  )
   assert len(refs['train']) > 4 * len(refs['validation'])
   capped = corpus.list_items('tfds', 'train', num_items=5, seed=0, **kw)
   assert len(capped) == 5 and {i.ref for i in capped} <= set(refs['train'])
   for item in corpus.list_items('tfds', 'test', num_items=0, seed=0, **kw):
     clip = corpus.load_item(item, sample_rate=SR, channels=2, seconds=1.0, seed=0, **kw)
     split, index = item.ref.split(':')
-    example = next(iter(tfds.load(name, split=f'{split}[{index}:{int(index) + 1}]',
-                                  data_dir=tfds_dir).as_numpy_iterator()))
+    example = next(
+      iter(
+        tfds.load(
+          name, split=f'{split}[{index}:{int(index) + 1}]', data_dir=tfds_dir
+        ).as_numpy_iterator()
+      )
+    )
     seconds = example['audio'].size / tiny_audio_tfds.SAMPLE_RATE
     assert clip.shape == (SR, 2) and clip.dtype == np.float32
     np.testing.assert_array_equal(clip[:, 0], clip[:, 1])
     assert abs(dominant_hz(clip[:, 0], SR) - tiny_audio_tfds.FREQS[example['label']]) < 5
     assert abs(np.abs(clip).max() - 16000 / 32768) < 0.02  # int16 scaled to [-1, 1]
     if seconds < 1.0:
-      assert np.abs(clip[int(seconds * SR) + 50:]).max() == 0.0
+      assert np.abs(clip[int(seconds * SR) + 50 :]).max() == 0.0
   with pytest.raises(ValueError, match='not prepared'):
-    corpus.list_items('tfds', 'train', num_items=0, seed=0, tfds_name=name,
-                      tfds_data_dir=tfds_dir + '/elsewhere')
+    corpus.list_items(
+      'tfds', 'train', num_items=0, seed=0, tfds_name=name, tfds_data_dir=tfds_dir + '/elsewhere'
+    )

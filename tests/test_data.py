@@ -1,4 +1,5 @@
 """TFDS pairs dataset and tf.data pipeline: splits, alignment, determinism, sharding."""
+
 import os
 import subprocess
 import sys
@@ -29,7 +30,9 @@ def prepared(smoke_data_dir):
 def _lag(a, b, max_lag=400):
   a, b = a - a.mean(), b - b.mean()
   lags = np.arange(-max_lag, max_lag + 1)
-  corr = [np.dot(a[max(0, l):len(a) + min(0, l)], b[max(0, -l):len(b) - max(0, l)]) for l in lags]
+  corr = [
+    np.dot(a[max(0, l) : len(a) + min(0, l)], b[max(0, -l) : len(b) - max(0, l)]) for l in lags
+  ]
   return int(lags[int(np.argmax(corr))])
 
 
@@ -86,8 +89,9 @@ def test_resumed_pipeline_yields_the_same_batches(prepared):
       np.testing.assert_array_equal(got[key], straight[k][key])
   other_seed = c.copy_and_resolve_references()
   other_seed.seed = 1
-  assert not np.array_equal(next(pipeline.local_batches(b, other_seed))['clean_wave'],
-                            straight[0]['clean_wave'])
+  assert not np.array_equal(
+    next(pipeline.local_batches(b, other_seed))['clean_wave'], straight[0]['clean_wave']
+  )
 
 
 def test_process_shards_are_disjoint(prepared):
@@ -95,8 +99,9 @@ def test_process_shards_are_disjoint(prepared):
   source = b.as_data_source('train')
   seen = []
   for pi in range(2):
-    sampler = pipeline._Sampler(source, seed=0, process_index=pi, process_count=2, crop=100,
-                                train=True)
+    sampler = pipeline._Sampler(
+      source, seed=0, process_index=pi, process_count=2, crop=100, train=True
+    )
     seen.append(set(sampler.local.tolist()))
   assert not seen[0] & seen[1]
   assert seen[0] | seen[1] == set(range(len(source)))
@@ -116,8 +121,17 @@ def test_global_array_is_sharded_over_data_axis(prepared):
 def test_prepare_cli(tmp_path):
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2', JAX_PLATFORMS='cpu')
   out = subprocess.run(
-      [sys.executable, '-m', 'restoration.data.prepare',
-       f'--config={ROOT}/configs/regression.py:smoke', f'--config.data.data_dir={tmp_path}'],
-      capture_output=True, text=True, env=env, timeout=300)
+    [
+      sys.executable,
+      '-m',
+      'restoration.data.prepare',
+      f'--config={ROOT}/configs/regression.py:smoke',
+      f'--config.data.data_dir={tmp_path}',
+    ],
+    capture_output=True,
+    text=True,
+    env=env,
+    timeout=300,
+  )
   assert out.returncode == 0, out.stderr[-2000:]
   assert "'train': 16" in out.stdout

@@ -1,4 +1,5 @@
 """evaluate_workdir on smoke-trained runs: the test split, diffusion step counts, user files."""
+
 import json
 import runpy
 import sys
@@ -6,15 +7,23 @@ import sys
 import numpy as np
 import pytest
 import soundfile as sf
+from test_restore import chirp
 
 from restoration import spectral
 from restoration.data import audio, builder, codecs
 from restoration.evaluate import evaluate, metrics
 from restoration.objectives import sampling
-from test_restore import chirp
 
-CORE = ('lsd', 'lsd_high', 'lsd_low', 'si_sdr', 'mel_distance', 'spectral_convergence',
-        'high_band_energy_ratio', 'spec_mse')
+CORE = (
+  'lsd',
+  'lsd_high',
+  'lsd_low',
+  'si_sdr',
+  'mel_distance',
+  'spectral_convergence',
+  'high_band_energy_ratio',
+  'spec_mse',
+)
 
 
 @pytest.fixture(scope='module')
@@ -29,6 +38,7 @@ def diffusion(smoke_run):
 
 def _saved_config(workdir):
   from restoration import inference
+
   return inference.load_workdir(workdir)[0]
 
 
@@ -54,28 +64,37 @@ def test_test_split_scores_and_files(regression):
   p = spectral.SpectralParams.from_config(config.spectral)
   for d, name in enumerate(degradations):
     expected = metrics.aggregate(
-        metrics.compute_all(item['clean'][:, 0] / 32768, item['degraded'][d, :, 0] / 32768,
-                            config.data.sample_rate, params=p, optional=False)
-        for item in (source[i] for i in range(len(source))))
+      metrics.compute_all(
+        item['clean'][:, 0] / 32768,
+        item['degraded'][d, :, 0] / 32768,
+        config.data.sample_rate,
+        params=p,
+        optional=False,
+      )
+      for item in (source[i] for i in range(len(source)))
+    )
     for metric in CORE:
       assert run['metrics'][name]['degraded'][metric]['mean'] == pytest.approx(
-          expected[metric]['mean'], rel=1e-5, abs=1e-9), (name, metric)
+        expected[metric]['mean'], rel=1e-5, abs=1e-9
+      ), (name, metric)
   with open(f'{regression}/eval/metrics.md') as f:
     table = f.read()
   assert '| degradation | steps | NFE | RTF | LSD | LSD-high | SI-SDR |' in table
   lsd = run['metrics']['all']
   assert '| all | - | 1 |' in table
-  assert f"{lsd['restored']['lsd']['mean']:.3g} ({lsd['degraded']['lsd']['mean']:.3g})" in table
+  assert f'{lsd["restored"]["lsd"]["mean"]:.3g} ({lsd["degraded"]["lsd"]["mean"]:.3g})' in table
 
 
 def test_diffusion_step_counts(diffusion, tmp_path):
-  result = evaluate.evaluate_workdir(diffusion, steps_list=[1, 8], max_items=2,
-                                     out_dir=str(tmp_path), optional_metrics=False)
+  result = evaluate.evaluate_workdir(
+    diffusion, steps_list=[1, 8], max_items=2, out_dir=str(tmp_path), optional_metrics=False
+  )
   config = _saved_config(diffusion)
   runs = result['runs']
   assert [r['steps'] for r in runs] == [1, 8]
   assert [r['network_calls'] for r in runs] == [
-      sampling.num_network_calls(config.sampling.sampler, s) for s in (1, 8)]
+    sampling.num_network_calls(config.sampling.sampler, s) for s in (1, 8)
+  ]
   assert runs[1]['real_time_factor'] > 2 * runs[0]['real_time_factor'] > 0
   assert result['num_clips'] == 2
   saved = json.loads((tmp_path / 'metrics.json').read_text())
@@ -89,9 +108,18 @@ def test_user_files_through_the_cli(regression, tmp_path, monkeypatch):
   sf.write(data / 'a.wav', chirp(2.5, 44100, 2), 44100)
   sf.write(data / 'b.flac', chirp(1.5, 22050, 1), 22050)
   out = tmp_path / 'eval'
-  monkeypatch.setattr(sys, 'argv', ['evaluate', f'--workdir={regression}', f'--data={data}',
-                                    '--max_seconds=2', f'--out_dir={out}',
-                                    '--no-optional_metrics'])
+  monkeypatch.setattr(
+    sys,
+    'argv',
+    [
+      'evaluate',
+      f'--workdir={regression}',
+      f'--data={data}',
+      '--max_seconds=2',
+      f'--out_dir={out}',
+      '--no-optional_metrics',
+    ],
+  )
   with pytest.raises(SystemExit) as done:
     runpy.run_module('restoration.evaluate', run_name='__main__')
   assert done.value.code == 0
@@ -103,17 +131,21 @@ def test_user_files_through_the_cli(regression, tmp_path, monkeypatch):
   # a.wav, as evaluate should see it: mono at the model rate, its middle 2 s, then MP3.
   sr = config.data.sample_rate
   clean, _ = audio.load(data / 'a.wav', sample_rate=sr, channels=1)
-  clean = clean[(len(clean) - 2 * sr) // 2:][:2 * sr]
+  clean = clean[(len(clean) - 2 * sr) // 2 :][: 2 * sr]
   name = config.data.degradations[0]
   degraded = codecs.degrade(clean, sr, *codecs.parse_degradation(name))
   b_clean, _ = audio.load(data / 'b.flac', sample_rate=sr, channels=1)
   b_degraded = codecs.degrade(b_clean, sr, *codecs.parse_degradation(name))
   p = spectral.SpectralParams.from_config(config.spectral)
-  expected = metrics.aggregate([
+  expected = metrics.aggregate(
+    [
       metrics.compute_all(clean, degraded, sr, params=p, optional=False),
-      metrics.compute_all(b_clean, b_degraded, sr, params=p, optional=False)])
+      metrics.compute_all(b_clean, b_degraded, sr, params=p, optional=False),
+    ]
+  )
   assert run['metrics'][name]['degraded']['lsd']['mean'] == pytest.approx(
-      expected['lsd']['mean'], rel=1e-5)
+    expected['lsd']['mean'], rel=1e-5
+  )
   assert run['metrics'][name]['restored']['lsd']['n'] == 2
 
 

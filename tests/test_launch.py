@@ -1,4 +1,5 @@
 """Sweep expansion (checked by ml_collections' own flag parser) and the local launcher."""
+
 import signal
 import subprocess
 import sys
@@ -14,7 +15,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / 'launch'))
 import sweep  # noqa: E402
 
-CONFIG = textwrap.dedent('''
+CONFIG = textwrap.dedent("""
     import ml_collections
 
     def get_config(size):
@@ -28,7 +29,7 @@ CONFIG = textwrap.dedent('''
     def get_sweep(size):
       return [{'seed': seed, 'train.learning_rate': lr, 'method': 'gan hinge'}
               for seed in (1, 2) for lr in ({'smoke': (3e-4,), 'demo': (1e-3, 3e-4)}[size])]
-    ''')
+    """)
 
 
 @pytest.fixture
@@ -45,8 +46,13 @@ def test_expand_sweep_round_trips_through_config_flags(config_file, tmp_path):
   first = runs[0]
   assert first.name == 'seed=1,train.learning_rate=0.001,method=gan_hinge'
   assert first.workdir == f'{tmp_path}/runs/{first.name}'
-  assert first.argv[:5] == ['python', '-m', 'restoration.main', f'--config={config_file}:demo',
-                            f'--workdir={first.workdir}']
+  assert first.argv[:5] == [
+    'python',
+    '-m',
+    'restoration.main',
+    f'--config={config_file}:demo',
+    f'--workdir={first.workdir}',
+  ]
   for run in runs:
     # What restoration.main will see: parse the run's flags with config_flags itself.
     argv = ['main', *run.argv[3:]]
@@ -57,22 +63,29 @@ def test_expand_sweep_round_trips_through_config_flags(config_file, tmp_path):
     config = values.config
     assert values.workdir == run.workdir
     assert config.train.steps == 100  # The size reached get_config.
-    assert {'seed': config.seed, 'train.learning_rate': config.train.learning_rate,
-            'method': config.method} == run.overrides
+    assert {
+      'seed': config.seed,
+      'train.learning_rate': config.train.learning_rate,
+      'method': config.method,
+    } == run.overrides
   assert len(sweep.expand_sweep(config_file, 'smoke', 'runs')) == 2
 
 
-@pytest.mark.parametrize('entry, error, message', [
+@pytest.mark.parametrize(
+  'entry, error, message',
+  [
     ("{'train.lr': 1.0}", ValueError, "override 'train.lr' names no config field ('train.lr'"),
     ("{'seed.x': 1}", ValueError, "override 'seed.x' names no config field ('seed.x'"),
     ("{'seed': 'one'}", TypeError, "override seed='one' does not fit the field"),
     ("'seed=1'", TypeError, 'entry 0 is str; expected a dict of overrides'),
     ("{'seed': 1}, {'seed': 1}", ValueError, "entry 1 repeats entry 0 (run name 'seed=1')"),
-])
+  ],
+)
 def test_expand_sweep_rejects_bad_entries(tmp_path, entry, error, message):
   path = tmp_path / 'bad.py'
-  path.write_text(CONFIG.replace('def get_sweep(size):',
-                                 f'def get_sweep(size):\n  return [{entry}]'))
+  path.write_text(
+    CONFIG.replace('def get_sweep(size):', f'def get_sweep(size):\n  return [{entry}]')
+  )
   with pytest.raises(error) as info:
     sweep.expand_sweep(str(path), 'smoke', 'runs')
   assert message in str(info.value)
@@ -81,8 +94,7 @@ def test_expand_sweep_rejects_bad_entries(tmp_path, entry, error, message):
 
 def test_sweep_writes_runnable_slurm_scripts(config_file, tmp_path, capsys):
   workdir = tmp_path / 'runs'
-  assert sweep.main([f'--config={config_file}:smoke', f'--workdir={workdir}',
-                     '--mode=slurm']) == 0
+  assert sweep.main([f'--config={config_file}:smoke', f'--workdir={workdir}', '--mode=slurm']) == 0
   printed = capsys.readouterr().out.splitlines()
   runs = sweep.expand_sweep(config_file, 'smoke', str(workdir))
   assert printed == [f'sbatch {run.workdir}/job.sbatch' for run in runs]
@@ -104,13 +116,20 @@ def test_shell_scripts_parse():
 
 
 def _local(*args, **kwargs):
-  return subprocess.Popen([sys.executable, str(REPO / 'launch' / 'local.py'), *args],
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+  return subprocess.Popen(
+    [sys.executable, str(REPO / 'launch' / 'local.py'), *args],
+    stdout=subprocess.PIPE,
+    stderr=subprocess.PIPE,
+    text=True,
+    **kwargs,
+  )
 
 
 def test_local_sets_env_and_prefixes_lines():
-  code = ("import os; e = os.environ; print(e['RESTORATION_PROCESS_ID'], "
-          "e['RESTORATION_NUM_PROCESSES'], e['RESTORATION_COORDINATOR']); print('second line')")
+  code = (
+    "import os; e = os.environ; print(e['RESTORATION_PROCESS_ID'], "
+    "e['RESTORATION_NUM_PROCESSES'], e['RESTORATION_COORDINATOR']); print('second line')"
+  )
   proc = _local('--num_processes=3', '--', sys.executable, '-c', code)
   out, err = proc.communicate(timeout=60)
   assert proc.returncode == 0, err
@@ -127,9 +146,11 @@ def test_local_sets_env_and_prefixes_lines():
 
 
 def test_local_propagates_failure_and_stops_the_others():
-  code = ("import os, sys, time; i = os.environ['RESTORATION_PROCESS_ID'];\n"
-          "if i == '1': sys.exit(3)\n"
-          "time.sleep(60)")
+  code = (
+    "import os, sys, time; i = os.environ['RESTORATION_PROCESS_ID'];\n"
+    "if i == '1': sys.exit(3)\n"
+    'time.sleep(60)'
+  )
   start = time.monotonic()
   proc = _local('--num_processes=2', '--', sys.executable, '-c', code)
   _, err = proc.communicate(timeout=60)
@@ -139,12 +160,14 @@ def test_local_propagates_failure_and_stops_the_others():
 
 
 def test_local_forwards_sigterm():
-  code = ("import os, signal, sys, time\n"
-          "i = os.environ['RESTORATION_PROCESS_ID']\n"
-          "def stop(*_):\n  print('stopping', i, flush=True); sys.exit(0)\n"
-          "signal.signal(signal.SIGTERM, stop)\n"
-          "print('ready', flush=True)\n"
-          "time.sleep(60)")
+  code = (
+    'import os, signal, sys, time\n'
+    "i = os.environ['RESTORATION_PROCESS_ID']\n"
+    "def stop(*_):\n  print('stopping', i, flush=True); sys.exit(0)\n"
+    'signal.signal(signal.SIGTERM, stop)\n'
+    "print('ready', flush=True)\n"
+    'time.sleep(60)'
+  )
   proc = _local('--num_processes=2', '--', sys.executable, '-c', code)
   ready = [proc.stdout.readline(), proc.stdout.readline()]
   assert sorted(ready) == ['[0] ready\n', '[1] ready\n']
@@ -163,9 +186,11 @@ def test_local_rejects_missing_command():
 def test_sweep_prints_local_and_tpu_commands(config_file, capsys):
   sweep.main([f'--config={config_file}:smoke', '--workdir=runs/s'])
   assert capsys.readouterr().out.splitlines() == [
-      f"python -m restoration.main --config={config_file}:smoke "
-      f"--workdir=runs/s/seed={s},train.learning_rate=0.0003,method=gan_hinge --config.seed={s} "
-      f"--config.train.learning_rate=0.0003 '--config.method=gan hinge'" for s in (1, 2)]
+    f'python -m restoration.main --config={config_file}:smoke '
+    f'--workdir=runs/s/seed={s},train.learning_rate=0.0003,method=gan_hinge --config.seed={s} '
+    f"--config.train.learning_rate=0.0003 '--config.method=gan hinge'"
+    for s in (1, 2)
+  ]
   sweep.main([f'--config={config_file}:smoke', '--workdir=runs/s', '--mode=tpu'])
   for line in capsys.readouterr().out.splitlines():
     assert line.startswith('launch/tpu_vm.sh run -m restoration.main --config=')

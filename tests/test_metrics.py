@@ -1,4 +1,5 @@
 """Evaluation metrics: each test checks a value known in closed form."""
+
 import math
 
 import numpy as np
@@ -60,7 +61,7 @@ def test_si_sdr_equals_snr_of_orthogonal_noise(noise, snr_db):
   n = np.random.default_rng(2).standard_normal(ref.size)
   n -= n.mean()
   n -= (n @ ref) / (ref @ ref) * ref
-  n *= np.linalg.norm(ref) / np.linalg.norm(n) * 10**(-snr_db / 20)
+  n *= np.linalg.norm(ref) / np.linalg.norm(n) * 10 ** (-snr_db / 20)
   est = ref + n
   assert metrics.si_sdr(ref, est) == pytest.approx(snr_db, abs=0.1)
   assert metrics.si_sdr(ref, 3 * est) == pytest.approx(metrics.si_sdr(ref, est), abs=1e-9)
@@ -98,7 +99,7 @@ def test_compressed_spectrogram_mse_of_gain_follows_compression_exponent(noise):
   assert metrics.spectrogram_mse(ref_spec, ref_spec + 0.25) == pytest.approx(0.0625)
   # c(g X) = g**alpha c(X): the error is (g**alpha - 1)**2 times the mean square of c(X).
   gain = 2.0
-  expected = (gain**params.alpha - 1)**2 * np.mean(ref_spec**2)
+  expected = (gain**params.alpha - 1) ** 2 * np.mean(ref_spec**2)
   value = metrics.compressed_spectrogram_mse(noise, gain * noise, params)
   assert value == pytest.approx(expected, rel=1e-4)
   assert metrics.compressed_spectrogram_mse(noise, noise, params) == 0.0
@@ -128,10 +129,19 @@ def test_compute_all_scores_stereo_as_the_mean_of_its_channels(noise):
   other = 0.5 * noise[::-1]
   left = metrics.compute_all(noise, est, SR, optional=False)
   right = metrics.compute_all(other, other + 0.01 * noise, SR, optional=False)
-  both = metrics.compute_all(np.stack([noise, other], -1),
-                             np.stack([est, other + 0.01 * noise], -1), SR, optional=False)
-  assert set(both) == {'lsd', 'lsd_high', 'lsd_low', 'si_sdr', 'mel_distance',
-                       'spectral_convergence', 'high_band_energy_ratio', 'spec_mse'}
+  both = metrics.compute_all(
+    np.stack([noise, other], -1), np.stack([est, other + 0.01 * noise], -1), SR, optional=False
+  )
+  assert set(both) == {
+    'lsd',
+    'lsd_high',
+    'lsd_low',
+    'si_sdr',
+    'mel_distance',
+    'spectral_convergence',
+    'high_band_energy_ratio',
+    'spec_mse',
+  }
   for name, value in both.items():
     assert value == pytest.approx((left[name] + right[name]) / 2, rel=1e-6), name
   assert left['lsd_high'] == metrics.lsd(noise, est, SR, band='high', cutoff_hz=CUTOFF)
@@ -149,7 +159,9 @@ def test_aggregate_skips_nan_and_missing_values():
   assert out['b'] == {'mean': 2.0, 'std': 0.0, 'n': 1}
 
 
-@pytest.mark.parametrize('call, message', [
+@pytest.mark.parametrize(
+  'call, message',
+  [
     (lambda x: metrics.lsd(x, x[:-1], SR), 'ref shape'),
     (lambda x: metrics.si_sdr(x[:0], x[:0]), 'ref is empty'),
     (lambda x: metrics.si_sdr(np.zeros_like(x), x), 'all zeros'),
@@ -157,11 +169,12 @@ def test_aggregate_skips_nan_and_missing_values():
     (lambda x: metrics.compute_all(x, x, SR, est_sample_rate=22050), 'est_sample_rate 22050'),
     (lambda x: metrics.compute_all(np.stack([x, x]), np.stack([x, x]), SR), 'transposed'),
     (lambda x: metrics.lsd(x, x, 0), 'sample_rate must be a positive integer'),
-    (lambda x: metrics.lsd(x, x, SR, band='mid'), "band must be"),
+    (lambda x: metrics.lsd(x, x, SR, band='mid'), 'band must be'),
     (lambda x: metrics.lsd(x, x, SR, band='high', cutoff_hz=SR), 'cutoff_hz must lie'),
     (lambda x: metrics.mel_distance(x[:, None], x[:, None], SR), 'expected mono'),
     (lambda x: metrics.spectrogram_mse(np.zeros((4, 3, 2)), np.zeros((4, 4, 2))), 'same shape'),
-])
+  ],
+)
 def test_bad_input_raises_a_clear_error(noise, call, message):
   with pytest.raises(ValueError, match=message):
     call(noise)

@@ -1,4 +1,5 @@
 """Backbone, critics and frozen feature networks: shapes, init behaviour, frozen weights."""
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -42,7 +43,7 @@ def _randomize_output_layer(model: unet.UNet) -> None:
 
 
 def test_unet_is_identity_at_init_for_any_length():
-  model = unet.UNet(**unet.UNET_PRESETS["smoke"], rngs=nnx.Rngs(0))
+  model = unet.UNet(**unet.UNET_PRESETS['smoke'], rngs=nnx.Rngs(0))
   for t in (37, 20):  # odd, and a different length with the same model
     x = _spec(t, t)
     y = _call(model, x)
@@ -51,21 +52,27 @@ def test_unet_is_identity_at_init_for_any_length():
 
 
 def test_unet_bfloat16_compute_keeps_float32_params_and_output():
-  model = unet.UNet(**unet.UNET_PRESETS["smoke"], dtype=jnp.bfloat16, rngs=nnx.Rngs(0))
+  model = unet.UNet(**unet.UNET_PRESETS['smoke'], dtype=jnp.bfloat16, rngs=nnx.Rngs(0))
   _randomize_output_layer(model)
   x = _spec(0, 13)
   y = _call(model, x)
   assert y.dtype == jnp.float32 and y.shape == x.shape and bool(jnp.all(jnp.isfinite(y)))
   assert not np.array_equal(np.asarray(y), np.asarray(x))
-  assert {p.dtype for p in jax.tree.leaves(nnx.state(model, nnx.Param))} == {jnp.dtype("float32")}
+  assert {p.dtype for p in jax.tree.leaves(nnx.state(model, nnx.Param))} == {jnp.dtype('float32')}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope='module')
 def conditioned_unet():
   """A denoiser-like model (cond + noise level, residual=False) with noise injection too."""
   with jax.threefry_partitionable(False):
-    return unet.UNet(**unet.UNET_PRESETS["smoke"], cond_channels=2, noise_channels=1,
-                     noise_embedding=True, residual=False, rngs=nnx.Rngs(0, noise=1))
+    return unet.UNet(
+      **unet.UNET_PRESETS['smoke'],
+      cond_channels=2,
+      noise_channels=1,
+      noise_embedding=True,
+      residual=False,
+      rngs=nnx.Rngs(0, noise=1),
+    )
 
 
 def test_unet_noise_level_embedding_conditions_the_output(conditioned_unet):
@@ -78,9 +85,9 @@ def test_unet_noise_level_embedding_conditions_the_output(conditioned_unet):
   high = _call(model, x, cond=cond, noise=noise, noise_level=jnp.full((2,), 2.0))
   assert low.shape == (2, 21, F, 2)
   assert float(jnp.max(jnp.abs(low - high))) > 1e-4
-  with pytest.raises(ValueError, match="noise_level"):
+  with pytest.raises(ValueError, match='noise_level'):
     _call(model, x, cond=cond, noise=noise)
-  with pytest.raises(ValueError, match="cond"):
+  with pytest.raises(ValueError, match='cond'):
     _call(model, x, noise=noise, noise_level=jnp.ones(2))
 
 
@@ -91,33 +98,37 @@ def test_unet_noise_injection_from_argument_or_stream(conditioned_unet):
   n1, n2 = _spec(4, 21, c=1), _spec(5, 21, c=1)
   y1 = _call(model, x, cond=cond, noise=n1, noise_level=level)
   np.testing.assert_array_equal(
-      np.asarray(y1), np.asarray(_call(model, x, cond=cond, noise=n1, noise_level=level)))
+    np.asarray(y1), np.asarray(_call(model, x, cond=cond, noise=n1, noise_level=level))
+  )
   y2 = _call(model, x, cond=cond, noise=n2, noise_level=level)
   assert float(jnp.max(jnp.abs(y1 - y2))) > 1e-4
   drawn = [_call(model, x, cond=cond, noise_level=level) for _ in range(2)]
   assert float(jnp.max(jnp.abs(drawn[0] - drawn[1]))) > 1e-4  # fresh draws from the stream
-  with pytest.raises(ValueError, match="noise"):
+  with pytest.raises(ValueError, match='noise'):
     _call(model, x, cond=cond, noise=_spec(4, 21, c=2), noise_level=level)
 
 
 def test_unet_presets_parameter_counts_and_demo_compute_budget():
-  models = {name: nnx.eval_shape(lambda: unet.UNet(**kw, rngs=nnx.Rngs(0)))
-            for name, kw in unet.UNET_PRESETS.items()}
+  models = {
+    name: nnx.eval_shape(lambda: unet.UNet(**kw, rngs=nnx.Rngs(0)))
+    for name, kw in unet.UNET_PRESETS.items()
+  }
   counts = {name: unet.count_params(m) for name, m in models.items()}
-  print("UNet parameters:", counts)
-  assert counts["smoke"] < counts["demo"] < counts["base"] < counts["large"]
-  demo = models["demo"]
+  print('UNet parameters:', counts)
+  assert counts['smoke'] < counts['demo'] < counts['base'] < counts['large']
+  demo = models['demo']
   one_second = SpectralParams().n_frames(16_000)
   gflops = unet.forward_flops(demo, jnp.zeros((1, one_second, F, 2))) / 1e9
-  print(f"UNet demo: {gflops:.3f} GFLOP per audio second")
+  print(f'UNet demo: {gflops:.3f} GFLOP per audio second')
   assert 0.1 < gflops <= 0.5  # DESIGN.md compute budget for the CPU demo
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope='module')
 def projected_critic():
   with jax.threefry_partitionable(False):
-    return discriminators.make_critic("projected", "smoke", spectral=SpectralParams(),
-                                      rngs=nnx.Rngs(0))
+    return discriminators.make_critic(
+      'projected', 'smoke', spectral=SpectralParams(), rngs=nnx.Rngs(0)
+    )
 
 
 def _check_critic_output(logits, feats, expected_heads):
@@ -128,9 +139,10 @@ def _check_critic_output(logits, feats, expected_heads):
 
 
 def test_wave_critics_return_one_logits_map_and_feature_list_per_sub_critic():
-  critic = discriminators.make_critic("mrstft+mpd", "smoke", spectral=SpectralParams(),
-                                      rngs=nnx.Rngs(0))
-  assert critic.takes == "wave"
+  critic = discriminators.make_critic(
+    'mrstft+mpd', 'smoke', spectral=SpectralParams(), rngs=nnx.Rngs(0)
+  )
+  assert critic.takes == 'wave'
   stft_critic, period_critic = critic.critics
   n_stft, n_period = len(stft_critic.windows), len(period_critic.subs)
   logits, feats = _call(critic, jax.random.normal(jax.random.key(0), (2, 4001)))
@@ -139,29 +151,37 @@ def test_wave_critics_return_one_logits_map_and_feature_list_per_sub_critic():
   assert [l.shape[2] for l in logits[n_stft:]] == [s.period for s in period_critic.subs]
 
   magnitude = discriminators.make_critic(
-      "mrstft", "smoke", spectral=SpectralParams(), rngs=nnx.Rngs(0),
-      options={"mrstft": {"input_kind": "magnitude", "windows": (128,)}})
+    'mrstft',
+    'smoke',
+    spectral=SpectralParams(),
+    rngs=nnx.Rngs(0),
+    options={'mrstft': {'input_kind': 'magnitude', 'windows': (128,)}},
+  )
   _check_critic_output(*_call(magnitude, jax.random.normal(jax.random.key(1), (2, 999))), 1)
 
 
 def test_projected_critic_returns_one_logits_map_per_scale(projected_critic):
-  assert projected_critic.takes == "spec"
+  assert projected_critic.takes == 'spec'
   _check_critic_output(*_call(projected_critic, _spec(0, 37)), 4)
 
 
 def test_make_critic_rejects_bad_arguments():
   p = SpectralParams()
-  with pytest.raises(ValueError, match="kind"):
-    discriminators.make_critic("patchgan", "smoke", spectral=p, rngs=nnx.Rngs(0))
-  with pytest.raises(ValueError, match="size"):
-    discriminators.make_critic("mpd", "huge", spectral=p, rngs=nnx.Rngs(0))
-  with pytest.raises(ValueError, match="input_kind"):
-    discriminators.make_critic("mrstft", "smoke", spectral=p, rngs=nnx.Rngs(0),
-                               options={"mrstft": {"input_kind": "phase"}})
-  with pytest.raises(ValueError, match="same input"):
-    discriminators.CombinedCritic([
-        discriminators.make_critic("mpd", "smoke", spectral=p, rngs=nnx.Rngs(0)),
-        discriminators.make_critic("projected", "smoke", spectral=p, rngs=nnx.Rngs(0))])
+  with pytest.raises(ValueError, match='kind'):
+    discriminators.make_critic('patchgan', 'smoke', spectral=p, rngs=nnx.Rngs(0))
+  with pytest.raises(ValueError, match='size'):
+    discriminators.make_critic('mpd', 'huge', spectral=p, rngs=nnx.Rngs(0))
+  with pytest.raises(ValueError, match='input_kind'):
+    discriminators.make_critic(
+      'mrstft', 'smoke', spectral=p, rngs=nnx.Rngs(0), options={'mrstft': {'input_kind': 'phase'}}
+    )
+  with pytest.raises(ValueError, match='same input'):
+    discriminators.CombinedCritic(
+      [
+        discriminators.make_critic('mpd', 'smoke', spectral=p, rngs=nnx.Rngs(0)),
+        discriminators.make_critic('projected', 'smoke', spectral=p, rngs=nnx.Rngs(0)),
+      ]
+    )
 
 
 def _paths(state) -> set:
@@ -205,45 +225,52 @@ def test_projected_critic_frozen_weights_get_no_gradient_and_no_update(projected
 
   optimizer = nnx.Optimizer(critic, optax.adam(1e-2), wrt=nnx.Param)
   _update(optimizer, critic, grads)
-  jax.tree.map(np.testing.assert_array_equal, frozen_before,
-               nnx.to_pure_dict(nnx.state(critic, features.Frozen)))
-  changed = jax.tree.map(lambda a, b: not np.array_equal(a, b), params_before,
-                         nnx.to_pure_dict(nnx.state(critic, nnx.Param)))
+  jax.tree.map(
+    np.testing.assert_array_equal,
+    frozen_before,
+    nnx.to_pure_dict(nnx.state(critic, features.Frozen)),
+  )
+  changed = jax.tree.map(
+    lambda a, b: not np.array_equal(a, b),
+    params_before,
+    nnx.to_pure_dict(nnx.state(critic, nnx.Param)),
+  )
   assert all(jax.tree.leaves(changed))
 
 
 def test_feature_net_round_trips_through_both_checkpoint_layouts(tmp_path):
   x = _spec(8, 23)
-  net = features.random_feature_net("smoke", nnx.Rngs(3))
+  net = features.random_feature_net('smoke', nnx.Rngs(3))
   outs = _call(net, x)
   assert len(outs) == 4
-  features.save_feature_net(tmp_path / "plain", net)
-  for a, b in zip(outs, _call(features.load_feature_net(tmp_path / "plain", "smoke"), x)):
+  features.save_feature_net(tmp_path / 'plain', net)
+  for a, b in zip(outs, _call(features.load_feature_net(tmp_path / 'plain', 'smoke'), x)):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
-  classifier = features.CodecClassifier(5, size="smoke", rngs=nnx.Rngs(4))
+  classifier = features.CodecClassifier(5, size='smoke', rngs=nnx.Rngs(4))
   assert _call(classifier, x).shape == (2, 5)
-  manager = ocp.CheckpointManager(tmp_path / "workdir" / "checkpoints")
+  manager = ocp.CheckpointManager(tmp_path / 'workdir' / 'checkpoints')
   params = nnx.to_pure_dict(nnx.state(classifier, nnx.Param))
-  state = ocp.args.StandardSave({"params": params, "step": 7})
+  state = ocp.args.StandardSave({'params': params, 'step': 7})
   manager.save(7, args=ocp.args.Composite(state=state))
   manager.wait_until_finished()
-  loaded = features.load_feature_net(tmp_path / "workdir", "smoke")
+  loaded = features.load_feature_net(tmp_path / 'workdir', 'smoke')
   for a, b in zip(_call(classifier.trunk, x), _call(loaded, x)):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
-  with pytest.raises(ValueError, match="shape"):
-    features.load_feature_net(tmp_path / "plain", "demo")
-  with pytest.raises(ValueError, match="neither"):
-    features.load_feature_net(tmp_path, "smoke")
+  with pytest.raises(ValueError, match='shape'):
+    features.load_feature_net(tmp_path / 'plain', 'demo')
+  with pytest.raises(ValueError, match='neither'):
+    features.load_feature_net(tmp_path, 'smoke')
   with pytest.raises(FileNotFoundError):
-    features.load_feature_net(tmp_path / "missing", "smoke")
+    features.load_feature_net(tmp_path / 'missing', 'smoke')
 
 
 def test_projected_critic_accepts_a_loaded_feature_net():
-  trunk = features.random_feature_net("smoke", nnx.Rngs(5))
-  critic = discriminators.make_critic("projected", "smoke", spectral=SpectralParams(),
-                                      feature_net=trunk, rngs=nnx.Rngs(0))
+  trunk = features.random_feature_net('smoke', nnx.Rngs(5))
+  critic = discriminators.make_critic(
+    'projected', 'smoke', spectral=SpectralParams(), feature_net=trunk, rngs=nnx.Rngs(0)
+  )
   # The critic froze a copy: the classifier's own trunk is still trainable.
   assert nnx.state(trunk, nnx.Param) and not nnx.state(trunk, features.Frozen)
   frozen = nnx.to_pure_dict(nnx.state(critic.features, features.Frozen))

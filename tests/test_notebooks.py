@@ -1,4 +1,5 @@
 """Both notebooks run top to bottom (nbclient) against smoke-size workdirs made here."""
+
 import os
 from pathlib import Path
 
@@ -13,8 +14,9 @@ def _run(name: str, env: dict, tmp_path) -> nbformat.NotebookNode:
   old = dict(os.environ)
   os.environ.update(env, XLA_FLAGS='--xla_force_host_platform_device_count=1')
   try:
-    NotebookClient(nb, timeout=600, kernel_name='python3',
-                   resources={'metadata': {'path': str(tmp_path)}}).execute()
+    NotebookClient(
+      nb, timeout=600, kernel_name='python3', resources={'metadata': {'path': str(tmp_path)}}
+    ).execute()
   finally:
     os.environ.clear()
     os.environ.update(old)
@@ -23,19 +25,31 @@ def _run(name: str, env: dict, tmp_path) -> nbformat.NotebookNode:
 
 def _outputs(nb) -> str:
   data = lambda o, kind: str(o.get('data', {}).get(kind, ''))
-  return '\n'.join(str(o.get('text', '')) + data(o, 'text/markdown') + data(o, 'text/plain')
-                   for c in nb.cells if c.cell_type == 'code' for o in c.outputs)
+  return '\n'.join(
+    str(o.get('text', '')) + data(o, 'text/markdown') + data(o, 'text/plain')
+    for c in nb.cells
+    if c.cell_type == 'code'
+    for o in c.outputs
+  )
 
 
 def test_evaluate_checkpoint_notebook(smoke_run, tmp_path):
   workdir = smoke_run('regression')
-  nb = _run('evaluate_checkpoint.ipynb', {'RESTORATION_WORKDIR': workdir,
-                                           'RESTORATION_MAX_ITEMS': '2'}, tmp_path)
+  nb = _run(
+    'evaluate_checkpoint.ipynb',
+    {'RESTORATION_WORKDIR': workdir, 'RESTORATION_MAX_ITEMS': '2'},
+    tmp_path,
+  )
   text = _outputs(nb)
   assert 'regression at step' in text
   assert 'real_time_factor' in text
-  images = [o for c in nb.cells if c.cell_type == 'code' for o in c.outputs
-            if 'image/png' in o.get('data', {})]
+  images = [
+    o
+    for c in nb.cells
+    if c.cell_type == 'code'
+    for o in c.outputs
+    if 'image/png' in o.get('data', {})
+  ]
   assert images
 
 

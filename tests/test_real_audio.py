@@ -1,4 +1,5 @@
 """Real recordings: the source table, installation, and the clips' order, level and bandwidth."""
+
 import os
 
 import numpy as np
@@ -11,7 +12,7 @@ from restoration.evaluate.real_audio import REAL_SOURCES, RealAudioError, RealSo
 
 SR = 16000
 SECONDS = 4.0
-PEAK = 10**(real_audio.PEAK_DBFS / 20)
+PEAK = 10 ** (real_audio.PEAK_DBFS / 20)
 
 
 @pytest.fixture(scope='module')
@@ -21,7 +22,7 @@ def clips():
 
 
 def high_band_fraction(wave: np.ndarray, cutoff_hz: float = 4000.0) -> float:
-  power = np.abs(np.fft.rfft(wave))**2
+  power = np.abs(np.fft.rfft(wave)) ** 2
   return float(power[np.fft.rfftfreq(len(wave), 1 / SR) >= cutoff_hz].sum() / power.sum())
 
 
@@ -48,8 +49,8 @@ def test_clips_are_mono_cropped_and_peak_normalised_in_table_order(clips):
     assert np.isfinite(wave).all()
     assert abs(np.abs(wave).max() - PEAK) < 1e-6, c['name']
     # Leading silence was skipped: the first 20 ms are within 40 dB of the loudest frame.
-    frames = wave[:len(wave) // 320 * 320].reshape(-1, 320)
-    assert np.mean(frames[0]**2) > 1e-4 * np.max(np.mean(frames**2, axis=1)), c['name']
+    frames = wave[: len(wave) // 320 * 320].reshape(-1, 320)
+    assert np.mean(frames[0] ** 2) > 1e-4 * np.max(np.mean(frames**2, axis=1)), c['name']
   assert any(len(c['wave']) == SECONDS * SR for c in clips)
 
 
@@ -79,10 +80,16 @@ def test_concatenates_trims_silence_crops_and_normalises(tmp_path):
   silence = np.zeros(SR // 2, np.float32)  # 25 whole 20 ms frames
   sf.write(tmp_path / 'a.wav', np.concatenate([silence, noise[0]]), SR, subtype='FLOAT')
   sf.write(tmp_path / 'b.wav', np.concatenate([noise[1], silence]), SR, subtype='FLOAT')
-  source = RealSource('two', 'music', 'unused', (str(tmp_path / 'a.wav'), str(tmp_path / 'b.wav')),
-                      'test', 'two files')
+  source = RealSource(
+    'two',
+    'music',
+    'unused',
+    (str(tmp_path / 'a.wav'), str(tmp_path / 'b.wav')),
+    'test',
+    'two files',
+  )
   [clip] = real_audio.load_real_clips(SR, max_seconds=0.75, sources=[source])
-  active = np.concatenate(noise)[:int(0.75 * SR)]
+  active = np.concatenate(noise)[: int(0.75 * SR)]
   np.testing.assert_allclose(clip['wave'], active * PEAK / np.abs(active).max(), atol=1e-6)
   assert real_audio.load_real_clips(SR, kinds=('speech',), sources=[source]) == []
 
@@ -90,8 +97,9 @@ def test_concatenates_trims_silence_crops_and_normalises(tmp_path):
 def test_missing_or_silent_sources_raise_clear_errors(tmp_path):
   absent = RealSource('absent', 'speech', 'no-such-package', ('/nonexistent/*.wav',), 'none', '')
   assert real_audio.missing_packages([absent]) == ['no-such-package']
-  with pytest.raises(RealAudioError,
-                     match='apt-get install -y --no-install-recommends no-such-package'):
+  with pytest.raises(
+    RealAudioError, match='apt-get install -y --no-install-recommends no-such-package'
+  ):
     real_audio.ensure_installed(install=False, sources=[absent])
   with pytest.raises(RealAudioError, match='absent: no file matches /nonexistent/'):
     real_audio.load_real_clips(sources=[absent])

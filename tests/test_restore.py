@@ -1,5 +1,6 @@
 """restore CLI and Restorer on a smoke-trained model: shapes, rates, alignment, cross-fades,
 one-line errors, and memory that does not grow with the length of the file."""
+
 import os
 import subprocess
 import sys
@@ -12,8 +13,9 @@ import soundfile as sf
 from restoration import benchmark, restore
 
 ROOT = Path(__file__).resolve().parents[1]
-CLI_ENV = dict(os.environ, JAX_PLATFORMS='cpu',
-               XLA_FLAGS='--xla_force_host_platform_device_count=1')
+CLI_ENV = dict(
+  os.environ, JAX_PLATFORMS='cpu', XLA_FLAGS='--xla_force_host_platform_device_count=1'
+)
 
 
 @pytest.fixture(scope='module')
@@ -34,22 +36,28 @@ def chirp(seconds, sr, channels):
 def lag(ref, est, max_lag=50):
   """The shift (samples) that best aligns est with ref."""
   core = ref[max_lag:-max_lag]
-  scores = [np.dot(core, est[max_lag + k:len(est) - max_lag + k])
-            for k in range(-max_lag, max_lag + 1)]
+  scores = [
+    np.dot(core, est[max_lag + k : len(est) - max_lag + k]) for k in range(-max_lag, max_lag + 1)
+  ]
   return int(np.argmax(scores)) - max_lag
 
 
 @pytest.mark.parametrize('channels', [1, 2])
-def test_cli_round_trip_keeps_rate_channels_length_and_alignment(workdir, tmp_path, capsys,
-                                                                channels):
+def test_cli_round_trip_keeps_rate_channels_length_and_alignment(
+  workdir, tmp_path, capsys, channels
+):
   sr = 44100
   src = tmp_path / 'in.flac'
   sf.write(src, chirp(5.3, sr, channels), sr, subtype='PCM_24')
   before = src.read_bytes()
   out = tmp_path / 'out.wav'
   # 1 s chunks with 0.25 s cross-fades: several seams inside the clip.
-  assert restore.main([f'--workdir={workdir}', str(src), str(out), '--chunk_seconds=1',
-                       '--overlap_seconds=0.25']) == 0
+  assert (
+    restore.main(
+      [f'--workdir={workdir}', str(src), str(out), '--chunk_seconds=1', '--overlap_seconds=0.25']
+    )
+    == 0
+  )
   assert 'real-time factor' in capsys.readouterr().out
   x, _ = sf.read(src, always_2d=True)
   y, out_sr = sf.read(out, always_2d=True)
@@ -75,13 +83,18 @@ def test_restorer_array_and_file_agree(workdir, tmp_path):
   np.testing.assert_allclose(from_array, from_file, atol=1e-6)
   np.testing.assert_allclose(r.restore_array(wave[:, 0], 22050), from_array[:, 0], atol=1e-6)
   assert stats['audio_seconds'] == pytest.approx(2.6, abs=1e-4)
-  assert stats['real_time_factor'] == pytest.approx(
-      stats['wall_seconds'] / stats['audio_seconds'])
+  assert stats['real_time_factor'] == pytest.approx(stats['wall_seconds'] / stats['audio_seconds'])
 
 
 def _restore_cli(*args, python=('-m', 'restoration.restore')):
-  return subprocess.Popen([sys.executable, *python, *map(str, args)], cwd=ROOT, env=CLI_ENV,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  return subprocess.Popen(
+    [sys.executable, *python, *map(str, args)],
+    cwd=ROOT,
+    env=CLI_ENV,
+    stdout=subprocess.PIPE,
+    stderr=subprocess.PIPE,
+    text=True,
+  )
 
 
 def test_bad_input_is_one_line_error(workdir, tmp_path):
@@ -92,14 +105,16 @@ def test_bad_input_is_one_line_error(workdir, tmp_path):
   (tmp_path / 'noise.mp3').write_bytes(np.random.default_rng(0).bytes(3000))
   out = tmp_path / 'out.wav'
   cases = {  # name: (workdir, IN, OUT, what the message must name)
-      'missing': (workdir, tmp_path / 'missing.wav', out, tmp_path / 'missing.wav'),
-      'empty': (workdir, tmp_path / 'empty.wav', out, tmp_path / 'empty.wav'),
-      'garbage': (workdir, tmp_path / 'noise.mp3', out, tmp_path / 'noise.mp3'),
-      'same file': (workdir, good, os.path.join(tmp_path, '.', 'good.wav'), good),
-      'no checkpoint': (tmp_path / 'untrained', good, out, tmp_path / 'untrained'),
+    'missing': (workdir, tmp_path / 'missing.wav', out, tmp_path / 'missing.wav'),
+    'empty': (workdir, tmp_path / 'empty.wav', out, tmp_path / 'empty.wav'),
+    'garbage': (workdir, tmp_path / 'noise.mp3', out, tmp_path / 'noise.mp3'),
+    'same file': (workdir, good, os.path.join(tmp_path, '.', 'good.wav'), good),
+    'no checkpoint': (tmp_path / 'untrained', good, out, tmp_path / 'untrained'),
   }
-  running = {name: _restore_cli(f'--workdir={run}', src, dst)  # in parallel: start-up dominates
-             for name, (run, src, dst, _) in cases.items()}
+  running = {
+    name: _restore_cli(f'--workdir={run}', src, dst)  # in parallel: start-up dominates
+    for name, (run, src, dst, _) in cases.items()
+  }
   for name, p in running.items():
     _, err = p.communicate(timeout=120)
     lines = err.strip().splitlines()
@@ -115,15 +130,19 @@ def test_memory_does_not_grow_with_file_length(workdir, tmp_path):
   for minutes in (1, 10):
     src = tmp_path / f'{minutes}min.wav'
     benchmark.write_test_signal(src, 60 * minutes)
-    running[minutes] = _restore_cli(f'--workdir={workdir}', src, tmp_path / f'{minutes}.wav',
-                                    python=benchmark.PEAK_RSS_WRAPPER)
+    running[minutes] = _restore_cli(
+      f'--workdir={workdir}', src, tmp_path / f'{minutes}.wav', python=benchmark.PEAK_RSS_WRAPPER
+    )
   peak_mb = {}
   for minutes, p in running.items():
     _, err = p.communicate(timeout=300)
     assert p.returncode == 0, err
     peak_mb[minutes] = benchmark.peak_rss_mb(err)
-    assert (sf.info(tmp_path / f'{minutes}.wav').frames ==
-            sf.info(tmp_path / f'{minutes}min.wav').frames == minutes * 60 * 16000)
+    assert (
+      sf.info(tmp_path / f'{minutes}.wav').frames
+      == sf.info(tmp_path / f'{minutes}min.wav').frames
+      == minutes * 60 * 16000
+    )
   print(f'peak RSS: 1 min {peak_mb[1]:.0f} MB, 10 min {peak_mb[10]:.0f} MB')
   # Holding the 10-minute input or output whole would take 37 MB (float32) more than the
   # 1-minute run; separate processes differ by up to ~12 MB (measured) for other reasons.

@@ -1,4 +1,5 @@
 """STFT/iSTFT round trip, compression inverse, and parity with the tf.signal pipeline."""
+
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -13,7 +14,8 @@ def _wave(n=4000, batch=2, seed=0):
   rng = np.random.default_rng(seed)
   t = np.arange(n) / 16000
   return (0.3 * np.sin(2 * np.pi * 440 * t) + 0.1 * rng.standard_normal((batch, n))).astype(
-      np.float32)
+    np.float32
+  )
 
 
 @pytest.mark.parametrize('n_fft,hop', [(512, 128), (256, 64), (1024, 256)])
@@ -42,7 +44,7 @@ def test_analysis_synthesis_round_trip():
   rep = spectral.analysis(jnp.asarray(x), p)
   assert rep.shape == (2, p.n_frames(8000), p.n_freq, 2)
   y = np.asarray(spectral.synthesis(rep, p, 8000))
-  assert np.max(np.abs(y - x)[:, p.n_fft:-p.n_fft]) < 1e-3
+  assert np.max(np.abs(y - x)[:, p.n_fft : -p.n_fft]) < 1e-3
 
 
 def test_tf_signal_matches_jax():

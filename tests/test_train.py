@@ -1,5 +1,6 @@
 """Training system: every config trains at smoke size, backends agree, exact resume,
 preemption, shape-mismatch refusal, config errors, and a 2-process jax.distributed run."""
+
 import os
 import signal
 import subprocess
@@ -15,7 +16,9 @@ from restoration import config as config_lib
 from restoration.benchmark import synthetic_batch
 from restoration.checkpoint import Checkpointer, CheckpointMismatchError
 from restoration.demo import load_config
-from restoration.train import loop, sharding, state as state_lib, steps as steps_lib
+from restoration.train import loop, sharding
+from restoration.train import state as state_lib
+from restoration.train import steps as steps_lib
 
 ROOT = Path(__file__).resolve().parents[1]
 METHODS = ('regression', 'gan', 'wgan', 'projected_gan', 'diffusion', 'features')
@@ -46,7 +49,8 @@ def test_every_config_trains_at_smoke_size(method, data_dir, tmp_path):
 def _train_params(c, devices, backend, steps=3):
   mesh = sharding.make_mesh(1, devices=devices)
   nets, state, shardings = state_lib.create(
-      c, sharding_fn=lambda a: sharding.param_sharding(mesh, a))
+    c, sharding_fn=lambda a: sharding.param_sharding(mesh, a)
+  )
   step = sharding.compile_step(steps_lib.make_step(c, nets), mesh, shardings, backend)
   if backend == 'pmap':
     state = sharding.to_pmap_state(state, mesh)
@@ -71,8 +75,12 @@ def test_one_device_jit_and_pmap_agree(method, data_dir):
   for other in (eight, pmapped):
     for a, b in zip(jax.tree.leaves(one), jax.tree.leaves(other)):
       np.testing.assert_allclose(a, b, atol=1e-5, rtol=0)
-  moved = max(float(np.max(np.abs(a - b))) for a, b in zip(
-      jax.tree.leaves(one), jax.tree.leaves(_train_params(c, jax.devices()[:1], 'jit', 0))))
+  moved = max(
+    float(np.max(np.abs(a - b)))
+    for a, b in zip(
+      jax.tree.leaves(one), jax.tree.leaves(_train_params(c, jax.devices()[:1], 'jit', 0))
+    )
+  )
   assert moved > 1e-4  # training changed the parameters (the comparison is not vacuous)
 
 
@@ -109,25 +117,48 @@ def test_config_errors_are_one_line(data_dir):
 
 
 def _main(args, **kw):
-  env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=2',
-             JAX_PLATFORMS='cpu', TF_CPP_MIN_LOG_LEVEL='2')
-  return subprocess.Popen([sys.executable, '-m', 'restoration.main', *args], cwd=ROOT, env=env,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
+  env = dict(
+    os.environ,
+    XLA_FLAGS='--xla_force_host_platform_device_count=2',
+    JAX_PLATFORMS='cpu',
+    TF_CPP_MIN_LOG_LEVEL='2',
+  )
+  return subprocess.Popen(
+    [sys.executable, '-m', 'restoration.main', *args],
+    cwd=ROOT,
+    env=env,
+    stdout=subprocess.PIPE,
+    stderr=subprocess.STDOUT,
+    text=True,
+    **kw,
+  )
 
 
 def test_unknown_config_field_stops_with_clear_error(tmp_path):
-  p = _main([f'--config={ROOT}/configs/regression.py:smoke', f'--workdir={tmp_path}',
-             '--config.train.no_such_field=3'])
+  p = _main(
+    [
+      f'--config={ROOT}/configs/regression.py:smoke',
+      f'--workdir={tmp_path}',
+      '--config.train.no_such_field=3',
+    ]
+  )
   out, _ = p.communicate(timeout=120)
   assert p.returncode != 0
   assert 'no_such_field' in out
 
 
 def test_sigterm_saves_and_exits_zero(data_dir, tmp_path):
-  p = _main([f'--config={ROOT}/configs/regression.py:smoke', f'--workdir={tmp_path}',
-             f'--config.data.data_dir={data_dir}', '--config.train.num_steps=100000',
-             '--config.train.checkpoint_every=100000', '--config.train.eval_every=100000',
-             '--config.train.log_every=1'])
+  p = _main(
+    [
+      f'--config={ROOT}/configs/regression.py:smoke',
+      f'--workdir={tmp_path}',
+      f'--config.data.data_dir={data_dir}',
+      '--config.train.num_steps=100000',
+      '--config.train.checkpoint_every=100000',
+      '--config.train.eval_every=100000',
+      '--config.train.log_every=1',
+    ]
+  )
   lines = []
   deadline = time.time() + 240
   while time.time() < deadline:
@@ -143,13 +174,27 @@ def test_sigterm_saves_and_exits_zero(data_dir, tmp_path):
 
 
 def test_two_process_distributed_training_agrees(data_dir, tmp_path):
-  env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=2',
-             JAX_PLATFORMS='cpu', TF_CPP_MIN_LOG_LEVEL='2')
-  cmd = [sys.executable, str(ROOT / 'launch' / 'local.py'), '--num_processes=2', '--',
-         sys.executable, '-m', 'restoration.main',
-         f'--config={ROOT}/configs/regression.py:smoke', f'--workdir={tmp_path}',
-         f'--config.data.data_dir={data_dir}', '--config.train.num_steps=3',
-         '--config.train.eval_every=3', '--config.train.log_every=1']
+  env = dict(
+    os.environ,
+    XLA_FLAGS='--xla_force_host_platform_device_count=2',
+    JAX_PLATFORMS='cpu',
+    TF_CPP_MIN_LOG_LEVEL='2',
+  )
+  cmd = [
+    sys.executable,
+    str(ROOT / 'launch' / 'local.py'),
+    '--num_processes=2',
+    '--',
+    sys.executable,
+    '-m',
+    'restoration.main',
+    f'--config={ROOT}/configs/regression.py:smoke',
+    f'--workdir={tmp_path}',
+    f'--config.data.data_dir={data_dir}',
+    '--config.train.num_steps=3',
+    '--config.train.eval_every=3',
+    '--config.train.log_every=1',
+  ]
   out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
   assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
   text = out.stdout + out.stderr
@@ -174,6 +219,7 @@ def test_untrained_diffusion_model_stays_near_the_input_only_in_residual_space(d
   degraded input plus noise of ~residual_scale; diffusing the clean spectrogram it returns a
   shrunken, noised copy (why the residual space starts from "no change")."""
   from restoration import inference
+
   error = {}
   for space in ('residual', 'clean'):
     c = smoke_config('diffusion', data_dir)
@@ -181,8 +227,9 @@ def test_untrained_diffusion_model_stays_near_the_input_only_in_residual_space(d
     c.sampling.start_sigma = 0.5
     nets, state, _ = state_lib.create(c)
     degraded = synthetic_batch(c)['degraded']
-    out = inference.enhancer(c, nets, steps=2)(state['ema'], state['rest']['denoiser'],
-                                               degraded, jax.random.key(0))
+    out = inference.enhancer(c, nets, steps=2)(
+      state['ema'], state['rest']['denoiser'], degraded, jax.random.key(0)
+    )
     error[space] = float(np.sqrt(np.mean(np.square(np.asarray(out) - degraded))))
   print('RMS distance from the input:', error)
   assert 0 < error['residual'] < c.objective.residual_scale * c.sampling.start_sigma

@@ -5,6 +5,7 @@ audio datasets store them), lasting 0.25 s to 1.5 s so that both padding and cro
 It has a train and a test split but no validation split, so a reader must use the dataset's own
 test split and carve validation out of train.
 """
+
 import numpy as np
 import tensorflow_datasets as tfds
 from etils import epath
@@ -28,10 +29,14 @@ class CorpusTestAudio(tfds.core.GeneratorBasedBuilder):
   pkg_dir_path = epath.Path(__file__).parent  # TFDS infers it from a package; this is a module
 
   def _info(self) -> tfds.core.DatasetInfo:
-    return self.dataset_info_from_configs(features=tfds.features.FeaturesDict({
-        'audio': tfds.features.Audio(shape=(None,), dtype=np.int16, sample_rate=SAMPLE_RATE),
-        'label': tfds.features.ClassLabel(num_classes=len(FREQS)),
-    }))
+    return self.dataset_info_from_configs(
+      features=tfds.features.FeaturesDict(
+        {
+          'audio': tfds.features.Audio(shape=(None,), dtype=np.int16, sample_rate=SAMPLE_RATE),
+          'label': tfds.features.ClassLabel(num_classes=len(FREQS)),
+        }
+      )
+    )
 
   def _split_generators(self, dl_manager):
     del dl_manager
@@ -45,4 +50,5 @@ class CorpusTestAudio(tfds.core.GeneratorBasedBuilder):
 def prepare(data_dir: str) -> None:
   """Writes the dataset under ``data_dir`` (offline: no attempt to fetch it from GCS)."""
   CorpusTestAudio(data_dir=data_dir).download_and_prepare(
-      download_config=tfds.download.DownloadConfig(try_download_gcs=False))
+    download_config=tfds.download.DownloadConfig(try_download_gcs=False)
+  )

@@ -4,6 +4,7 @@ Reading goes through libsndfile (wav, flac, ogg vorbis/opus, mp3, ...) and falls
 ffmpeg binary for what libsndfile cannot read (m4a/aac, ...). Waves are float32, ``[samples]``
 when mono and ``[samples, channels]`` otherwise.
 """
+
 from __future__ import annotations
 
 import os
@@ -11,7 +12,7 @@ import secrets
 import shutil
 import subprocess
 import tempfile
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 import soundfile as sf
@@ -32,6 +33,7 @@ def find_ffmpeg() -> str | None:
     return found
   try:
     import imageio_ffmpeg  # optional (dev extra): ships a static ffmpeg build
+
     return imageio_ffmpeg.get_ffmpeg_exe()
   except (ImportError, RuntimeError):
     return None
@@ -57,11 +59,31 @@ def decode_with_ffmpeg(path: PathLike, wav: str) -> None:
   path = os.fspath(path)
   ffmpeg = find_ffmpeg()
   if ffmpeg is None:
-    raise AudioError(f'{path}: not a format libsndfile reads, and no ffmpeg found to decode it '
-                     f'({FFMPEG_HINT})')
+    raise AudioError(
+      f'{path}: not a format libsndfile reads, and no ffmpeg found to decode it ({FFMPEG_HINT})'
+    )
   done = subprocess.run(
-      [ffmpeg, '-nostdin', '-hide_banner', '-loglevel', 'error', '-i', path, '-map', '0:a:0',
-       '-c:a', 'pcm_f32le', '-rf64', 'auto', '-f', 'wav', wav], capture_output=True, text=True)
+    [
+      ffmpeg,
+      '-nostdin',
+      '-hide_banner',
+      '-loglevel',
+      'error',
+      '-i',
+      path,
+      '-map',
+      '0:a:0',
+      '-c:a',
+      'pcm_f32le',
+      '-rf64',
+      'auto',
+      '-f',
+      'wav',
+      wav,
+    ],
+    capture_output=True,
+    text=True,
+  )
   if done.returncode != 0:
     reason = (done.stderr.strip().splitlines() or ['ffmpeg failed'])[-1]
     raise AudioError(f'{path}: cannot decode audio (ffmpeg: {reason})')
@@ -81,15 +103,17 @@ def check_wave(wave, name: str, error: type[Exception] | None = None) -> np.ndar
   error = error or AudioError
   wave = np.asarray(wave, np.float32)
   if wave.ndim not in (1, 2) or wave.shape[0] == 0:
-    raise error(f'{name}: expected a non-empty wave [samples] or [samples, channels], '
-                f'got shape {wave.shape}')
+    raise error(
+      f'{name}: expected a non-empty wave [samples] or [samples, channels], got shape {wave.shape}'
+    )
   if not np.isfinite(wave).all():
     raise error(f'{name}: the wave has NaN or infinite samples')
   return wave
 
 
-def load(path: PathLike, sample_rate: int | None = None,
-         channels: int | None = None) -> tuple[np.ndarray, int]:
+def load(
+  path: PathLike, sample_rate: int | None = None, channels: int | None = None
+) -> tuple[np.ndarray, int]:
   """Reads an audio file as float32: ``(wave, rate)``.
 
   ``sample_rate`` resamples (None keeps the file's rate); ``channels=1`` downmixes by
@@ -127,14 +151,18 @@ def check_output(path: PathLike, refuse: Iterable[PathLike] = ()) -> None:
   """Raises AudioError if ``path`` is (or links to) one of ``refuse``, e.g. the input file."""
   for other in refuse:
     same = os.path.realpath(path) == os.path.realpath(other) or (
-        os.path.exists(path) and os.path.exists(other) and os.path.samefile(path, other))
+      os.path.exists(path) and os.path.exists(other) and os.path.samefile(path, other)
+    )
     if same:
-      raise AudioError(f'{os.fspath(path)}: refusing to overwrite the input {os.fspath(other)}; '
-                       'choose another output path')
+      raise AudioError(
+        f'{os.fspath(path)}: refusing to overwrite the input {os.fspath(other)}; '
+        'choose another output path'
+      )
 
 
-def save(path: PathLike, wave: np.ndarray, sample_rate: int, *,
-         refuse: Iterable[PathLike] = ()) -> None:
+def save(
+  path: PathLike, wave: np.ndarray, sample_rate: int, *, refuse: Iterable[PathLike] = ()
+) -> None:
   """Writes ``wave`` as a 32-bit float WAV, atomically; refuses to overwrite ``refuse`` paths.
 
   Float, not PCM_16: codec output and restored audio overshoot full scale, which 16 bits

@@ -6,6 +6,7 @@ samples one per example. Splits are made by source item, so no clip is in two sp
 builder config is derived from the run config (:func:`builder_config`), so changing the
 source, rate, clip length or degradations prepares a new dataset instead of reusing a stale one.
 """
+
 from __future__ import annotations
 
 import concurrent.futures
@@ -27,6 +28,7 @@ SPLITS = ('train', 'validation', 'test')
 @dataclasses.dataclass(kw_only=True)
 class PairsConfig(tfds.core.BuilderConfig):
   """Source, rate, clip length, degradations and item counts of one prepared dataset."""
+
   source: str = 'synthetic'
   audio_dir: str = ''
   tfds_name: str = ''
@@ -44,20 +46,32 @@ class PairsConfig(tfds.core.BuilderConfig):
 
   def pair_spec(self) -> pairs.PairSpec:
     return pairs.PairSpec(
-        source=self.source, sample_rate=self.sample_rate, channels=self.channels,
-        clip_seconds=self.clip_seconds, degradations=tuple(self.degradations), seed=self.seed,
-        audio_dir=self.audio_dir, tfds_name=self.tfds_name, tfds_data_dir=self.tfds_data_dir)
+      source=self.source,
+      sample_rate=self.sample_rate,
+      channels=self.channels,
+      clip_seconds=self.clip_seconds,
+      degradations=tuple(self.degradations),
+      seed=self.seed,
+      audio_dir=self.audio_dir,
+      tfds_name=self.tfds_name,
+      tfds_data_dir=self.tfds_data_dir,
+    )
 
 
 def builder_config(data_cfg) -> PairsConfig:
   """The TFDS builder config for a run's ``config.data``; its name hashes every field."""
   fields = dict(
-      source=data_cfg.source, audio_dir=os.path.abspath(data_cfg.audio_dir) if data_cfg.audio_dir
-      else '', tfds_name=data_cfg.tfds_name, tfds_data_dir=data_cfg.tfds_data_dir,
-      sample_rate=int(data_cfg.sample_rate), channels=int(data_cfg.channels),
-      clip_seconds=float(data_cfg.clip_seconds), degradations=tuple(data_cfg.degradations),
-      num_items=(int(data_cfg.num_train), int(data_cfg.num_validation), int(data_cfg.num_test)),
-      seed=int(data_cfg.shuffle_seed))
+    source=data_cfg.source,
+    audio_dir=os.path.abspath(data_cfg.audio_dir) if data_cfg.audio_dir else '',
+    tfds_name=data_cfg.tfds_name,
+    tfds_data_dir=data_cfg.tfds_data_dir,
+    sample_rate=int(data_cfg.sample_rate),
+    channels=int(data_cfg.channels),
+    clip_seconds=float(data_cfg.clip_seconds),
+    degradations=tuple(data_cfg.degradations),
+    num_items=(int(data_cfg.num_train), int(data_cfg.num_validation), int(data_cfg.num_test)),
+    seed=int(data_cfg.shuffle_seed),
+  )
   digest = hashlib.sha1(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:10]
   name = f'{fields["source"]}_{fields["sample_rate"] // 1000}k_{digest}'
   return PairsConfig(name=name, description=json.dumps(fields), **fields)
@@ -74,14 +88,16 @@ class RestorationPairs(tfds.core.GeneratorBasedBuilder):
     c = self.builder_config
     n = c.num_samples
     return self.dataset_info_from_configs(
-        features=tfds.features.FeaturesDict({
-            'key': tfds.features.Text(),
-            'clean': tfds.features.Tensor(shape=(n, c.channels), dtype=np.int16),
-            'degraded': tfds.features.Tensor(
-                shape=(len(c.degradations), n, c.channels), dtype=np.int16),
-        }),
-        metadata=tfds.core.MetadataDict(
-            degradations=list(c.degradations), sample_rate=c.sample_rate),
+      features=tfds.features.FeaturesDict(
+        {
+          'key': tfds.features.Text(),
+          'clean': tfds.features.Tensor(shape=(n, c.channels), dtype=np.int16),
+          'degraded': tfds.features.Tensor(
+            shape=(len(c.degradations), n, c.channels), dtype=np.int16
+          ),
+        }
+      ),
+      metadata=tfds.core.MetadataDict(degradations=list(c.degradations), sample_rate=c.sample_rate),
     )
 
   def _split_generators(self, dl_manager):
@@ -91,16 +107,27 @@ class RestorationPairs(tfds.core.GeneratorBasedBuilder):
   def _generate_examples(self, split: str):
     c = self.builder_config
     items = corpus.list_items(
-        c.source, split, num_items=c.num_items[SPLITS.index(split)], seed=c.seed,
-        audio_dir=c.audio_dir, tfds_name=c.tfds_name, tfds_data_dir=c.tfds_data_dir or None)
+      c.source,
+      split,
+      num_items=c.num_items[SPLITS.index(split)],
+      seed=c.seed,
+      audio_dir=c.audio_dir,
+      tfds_name=c.tfds_name,
+      tfds_data_dir=c.tfds_data_dir or None,
+    )
     if not items:
-      raise ValueError(f'data source {c.source!r} has no items for split {split!r} '
-                       '(a directory needs enough files for the 80/10/10 split)')
+      raise ValueError(
+        f'data source {c.source!r} has no items for split {split!r} '
+        '(a directory needs enough files for the 80/10/10 split)'
+      )
     spec = c.pair_spec()
     chunk = max(1, len(items) // (8 * _WORKERS))
     # Small splits run inline: starting worker processes costs more than it saves.
-    results = (map(pairs.make_example, items, [spec] * len(items)) if len(items) < 64 else
-               _pool().map(pairs.make_example, items, [spec] * len(items), chunksize=chunk))
+    results = (
+      map(pairs.make_example, items, [spec] * len(items))
+      if len(items) < 64
+      else _pool().map(pairs.make_example, items, [spec] * len(items), chunksize=chunk)
+    )
     for example in results:
       if example is not None:
         yield example['key'], example
@@ -128,8 +155,9 @@ def _close_pool() -> None:
 
 def get_builder(data_cfg) -> RestorationPairs:
   """The builder for ``config.data`` (array_record files, so the pipeline can index them)."""
-  return RestorationPairs(config=builder_config(data_cfg), data_dir=data_cfg.data_dir,
-                          file_format='array_record')
+  return RestorationPairs(
+    config=builder_config(data_cfg), data_dir=data_cfg.data_dir, file_format='array_record'
+  )
 
 
 def prepare(data_cfg) -> RestorationPairs:
@@ -144,8 +172,10 @@ def prepare(data_cfg) -> RestorationPairs:
     try:
       builder = get_builder(data_cfg)
       builder.download_and_prepare(
-          download_config=tfds.download.DownloadConfig(
-              try_download_gcs=False, compute_stats=tfds.download.ComputeStatsMode.SKIP))
+        download_config=tfds.download.DownloadConfig(
+          try_download_gcs=False, compute_stats=tfds.download.ComputeStatsMode.SKIP
+        )
+      )
     finally:
       _close_pool()
       fcntl.flock(lock, fcntl.LOCK_UN)

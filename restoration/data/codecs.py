@@ -23,6 +23,7 @@ frames, the Ogg pages carrying audio packets (the one-off Opus/Vorbis header pac
 and ~4 kB, are left out), and the AAC frames of the MP4 ``mdat`` box (the ``moov`` index is
 left out).
 """
+
 from __future__ import annotations
 
 import functools
@@ -31,7 +32,8 @@ import os
 import struct
 import subprocess
 import tempfile
-from typing import Callable, Generator, NamedTuple
+from collections.abc import Callable, Generator
+from typing import NamedTuple
 
 import lameenc
 import numpy as np
@@ -51,8 +53,10 @@ def parse_degradation(spec: str) -> tuple[str, float]:
   codec, sep, kbps = str(spec).partition(':')
   codec = codec.strip().lower()
   if not sep or codec not in CODECS:
-    raise CodecError(f'degradation {spec!r}: expected "codec:kbps" with codec one of '
-                     f'{", ".join(CODECS)}, e.g. "mp3:32"')
+    raise CodecError(
+      f'degradation {spec!r}: expected "codec:kbps" with codec one of '
+      f'{", ".join(CODECS)}, e.g. "mp3:32"'
+    )
   try:
     bitrate = float(kbps)
   except ValueError:
@@ -74,9 +78,9 @@ def _layout(channels: int) -> str:
 # --- MP3 (LAME encoder, libsndfile/mpg123 decoder) ---
 
 _MP3_BITRATES = {  # kbps allowed by MPEG audio layer III, by sample-rate family
-    (32000, 44100, 48000): (32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320),
-    (16000, 22050, 24000): (8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160),
-    (8000, 11025, 12000): (8, 16, 24, 32, 40, 48, 56, 64),
+  (32000, 44100, 48000): (32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320),
+  (16000, 22050, 24000): (8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160),
+  (8000, 11025, 12000): (8, 16, 24, 32, 40, 48, 56, 64),
 }
 _MP3_DELAY = 576 + 529  # LAME encoder delay + mpg123 decoder delay, in samples
 
@@ -103,6 +107,7 @@ def _mp3(x: np.ndarray, sr: int, kbps: float) -> tuple[np.ndarray, int]:
 
 # --- Opus and Vorbis (libsndfile, Ogg in memory) ---
 
+
 def _ogg_encode(x: np.ndarray, sr: int, subtype: str, level: float) -> bytes:
   buf = io.BytesIO()
   sf.write(buf, x, sr, format='OGG', subtype=subtype, compression_level=level)
@@ -122,7 +127,7 @@ def _ogg_audio_bytes(data: bytes, header_packets: int) -> int:
   pos = packets = total = 0
   while pos < len(data):
     segments = data[pos + 26]
-    lacing = data[pos + 27:pos + 27 + segments]
+    lacing = data[pos + 27 : pos + 27 + segments]
     size = 27 + segments + sum(lacing)
     if packets >= header_packets:
       total += size
@@ -135,8 +140,9 @@ _OGG_HEADER_PACKETS = {'OPUS': 2, 'VORBIS': 3}
 _RATE_TOLERANCE = 0.05  # rate control stops this close (relative) to the requested bitrate
 
 
-def _rate_controlled(x: np.ndarray, sr: int, subtype: str, kbps: float,
-                     levels: Generator[float, float, None]) -> tuple[np.ndarray, int]:
+def _rate_controlled(
+  x: np.ndarray, sr: int, subtype: str, kbps: float, levels: Generator[float, float, None]
+) -> tuple[np.ndarray, int]:
   """Encodes at the compression levels that ``levels`` proposes (it is sent each measured
   rate) and keeps the stream closest to ``kbps``: libsndfile's Opus and Vorbis are VBR, so
   the rate of a given level depends on the content."""
@@ -182,21 +188,25 @@ def _opus(x: np.ndarray, sr: int, kbps: float) -> tuple[np.ndarray, int]:
   return _rate_controlled(x, sr, 'OPUS', kbps, _opus_levels(kbps, x.shape[1]))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _vorbis_range(sr: int, channels: int) -> tuple[float, float]:
   """libvorbis' nominal kbps at its lowest and highest quality, read from the ident header."""
+
   def nominal(level: float) -> float:
     data = _ogg_encode(np.zeros((sr // 10, channels), np.float32), sr, 'VORBIS', level)
     ident = data.find(b'\x01vorbis')  # then version, channels, rate, max, nominal, min bitrate
     return struct.unpack_from('<i', data, ident + 20)[0] / 1000
+
   return nominal(1.0), nominal(0.0)
 
 
 def _vorbis_check(sr: int, channels: int, kbps: float) -> None:
   lo, hi = _vorbis_range(sr, channels)
   if not lo <= kbps <= hi:
-    raise CodecError(f'vorbis at {sr} Hz {_layout(channels)} supports {lo:.3g}-{hi:.3g} kbps '
-                     f'(libvorbis quality 0 to 1); got {kbps:g}')
+    raise CodecError(
+      f'vorbis at {sr} Hz {_layout(channels)} supports {lo:.3g}-{hi:.3g} kbps '
+      f'(libvorbis quality 0 to 1); got {kbps:g}'
+    )
 
 
 def _vorbis_levels(kbps: float) -> Generator[float, float, None]:
@@ -253,10 +263,30 @@ def _aac(x: np.ndarray, sr: int, kbps: float) -> tuple[np.ndarray, int]:
   with tempfile.TemporaryDirectory() as tmp:
     m4a = os.path.join(tmp, 'encoded.m4a')
     done = subprocess.run(
-        [ffmpeg, '-hide_banner', '-loglevel', 'error', '-f', 'f32le', '-ar', str(sr),
-         '-ac', str(x.shape[1]), '-i', 'pipe:0', '-c:a', 'aac', '-b:a', str(round(kbps * 1000)),
-         '-f', 'mp4', m4a],
-        input=np.ascontiguousarray(x, '<f4').tobytes(), capture_output=True)
+      [
+        ffmpeg,
+        '-hide_banner',
+        '-loglevel',
+        'error',
+        '-f',
+        'f32le',
+        '-ar',
+        str(sr),
+        '-ac',
+        str(x.shape[1]),
+        '-i',
+        'pipe:0',
+        '-c:a',
+        'aac',
+        '-b:a',
+        str(round(kbps * 1000)),
+        '-f',
+        'mp4',
+        m4a,
+      ],
+      input=np.ascontiguousarray(x, '<f4').tobytes(),
+      capture_output=True,
+    )
     if done.returncode != 0:
       reason = (done.stderr.decode(errors='replace').strip().splitlines() or ['failed'])[-1]
       raise CodecError(f'ffmpeg could not encode aac at {kbps:g} kbps, {sr} Hz: {reason}')
@@ -273,12 +303,14 @@ class _Codec(NamedTuple):
 
 
 _CODECS = {
-    'mp3': _Codec(tuple(sorted(r for rates in _MP3_BITRATES for r in rates)), _mp3_check, _mp3),
-    'opus': _Codec((8000, 12000, 16000, 24000, 48000), _opus_check, _opus),
-    'vorbis': _Codec((8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000),
-                     _vorbis_check, _vorbis),
-    'aac': _Codec((7350, 8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000, 64000,
-                   88200, 96000), _aac_check, _aac),
+  'mp3': _Codec(tuple(sorted(r for rates in _MP3_BITRATES for r in rates)), _mp3_check, _mp3),
+  'opus': _Codec((8000, 12000, 16000, 24000, 48000), _opus_check, _opus),
+  'vorbis': _Codec((8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000), _vorbis_check, _vorbis),
+  'aac': _Codec(
+    (7350, 8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000, 64000, 88200, 96000),
+    _aac_check,
+    _aac,
+  ),
 }
 
 
@@ -306,8 +338,9 @@ def validate(codec: str, bitrate_kbps: float, sample_rate: int, channels: int = 
     raise CodecError(f'{e} ({codec} encodes {sample_rate} Hz input at {rate} Hz)') from None
 
 
-def encode_decode(wave: np.ndarray, sample_rate: int, codec: str,
-                  bitrate_kbps: float) -> tuple[np.ndarray, int]:
+def encode_decode(
+  wave: np.ndarray, sample_rate: int, codec: str, bitrate_kbps: float
+) -> tuple[np.ndarray, int]:
   """Round-trips ``wave`` ([samples] or [samples, channels]) through ``codec``.
 
   Returns the decoded wave (the input's shape and rate, sample-aligned, float32) and the
@@ -318,7 +351,7 @@ def encode_decode(wave: np.ndarray, sample_rate: int, codec: str,
   validate(codec, bitrate_kbps, sample_rate, x.shape[1])
   rate = _codec_rate(codec, sample_rate)
   y, nbytes = _CODECS[codec].run(audio.resample(x, sample_rate, rate), rate, bitrate_kbps)
-  y = audio.resample(y, rate, sample_rate)[:x.shape[0]]
+  y = audio.resample(y, rate, sample_rate)[: x.shape[0]]
   y = np.pad(y, ((0, x.shape[0] - y.shape[0]), (0, 0)))
   return y.reshape(wave.shape).astype(np.float32), nbytes
 

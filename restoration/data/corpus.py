@@ -9,6 +9,7 @@ noise. Every item is a pure function of ``(seed, index)``.
 Splits are made by item (a synthetic index range, a source file or a TFDS example is in exactly
 one split), so no clip of the test set was heard in training.
 """
+
 from __future__ import annotations
 
 import collections
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 class Item:
   """One source item: a synthetic index, a file (path relative to the directory) or a TFDS
   example ('split:index'). Small and picklable, so process pools can ship it."""
+
   key: str
   kind: str  # 'synthetic' | 'file' | 'tfds'
   ref: str | int
@@ -87,14 +89,14 @@ def _cascade(x: np.ndarray, sos: np.ndarray, block: int) -> np.ndarray:
   for k in range(1, sos.shape[1]):
     prod = np.zeros((den.shape[0], den.shape[1] + 2))
     for j in range(3):
-      prod[:, j:j + den.shape[1]] += den * sos[:, k, 3 + j, None]
+      prod[:, j : j + den.shape[1]] += den * sos[:, k, 3 + j, None]
     den = prod
   gain = np.prod(sos[:, :, 0], axis=1)
   y = np.empty_like(x)
   state = np.zeros(den.shape[1] - 1)
   for b in range(den.shape[0]):
     s = slice(b * block, (b + 1) * block)
-    y[s], state = signal.lfilter(gain[b:b + 1], den[b], x[s], zi=state)
+    y[s], state = signal.lfilter(gain[b : b + 1], den[b], x[s], zi=state)
   return y
 
 
@@ -119,8 +121,9 @@ def _span(n: int, sr: int, start: float, length: float) -> tuple[int, int, np.nd
   return i0, i1, np.arange(i0, i1) / sr - start
 
 
-def _transient(rng: np.random.Generator, x: np.ndarray, t: np.ndarray, level: float,
-               tau: float) -> None:
+def _transient(
+  rng: np.random.Generator, x: np.ndarray, t: np.ndarray, level: float, tau: float
+) -> None:
   """Adds a noise burst decaying with time constant ``tau`` at ``t = 0`` (pick, mallet, beater)
   into ``x``, whose samples are at times ``t``."""
   m = int(np.searchsorted(t, 8.0 * tau))
@@ -148,39 +151,50 @@ def _unit_rms(x: np.ndarray) -> np.ndarray:
 # resonators (Klatt-style, updated every 5 ms), fricative and burst noise, pauses.
 
 # F1, F2, F3 (Hz) of adult male vowels (Peterson & Barney 1952): i I E ae a o U u ^ er.
-_VOWELS = np.array([
-    [270, 2290, 3010], [390, 1990, 2550], [530, 1840, 2480], [660, 1720, 2410],
-    [730, 1090, 2440], [570, 840, 2410], [440, 1020, 2240], [300, 870, 2240],
-    [640, 1190, 2390], [490, 1350, 1690]], float)
+_VOWELS = np.array(
+  [
+    [270, 2290, 3010],
+    [390, 1990, 2550],
+    [530, 1840, 2480],
+    [660, 1720, 2410],
+    [730, 1090, 2440],
+    [570, 840, 2410],
+    [440, 1020, 2240],
+    [300, 870, 2240],
+    [640, 1190, 2390],
+    [490, 1350, 1690],
+  ],
+  float,
+)
 
 _Consonant = collections.namedtuple('_Consonant', 'manner voiced locus place')
 _CONSONANTS = (
-    _Consonant('plosive', False, (200, 800, 2300), 'labial'),  # p
-    _Consonant('plosive', False, (200, 1700, 2600), 'alveolar'),  # t
-    _Consonant('plosive', False, (200, 2000, 2400), 'velar'),  # k
-    _Consonant('plosive', True, (200, 800, 2300), 'labial'),  # b
-    _Consonant('plosive', True, (200, 1700, 2600), 'alveolar'),  # d
-    _Consonant('plosive', True, (200, 2000, 2400), 'velar'),  # g
-    _Consonant('fricative', False, (300, 1700, 2600), 'alveolar'),  # s
-    _Consonant('fricative', False, (300, 1800, 2400), 'postalveolar'),  # sh
-    _Consonant('fricative', False, (300, 900, 2300), 'labiodental'),  # f
-    _Consonant('fricative', True, (300, 1700, 2600), 'alveolar'),  # z
-    _Consonant('fricative', True, (300, 900, 2300), 'labiodental'),  # v
-    _Consonant('nasal', True, (250, 1000, 2200), ''),  # m
-    _Consonant('nasal', True, (250, 1600, 2600), ''),  # n
-    _Consonant('approximant', True, (360, 1300, 2700), ''),  # l
-    _Consonant('approximant', True, (310, 1060, 1380), ''),  # r
-    _Consonant('approximant', True, (290, 610, 2150), ''),  # w
-    _Consonant('approximant', True, (260, 2070, 3020), ''),  # j
-    _Consonant('aspirate', False, (500, 1500, 2500), ''),  # h
+  _Consonant('plosive', False, (200, 800, 2300), 'labial'),  # p
+  _Consonant('plosive', False, (200, 1700, 2600), 'alveolar'),  # t
+  _Consonant('plosive', False, (200, 2000, 2400), 'velar'),  # k
+  _Consonant('plosive', True, (200, 800, 2300), 'labial'),  # b
+  _Consonant('plosive', True, (200, 1700, 2600), 'alveolar'),  # d
+  _Consonant('plosive', True, (200, 2000, 2400), 'velar'),  # g
+  _Consonant('fricative', False, (300, 1700, 2600), 'alveolar'),  # s
+  _Consonant('fricative', False, (300, 1800, 2400), 'postalveolar'),  # sh
+  _Consonant('fricative', False, (300, 900, 2300), 'labiodental'),  # f
+  _Consonant('fricative', True, (300, 1700, 2600), 'alveolar'),  # z
+  _Consonant('fricative', True, (300, 900, 2300), 'labiodental'),  # v
+  _Consonant('nasal', True, (250, 1000, 2200), ''),  # m
+  _Consonant('nasal', True, (250, 1600, 2600), ''),  # n
+  _Consonant('approximant', True, (360, 1300, 2700), ''),  # l
+  _Consonant('approximant', True, (310, 1060, 1380), ''),  # r
+  _Consonant('approximant', True, (290, 610, 2150), ''),  # w
+  _Consonant('approximant', True, (260, 2070, 3020), ''),  # j
+  _Consonant('aspirate', False, (500, 1500, 2500), ''),  # h
 )
 # Consonant choice weights: sibilants and stops are frequent in real speech.
 _CONSONANT_P = np.array([3, 4, 3, 2, 3, 2, 5, 2, 2, 2, 2, 3, 4, 3, 3, 2, 1, 2], float)
 _CONSONANT_P /= _CONSONANT_P.sum()
 _SPEAKERS = {  # f0 range (Hz), vocal-tract scale of the formants
-    'male': ((85, 150), (0.95, 1.05)),
-    'female': ((165, 255), (1.12, 1.22)),
-    'child': ((230, 320), (1.25, 1.38)),
+  'male': ((85, 150), (0.95, 1.05)),
+  'female': ((165, 255), (1.12, 1.22)),
+  'child': ((230, 320), (1.25, 1.38)),
 }
 _FORMANT_BLOCK_S = 0.005
 
@@ -188,12 +202,14 @@ _FORMANT_BLOCK_S = 0.005
 def _noise_filter(rng: np.random.Generator, place: str, sr: int) -> np.ndarray:
   """Spectral shape (sos) of frication or burst noise at a place of articulation."""
   if place == 'alveolar':  # /s/: sibilant peak 4.5-7.5 kHz, little below 3 kHz
-    peak = _resonators(np.array([rng.uniform(4500, 7500)]), np.array([rng.uniform(1000, 2500)]),
-                       sr)
+    peak = _resonators(np.array([rng.uniform(4500, 7500)]), np.array([rng.uniform(1000, 2500)]), sr)
     return np.concatenate([_butter('highpass', rng.uniform(2500, 3500), sr, 4), peak])
   if place == 'postalveolar':  # /sh/: peak 2.5-3.5 kHz, energy up to ~7 kHz
-    peaks = _resonators(np.array([rng.uniform(2500, 3500), rng.uniform(5000, 6500)]),
-                        np.array([rng.uniform(600, 1200), rng.uniform(1500, 2500)]), sr)
+    peaks = _resonators(
+      np.array([rng.uniform(2500, 3500), rng.uniform(5000, 6500)]),
+      np.array([rng.uniform(600, 1200), rng.uniform(1500, 2500)]),
+      sr,
+    )
     return np.concatenate([_butter('highpass', rng.uniform(1500, 2200), sr, 4), peaks])
   if place == 'velar':  # compact mid-frequency burst
     return _butter('bandpass', [rng.uniform(1200, 1800), rng.uniform(2800, 4000)], sr)
@@ -202,8 +218,15 @@ def _noise_filter(rng: np.random.Generator, place: str, sr: int) -> np.ndarray:
   return _butter('highpass', rng.uniform(1000, 1800), sr, 2)  # /f/, /v/: flat and weak
 
 
-def _glottal(rng: np.random.Generator, f0: np.ndarray, sr: int, oq: float, sq: float,
-             jitter: float, shimmer: float) -> tuple[np.ndarray, np.ndarray]:
+def _glottal(
+  rng: np.random.Generator,
+  f0: np.ndarray,
+  sr: int,
+  oq: float,
+  sq: float,
+  jitter: float,
+  shimmer: float,
+) -> tuple[np.ndarray, np.ndarray]:
   """Rosenberg glottal flow and its derivative (the radiated source) for per-sample ``f0``.
 
   Jitter and shimmer perturb each period's length and amplitude, as in real voices.
@@ -216,14 +239,16 @@ def _glottal(rng: np.random.Generator, f0: np.ndarray, sr: int, oq: float, sq: f
   frac = phase - period
   tp = oq * sq / (1.0 + sq)  # opening phase
   tn = oq - tp  # closing phase, ends in the abrupt closure that makes the high harmonics
-  flow = np.where(frac < tp, 0.5 - 0.5 * np.cos(np.pi * frac / tp),
-                  np.where(frac < oq, np.cos(0.5 * np.pi * (frac - tp) / tn), 0.0))
+  flow = np.where(
+    frac < tp,
+    0.5 - 0.5 * np.cos(np.pi * frac / tp),
+    np.where(frac < oq, np.cos(0.5 * np.pi * (frac - tp) / tn), 0.0),
+  )
   flow *= 1.0 + shimmer * rng.standard_normal(int(period[-1]) + 1)[period]
   return flow, np.diff(flow, prepend=0.0) * (sr / np.mean(f0))
 
 
-_Articulation = collections.namedtuple(
-    '_Articulation', 'av ah fric targets accents phrases')
+_Articulation = collections.namedtuple('_Articulation', 'av ah fric targets accents phrases')
 
 
 def _articulate(rng: np.random.Generator, sr: int, n: int, rate: float) -> _Articulation:
@@ -253,10 +278,12 @@ def _articulate(rng: np.random.Generator, sr: int, n: int, rate: float) -> _Arti
       phrases.append(t)
     for _ in range(rng.integers(1, 4)):  # syllables of a word
       stressed = rng.random() < 0.4
-      onset = _CONSONANTS[rng.choice(len(_CONSONANTS), p=_CONSONANT_P)] \
-          if rng.random() < 0.75 else None
-      coda = _CONSONANTS[rng.choice(len(_CONSONANTS), p=_CONSONANT_P)] \
-          if rng.random() < 0.35 else None
+      onset = (
+        _CONSONANTS[rng.choice(len(_CONSONANTS), p=_CONSONANT_P)] if rng.random() < 0.75 else None
+      )
+      coda = (
+        _CONSONANTS[rng.choice(len(_CONSONANTS), p=_CONSONANT_P)] if rng.random() < 0.35 else None
+      )
       for phone in (onset, 'vowel', coda):
         if phone is None:
           continue
@@ -288,8 +315,9 @@ def _articulate(rng: np.random.Generator, sr: int, n: int, rate: float) -> _Arti
           hold(av, t, d, 0.45 if phone.manner == 'nasal' else 0.7)
         t += d
     t += rng.uniform(0.0, 0.05) / rate  # word boundary
-  return _Articulation(av, ah, fric, np.array(targets or [(0.0, *_VOWELS[-1])]).reshape(-1, 4),
-                       accents, phrases)
+  return _Articulation(
+    av, ah, fric, np.array(targets or [(0.0, *_VOWELS[-1])]).reshape(-1, 4), accents, phrases
+  )
 
 
 def _speech(rng: np.random.Generator, sr: int, n: int) -> np.ndarray:
@@ -301,8 +329,12 @@ def _speech(rng: np.random.Generator, sr: int, n: int) -> np.ndarray:
   # F4-F8: roughly one formant per kHz, as in a uniform tube; without them voiced sounds
   # would have almost no energy above 5 kHz.
   high = np.array([3500, 4500, 5500, 6500, 7500]) * rng.uniform(0.95, 1.05, 5) * tract[2]
-  bws = np.concatenate([rng.uniform([50, 70, 110], [90, 120, 180]),
-                        rng.uniform([200, 250, 300, 400, 500], [300, 400, 500, 600, 800])])
+  bws = np.concatenate(
+    [
+      rng.uniform([50, 70, 110], [90, 120, 180]),
+      rng.uniform([200, 250, 300, 400, 500], [300, 400, 500, 600, 800]),
+    ]
+  )
   av, ah, fric, targets, accents, phrases = _articulate(rng, sr, n, rng.uniform(0.8, 1.25))
 
   # Pitch: declination within each phrase, accents, slow random wander, then the pulse train.
@@ -316,18 +348,27 @@ def _speech(rng: np.random.Generator, sr: int, n: int) -> np.ndarray:
   grid = np.arange(-1.0, seconds + 1.0, 0.05)
   wander = np.interp(ts, grid, rng.normal(0, 0.03, grid.size))
   f0 *= 1.0 + _smooth(wander, int(0.05 * sr))
-  flow, pulses = _glottal(rng, f0, sr, oq=rng.uniform(0.45, 0.7), sq=rng.uniform(1.5, 3.5),
-                          jitter=rng.uniform(0.003, 0.012), shimmer=rng.uniform(0.02, 0.06))
+  flow, pulses = _glottal(
+    rng,
+    f0,
+    sr,
+    oq=rng.uniform(0.45, 0.7),
+    sq=rng.uniform(1.5, 3.5),
+    jitter=rng.uniform(0.003, 0.012),
+    shimmer=rng.uniform(0.02, 0.06),
+  )
   breath = rng.uniform(0.02, 0.12) * (0.3 + flow) * rng.standard_normal(n)
   # Voicing rises and falls over ~25 ms, noise sources switch faster.
-  source = (_smooth(av, int(0.012 * sr)) * (pulses + breath)
-            + 0.3 * _smooth(ah, int(0.006 * sr)) * rng.standard_normal(n))
+  source = _smooth(av, int(0.012 * sr)) * (pulses + breath) + 0.3 * _smooth(
+    ah, int(0.006 * sr)
+  ) * rng.standard_normal(n)
 
   # Formant tracks (linear between targets = coarticulation), one filter update per 5 ms.
   block = max(1, int(_FORMANT_BLOCK_S * sr))
   times = (np.arange(-(-n // block)) + 0.5) * block / sr
-  low = np.stack([np.interp(times, targets[:, 0], targets[:, k + 1]) * tract[k]
-                  for k in range(3)], -1)
+  low = np.stack(
+    [np.interp(times, targets[:, 0], targets[:, k + 1]) * tract[k] for k in range(3)], -1
+  )
   freqs = np.concatenate([low, np.broadcast_to(high, (len(times), high.size))], -1)
   voiced = _cascade(source, _resonators(freqs, np.broadcast_to(bws, freqs.shape), sr), block)
   loud = av > 0.5
@@ -339,31 +380,117 @@ def _speech(rng: np.random.Generator, sr: int, n: int) -> np.ndarray:
 # Music-like material: wavetable instruments with overtones up to Nyquist, ADSR envelopes,
 # vibrato and brightness that decays with the note; chords, melody, bass, drums, textures.
 
-_SCALES = ((0, 2, 4, 5, 7, 9, 11), (0, 2, 3, 5, 7, 8, 10), (0, 2, 3, 5, 7, 9, 10),
-           (0, 2, 4, 7, 9), (0, 3, 5, 7, 10))
-_PROGRESSIONS = ((0, 3, 4, 0), (0, 5, 3, 4), (0, 4, 5, 3), (5, 3, 0, 4), (0, 3, 0, 4),
-                 (1, 4, 0, 0), (0, 6, 5, 4))
+_SCALES = (
+  (0, 2, 4, 5, 7, 9, 11),
+  (0, 2, 3, 5, 7, 8, 10),
+  (0, 2, 3, 5, 7, 9, 10),
+  (0, 2, 4, 7, 9),
+  (0, 3, 5, 7, 10),
+)
+_PROGRESSIONS = (
+  (0, 3, 4, 0),
+  (0, 5, 3, 4),
+  (0, 4, 5, 3),
+  (5, 3, 0, 4),
+  (0, 3, 0, 4),
+  (1, 4, 0, 0),
+  (0, 6, 5, 4),
+)
 _Instrument = collections.namedtuple(
-    '_Instrument', 'attack decay sustain release slope bright_tau vibrato odd breath click')
+  '_Instrument', 'attack decay sustain release slope bright_tau vibrato odd breath click'
+)
 _INSTRUMENTS = {  # ranges (low, high) drawn once per part, so a part keeps one timbre
-    'pluck': _Instrument((0.002, 0.01), (0.3, 1.5), (0, 0), (0.05, 0.2), (0.8, 1.3),
-                         (0.05, 0.4), (0, 0), False, (0, 0), (0.05, 0.2)),
-    'piano': _Instrument((0.002, 0.006), (0.6, 2.5), (0, 0.05), (0.1, 0.3), (0.9, 1.5),
-                         (0.1, 0.6), (0, 0), False, (0, 0), (0.05, 0.15)),
-    'bowed': _Instrument((0.05, 0.2), (0.3, 1.0), (0.7, 0.9), (0.1, 0.3), (0.6, 1.0),
-                         (np.inf, np.inf), (8, 25), False, (0.01, 0.04), (0, 0)),
-    'reed': _Instrument((0.02, 0.06), (0.3, 1.0), (0.8, 0.95), (0.05, 0.15), (0.8, 1.2),
-                        (np.inf, np.inf), (5, 15), True, (0.02, 0.05), (0, 0)),
-    'flute': _Instrument((0.03, 0.1), (0.3, 1.0), (0.85, 0.95), (0.05, 0.2), (1.5, 2.3),
-                         (np.inf, np.inf), (8, 20), False, (0.08, 0.2), (0, 0)),
-    'brass': _Instrument((0.03, 0.08), (0.2, 0.6), (0.6, 0.8), (0.05, 0.15), (0.6, 1.1),
-                         (np.inf, np.inf), (4, 12), False, (0.01, 0.03), (0, 0)),
-    'organ': _Instrument((0.005, 0.02), (1.0, 1.0), (1.0, 1.0), (0.02, 0.08), (1.0, 1.8),
-                         (np.inf, np.inf), (0, 0), False, (0, 0), (0.02, 0.05)),
+  'pluck': _Instrument(
+    (0.002, 0.01),
+    (0.3, 1.5),
+    (0, 0),
+    (0.05, 0.2),
+    (0.8, 1.3),
+    (0.05, 0.4),
+    (0, 0),
+    False,
+    (0, 0),
+    (0.05, 0.2),
+  ),
+  'piano': _Instrument(
+    (0.002, 0.006),
+    (0.6, 2.5),
+    (0, 0.05),
+    (0.1, 0.3),
+    (0.9, 1.5),
+    (0.1, 0.6),
+    (0, 0),
+    False,
+    (0, 0),
+    (0.05, 0.15),
+  ),
+  'bowed': _Instrument(
+    (0.05, 0.2),
+    (0.3, 1.0),
+    (0.7, 0.9),
+    (0.1, 0.3),
+    (0.6, 1.0),
+    (np.inf, np.inf),
+    (8, 25),
+    False,
+    (0.01, 0.04),
+    (0, 0),
+  ),
+  'reed': _Instrument(
+    (0.02, 0.06),
+    (0.3, 1.0),
+    (0.8, 0.95),
+    (0.05, 0.15),
+    (0.8, 1.2),
+    (np.inf, np.inf),
+    (5, 15),
+    True,
+    (0.02, 0.05),
+    (0, 0),
+  ),
+  'flute': _Instrument(
+    (0.03, 0.1),
+    (0.3, 1.0),
+    (0.85, 0.95),
+    (0.05, 0.2),
+    (1.5, 2.3),
+    (np.inf, np.inf),
+    (8, 20),
+    False,
+    (0.08, 0.2),
+    (0, 0),
+  ),
+  'brass': _Instrument(
+    (0.03, 0.08),
+    (0.2, 0.6),
+    (0.6, 0.8),
+    (0.05, 0.15),
+    (0.6, 1.1),
+    (np.inf, np.inf),
+    (4, 12),
+    False,
+    (0.01, 0.03),
+    (0, 0),
+  ),
+  'organ': _Instrument(
+    (0.005, 0.02),
+    (1.0, 1.0),
+    (1.0, 1.0),
+    (0.02, 0.08),
+    (1.0, 1.8),
+    (np.inf, np.inf),
+    (0, 0),
+    False,
+    (0, 0),
+    (0.02, 0.05),
+  ),
 }
 # Partial ratios of struck bars (marimba, vibraphone-like) and a bell: inharmonic timbres.
-_MALLETS = ((1.0, 3.93, 9.54, 16.4), (1.0, 2.76, 5.40, 8.93, 13.34),
-            (0.5, 1.0, 1.19, 1.5, 2.0, 2.51, 3.0, 4.07, 5.3))
+_MALLETS = (
+  (1.0, 3.93, 9.54, 16.4),
+  (1.0, 2.76, 5.40, 8.93, 13.34),
+  (0.5, 1.0, 1.19, 1.5, 2.0, 2.51, 3.0, 4.07, 5.3),
+)
 _TABLE = 4096
 
 
@@ -375,29 +502,38 @@ class _Voice:
   """One instrument part with a fixed timbre: harmonic slope, body resonances, envelope."""
 
   def __init__(self, rng: np.random.Generator, name: str, sr: int, n: int):
-    self.p = _Instrument(*(r if isinstance(r, bool) else rng.uniform(*r) if r[0] < r[1]
-                           else r[0] for r in _INSTRUMENTS[name]))
+    self.p = _Instrument(
+      *(
+        r if isinstance(r, bool) else rng.uniform(*r) if r[0] < r[1] else r[0]
+        for r in _INSTRUMENTS[name]
+      )
+    )
     self.rng, self.sr = rng, sr
     # Body resonances (fixed in Hz, as in real instruments): Gaussian bumps in log frequency.
-    self.body = (np.log2(rng.uniform(250, 5000, 3)), rng.uniform(0.25, 0.7, 3),
-                 rng.uniform(3, 12, 3))
-    self.breath = _shaped_noise(rng, n, _butter('bandpass', [rng.uniform(800, 2000),
-                                                             rng.uniform(5000, 9000)], sr))
+    self.body = (
+      np.log2(rng.uniform(250, 5000, 3)),
+      rng.uniform(0.25, 0.7, 3),
+      rng.uniform(3, 12, 3),
+    )
+    self.breath = _shaped_noise(
+      rng, n, _butter('bandpass', [rng.uniform(800, 2000), rng.uniform(5000, 9000)], sr)
+    )
 
   def _tables(self, f0: float) -> tuple[np.ndarray, np.ndarray]:
     """Bright and dull single-period tables, band-limited below Nyquist for ``f0``."""
     k = np.arange(1, min(_TABLE // 2, int(0.47 * self.sr / f0)) + 1)
     fk = k * f0
     centers, widths, gains = self.body
-    body_db = sum(g * np.exp(-0.5 * ((np.log2(fk) - c) / w) ** 2)
-                  for c, w, g in zip(centers, widths, gains))
-    amp = k ** -self.p.slope * _db(body_db) * self.rng.uniform(0.6, 1.4, k.size)
+    body_db = sum(
+      g * np.exp(-0.5 * ((np.log2(fk) - c) / w) ** 2) for c, w, g in zip(centers, widths, gains)
+    )
+    amp = k**-self.p.slope * _db(body_db) * self.rng.uniform(0.6, 1.4, k.size)
     if self.p.odd:
       amp[1::2] *= 0.1
     spec = np.zeros(_TABLE // 2 + 1, complex)
-    spec[1:k.size + 1] = amp * np.exp(2j * np.pi * self.rng.random(k.size))
+    spec[1 : k.size + 1] = amp * np.exp(2j * np.pi * self.rng.random(k.size))
     dull = spec.copy()
-    dull[1:k.size + 1] /= 1.0 + (fk / (f0 * self.rng.uniform(2.0, 5.0))) ** 2
+    dull[1 : k.size + 1] /= 1.0 + (fk / (f0 * self.rng.uniform(2.0, 5.0))) ** 2
     tables = np.fft.irfft(np.stack([spec, dull]), _TABLE)
     tables /= np.abs(tables[0]).max() + 1e-12
     return np.concatenate([tables, tables[:, :1]], 1)  # wrap sample for interpolation
@@ -417,8 +553,11 @@ class _Voice:
       return
     f0 = _midi_hz(pitch) * 2.0 ** (rng.normal(0, 3) / 1200.0)  # a few cents out of tune
     if p.vibrato > 0:  # delayed vibrato, as players do
-      cents = p.vibrato * np.clip((t - 0.15) / 0.3, 0.0, 1.0) * np.sin(
-          2 * np.pi * rng.uniform(4.5, 6.5) * t + rng.uniform(0, 6.3))
+      cents = (
+        p.vibrato
+        * np.clip((t - 0.15) / 0.3, 0.0, 1.0)
+        * np.sin(2 * np.pi * rng.uniform(4.5, 6.5) * t + rng.uniform(0, 6.3))
+      )
       phase = (np.cumsum(f0 * 2.0 ** (cents / 1200.0)) / sr + rng.random()) % 1.0
     else:
       phase = (f0 * t + rng.random()) % 1.0
@@ -436,15 +575,24 @@ class _Voice:
     out[i0:i1] += vel * x
 
 
-def _mallet(rng: np.random.Generator, out: np.ndarray, sr: int, start: float, pitch: float,
-            vel: float, ratios: tuple[float, ...], decay: float) -> None:
+def _mallet(
+  rng: np.random.Generator,
+  out: np.ndarray,
+  sr: int,
+  start: float,
+  pitch: float,
+  vel: float,
+  ratios: tuple[float, ...],
+  decay: float,
+) -> None:
   """Struck bar or bell: inharmonic partials, higher ones decaying faster."""
   i0, i1, t = _span(out.size, sr, start, 7.0 * decay)
   f0 = _midi_hz(pitch)
   for j, ratio in enumerate(ratios):
     if ratio * f0 < 0.45 * sr and i1 > i0:
-      out[i0:i1] += (vel * ratio ** -0.5 * np.exp(-t * ratio ** 0.7 / decay)
-                     * np.sin(2 * np.pi * ratio * f0 * t + j))
+      out[i0:i1] += (
+        vel * ratio**-0.5 * np.exp(-t * ratio**0.7 / decay) * np.sin(2 * np.pi * ratio * f0 * t + j)
+      )
   _transient(rng, out[i0:i1], t, 0.3 * vel, 0.002)
 
 
@@ -470,8 +618,9 @@ def _drums(rng: np.random.Generator, out: np.ndarray, sr: int, t0: float, beat: 
   kick_f = rng.uniform(40, 60), rng.uniform(110, 200), rng.uniform(0.02, 0.05)
   kick_decay = rng.uniform(0.1, 0.35)
   snare_f, snare_decay = rng.uniform(150, 250), rng.uniform(0.06, 0.1)
-  snare_noise = _shaped_noise(rng, n, _butter('bandpass', [rng.uniform(800, 2000),
-                                                           rng.uniform(6000, 9000)], sr))
+  snare_noise = _shaped_noise(
+    rng, n, _butter('bandpass', [rng.uniform(800, 2000), rng.uniform(6000, 9000)], sr)
+  )
   hats = _metal(rng, n, sr)
   snare_env, hat_env = np.zeros(n), np.zeros(n)
   for k in range(int(np.ceil((n / sr - t0) / step)) + 1):
@@ -508,8 +657,16 @@ def _music(rng: np.random.Generator, sr: int, n: int) -> np.ndarray:
   def degree(d: int) -> int:
     return int(root + 12 * (d // len(scale)) + scale[d % len(scale)])
 
-  parts = {name: rng.random() < p for name, p in
-           (('melody', 0.75), ('chords', 0.6), ('bass', 0.5), ('drums', 0.5), ('texture', 0.25))}
+  parts = {
+    name: rng.random() < p
+    for name, p in (
+      ('melody', 0.75),
+      ('chords', 0.6),
+      ('bass', 0.5),
+      ('drums', 0.5),
+      ('texture', 0.25),
+    )
+  }
   if not (parts['melody'] or parts['chords'] or parts['drums']):
     parts['melody'] = True
   mix = np.zeros(n)
@@ -527,8 +684,11 @@ def _music(rng: np.random.Generator, sr: int, n: int) -> np.ndarray:
       d = progression[b % len(progression)]
       notes = [degree(d + k) for k in (0, 2, 4, 7 if rng.random() < 0.3 else 6)]
       for j, pitch in enumerate(notes):
-        hits = ([(0.0, bar)] if style != 'arpeggio' else
-                [(s * beat / 2, beat / 2) for s in range(j, 8, 4)])
+        hits = (
+          [(0.0, bar)]
+          if style != 'arpeggio'
+          else [(s * beat / 2, beat / 2) for s in range(j, 8, 4)]
+        )
         for offset, dur in hits:
           start = t0 + b * bar + offset + (0.015 * j if style == 'strum' else 0.0)
           vel = rng.uniform(0.5, 0.9)
@@ -567,8 +727,9 @@ def _music(rng: np.random.Generator, sr: int, n: int) -> np.ndarray:
     if rng.random() < 0.5:
       x = _metal(rng, n, sr) * np.exp(-(ts - t0) / rng.uniform(0.8, 2.5))
     else:
-      x = _shaped_noise(rng, n, _butter('bandpass', [rng.uniform(300, 1000),
-                                                     rng.uniform(3000, 7000)], sr))
+      x = _shaped_noise(
+        rng, n, _butter('bandpass', [rng.uniform(300, 1000), rng.uniform(3000, 7000)], sr)
+      )
       x *= 1.0 + 0.5 * np.sin(2 * np.pi * rng.uniform(0.2, 1.0) * ts + rng.uniform(0, 6.3))
     add(x, rng.uniform(-28, -14))
   return mix
@@ -587,12 +748,13 @@ def _room(rng: np.random.Generator, x: np.ndarray, sr: int) -> np.ndarray:
   t = np.arange(m) / sr
   tail = rng.standard_normal(m)
   low = signal.sosfilt(_butter('lowpass', rng.uniform(1500, 4000), sr), tail)
-  ir = (low * np.exp(-6.9 * t / rt60)
-        + (tail - low) * np.exp(-6.9 * t / (rt60 * rng.uniform(0.3, 0.7))))
-  ir[:int(rng.uniform(0.002, 0.02) * sr)] = 0.0  # first reflections arrive after the direct path
+  ir = low * np.exp(-6.9 * t / rt60) + (tail - low) * np.exp(
+    -6.9 * t / (rt60 * rng.uniform(0.3, 0.7))
+  )
+  ir[: int(rng.uniform(0.002, 0.02) * sr)] = 0.0  # first reflections arrive after the direct path
   ir *= _db(-rng.uniform(0, 15)) / (np.sqrt(np.sum(ir * ir)) + 1e-12)  # direct-to-reverb ratio
   ir[0] = 1.0
-  return signal.fftconvolve(x, ir)[:x.size]
+  return signal.fftconvolve(x, ir)[: x.size]
 
 
 def _material(rng: np.random.Generator) -> str:
@@ -604,8 +766,7 @@ def material(index: int, seed: int) -> str:
   return _material(np.random.default_rng([seed, index]))
 
 
-def synthesize(index: int, seed: int, sample_rate: int = 16000, seconds: float = 1.0
-               ) -> np.ndarray:
+def synthesize(index: int, seed: int, sample_rate: int = 16000, seconds: float = 1.0) -> np.ndarray:
   """Synthetic item ``index``: float32 mono ``[round(seconds * sample_rate)]``.
 
   Deterministic in ``(seed, index)``; peaks between -6 and -1 dBFS (a clip so short that it
@@ -615,8 +776,10 @@ def synthesize(index: int, seed: int, sample_rate: int = 16000, seconds: float =
     raise ValueError(f'synthesize: index and seed must be >= 0, got index={index}, seed={seed}')
   n = int(round(seconds * sample_rate))
   if n <= 0 or sample_rate < 8000:
-    raise ValueError(f'synthesize: need seconds > 0 and sample_rate >= 8000, got '
-                     f'seconds={seconds}, sample_rate={sample_rate}')
+    raise ValueError(
+      f'synthesize: need seconds > 0 and sample_rate >= 8000, got '
+      f'seconds={seconds}, sample_rate={sample_rate}'
+    )
   rng = np.random.default_rng([seed, index])
   x = (_speech if _material(rng) == 'speech' else _music)(rng, sample_rate, n)
   x = _room(rng, x, sample_rate)
@@ -639,8 +802,9 @@ def _hash(*parts) -> int:
 def _bucket(key: str) -> str:
   """The split of an item, from a hash of its key alone (not the seed): 80/10/10."""
   u = _hash('split', key) / 2.0**64
-  return SPLITS[0] if u < _SPLIT_FRACTIONS[0] else \
-      SPLITS[1] if u < sum(_SPLIT_FRACTIONS) else SPLITS[2]
+  return (
+    SPLITS[0] if u < _SPLIT_FRACTIONS[0] else SPLITS[1] if u < sum(_SPLIT_FRACTIONS) else SPLITS[2]
+  )
 
 
 def _to_channels(wave: np.ndarray, channels: int, what: str) -> np.ndarray:
@@ -662,7 +826,7 @@ def _crop(wave: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
   if spare <= 0:
     return np.pad(wave, ((0, -spare), (0, 0)))
   start = int(rng.integers(spare // 4, spare - spare // 4 + 1))
-  return wave[start:start + n]
+  return wave[start : start + n]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -673,15 +837,20 @@ def list_audio_files(directory: str | os.PathLike) -> list[Path]:
   """Audio files (by extension) under ``directory``, recursively, sorted; hidden ones skipped."""
   root = Path(directory)
   if not root.is_dir():
-    raise ValueError(f'audio_dir={os.fspath(directory)!r}: not a directory (expected a '
-                     f'directory of {"/".join(e[1:] for e in AUDIO_EXTENSIONS)} files)')
+    raise ValueError(
+      f'audio_dir={os.fspath(directory)!r}: not a directory (expected a '
+      f'directory of {"/".join(e[1:] for e in AUDIO_EXTENSIONS)} files)'
+    )
   return sorted(
-      p for p in root.rglob('*')
-      if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file()
-      and not any(part.startswith('.') for part in p.relative_to(root).parts))
+    p
+    for p in root.rglob('*')
+    if p.suffix.lower() in AUDIO_EXTENSIONS
+    and p.is_file()
+    and not any(part.startswith('.') for part in p.relative_to(root).parts)
+  )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _probe(path: str, size: int, mtime: float) -> str:
   """Why ``path`` is unusable ('' if it decodes to audio); cached per file version."""
   del size, mtime  # cache key only: a rewritten file is probed again
@@ -706,8 +875,9 @@ def _directory_items(directory: str, split: str, num_items: int, seed: int) -> l
   root = Path(directory)
   files = list_audio_files(root)
   if not files:
-    raise ValueError(f'audio_dir={directory!r}: no audio files '
-                     f'({", ".join(AUDIO_EXTENSIONS)}) found under it')
+    raise ValueError(
+      f'audio_dir={directory!r}: no audio files ({", ".join(AUDIO_EXTENSIONS)}) found under it'
+    )
   keys = [p.relative_to(root).as_posix() for p in files]
   mine = sorted((k for k in keys if _bucket(k) == split), key=lambda k: _hash(seed, k))
   items, skipped = [], 0
@@ -719,48 +889,67 @@ def _directory_items(directory: str, split: str, num_items: int, seed: int) -> l
     else:
       skipped += 1
   if skipped:
-    log.warning('%s split %r: skipped %d of %d files (see the warnings above)', directory, split,
-                skipped, skipped + len(items))
+    log.warning(
+      '%s split %r: skipped %d of %d files (see the warnings above)',
+      directory,
+      split,
+      skipped,
+      skipped + len(items),
+    )
   if not items and not any(_usable(root / k) for k in keys if _bucket(k) != split):
-    raise ValueError(f'audio_dir={directory!r}: no usable audio file; all {len(keys)} files '
-                     'are empty or cannot be decoded (see the warnings)')
+    raise ValueError(
+      f'audio_dir={directory!r}: no usable audio file; all {len(keys)} files '
+      'are empty or cannot be decoded (see the warnings)'
+    )
   if not items:
-    log.warning('%s: no usable file falls in split %r (a hash of the path assigns 80/10/10%% '
-                'to train/validation/test); add files to fill it', directory, split)
+    log.warning(
+      '%s: no usable file falls in split %r (a hash of the path assigns 80/10/10%% '
+      'to train/validation/test); add files to fill it',
+      directory,
+      split,
+    )
   return items
 
 
 # ----------------------------------------------------------------------------------------------
 # A TFDS audio dataset the user has prepared (e.g. speech_commands, nsynth, librispeech).
 
-_ROLE_PREFIXES = {'train': ('train',), 'validation': ('validation', 'valid', 'dev'),
-                  'test': ('test',)}
+_ROLE_PREFIXES = {
+  'train': ('train',),
+  'validation': ('validation', 'valid', 'dev'),
+  'test': ('test',),
+}
 
 
 @functools.lru_cache(maxsize=4)
 def _tfds_builder(name: str, data_dir: str | None):
   """The prepared builder of ``name``, checked for an 'audio' feature with a sample rate."""
   import tensorflow_datasets as tfds  # lazy: worker processes without TFDS sources start fast
+
   builder = tfds.builder(name, data_dir=data_dir)
   if not builder.is_prepared():
-    raise ValueError(f'tfds_name={name!r}: not prepared in data_dir={data_dir!r}; prepare it '
-                     f'first, e.g. `tfds build {name} --data_dir=...`')
+    raise ValueError(
+      f'tfds_name={name!r}: not prepared in data_dir={data_dir!r}; prepare it '
+      f'first, e.g. `tfds build {name} --data_dir=...`'
+    )
   features = builder.info.features
   if 'audio' not in features:
-    raise ValueError(f'tfds_name={name!r}: has no "audio" feature (features: '
-                     f'{", ".join(features.keys())})')
+    raise ValueError(
+      f'tfds_name={name!r}: has no "audio" feature (features: {", ".join(features.keys())})'
+    )
   if not features['audio'].sample_rate:
     raise ValueError(f'tfds_name={name!r}: its "audio" feature declares no sample_rate')
   return builder
 
 
-def _tfds_refs(name: str, data_dir: str | None, split: str, num_items: int,
-               seed: int) -> list[str]:
+def _tfds_refs(name: str, data_dir: str | None, split: str, num_items: int, seed: int) -> list[str]:
   """'tfds_split:index' refs of ``split``: the dataset's own split when it has one (by name
   prefix: train*, validation*/valid*/dev*, test*), else a hash share of its train splits."""
   sizes = {k: v.num_examples for k, v in _tfds_builder(name, data_dir).info.splits.items()}
-  roles = {role: sorted(k for k in sizes if k.startswith(prefixes))
-           for role, prefixes in _ROLE_PREFIXES.items()}
+  roles = {
+    role: sorted(k for k in sizes if k.startswith(prefixes))
+    for role, prefixes in _ROLE_PREFIXES.items()
+  }
   if not roles['train']:  # no train split: hash-split every example
     roles = {'train': sorted(sizes), 'validation': [], 'test': []}
 
@@ -771,8 +960,11 @@ def _tfds_refs(name: str, data_dir: str | None, split: str, num_items: int,
   if split != 'train' and roles[split]:
     refs = [f'{k}:{i}' for k in roles[split] for i in range(sizes[k])]
   else:
-    refs = [r for r in (f'{k}:{i}' for k in roles['train'] for i in range(sizes[k]))
-            if destination(r) == split]
+    refs = [
+      r
+      for r in (f'{k}:{i}' for k in roles['train'] for i in range(sizes[k]))
+      if destination(r) == split
+    ]
   refs.sort(key=lambda r: _hash(seed, r))
   return refs[:num_items] if num_items else refs
 
@@ -780,15 +972,23 @@ def _tfds_refs(name: str, data_dir: str | None, split: str, num_items: int,
 def _tfds_audio(name: str, data_dir: str | None, ref: str) -> tuple[np.ndarray, int]:
   """Example ``ref`` ('split:index') as float32 ``[samples(, channels)]`` and its rate."""
   import tensorflow_datasets as tfds
+
   builder = _tfds_builder(name, data_dir)
   split, index = ref.rsplit(':', 1)
   feature = builder.info.features['audio']
-  ds = builder.as_dataset(split=f'{split}[{index}:{int(index) + 1}]',
-                          decoders=tfds.decode.PartialDecoding({'audio': True}))
+  ds = builder.as_dataset(
+    split=f'{split}[{index}:{int(index) + 1}]',
+    decoders=tfds.decode.PartialDecoding({'audio': True}),
+  )
   wave = next(iter(tfds.as_numpy(ds)))['audio']
   # Integer audio holds 16-bit samples (TFDS's default int64 included) unless it is int32.
-  scale = 1.0 if np.issubdtype(wave.dtype, np.floating) else \
-      2.0**31 if wave.dtype == np.int32 else 2.0**15
+  scale = (
+    1.0
+    if np.issubdtype(wave.dtype, np.floating)
+    else 2.0**31
+    if wave.dtype == np.int32
+    else 2.0**15
+  )
   return wave.astype(np.float32) / np.float32(scale), int(feature.sample_rate)
 
 
@@ -796,8 +996,16 @@ def _tfds_audio(name: str, data_dir: str | None, ref: str) -> tuple[np.ndarray, 
 # The interface the dataset builder uses.
 
 
-def list_items(source: str, split: str, *, num_items: int, seed: int, audio_dir: str = '',
-               tfds_name: str = '', tfds_data_dir: str | None = None) -> list[Item]:
+def list_items(
+  source: str,
+  split: str,
+  *,
+  num_items: int,
+  seed: int,
+  audio_dir: str = '',
+  tfds_name: str = '',
+  tfds_data_dir: str | None = None,
+) -> list[Item]:
   """The items of one split of ``source``; no item is in two splits.
 
   ``num_items``: synthetic items to make, or at most this many files/examples (0 = all).
@@ -812,8 +1020,9 @@ def list_items(source: str, split: str, *, num_items: int, seed: int, audio_dir:
     if not 0 < num_items <= _SPLIT_STRIDE:
       raise ValueError(f'num_items={num_items}: the synthetic source needs 1..{_SPLIT_STRIDE}')
     start = SPLITS.index(split) * _SPLIT_STRIDE
-    return [Item(key=f'synthetic/{i}', kind='synthetic', ref=i)
-            for i in range(start, start + num_items)]
+    return [
+      Item(key=f'synthetic/{i}', kind='synthetic', ref=i) for i in range(start, start + num_items)
+    ]
   if source == 'directory':
     if not audio_dir:
       raise ValueError('audio_dir is empty: source="directory" needs a directory of audio files')
@@ -821,14 +1030,24 @@ def list_items(source: str, split: str, *, num_items: int, seed: int, audio_dir:
   if source == 'tfds':
     if not tfds_name:
       raise ValueError('tfds_name is empty: source="tfds" needs a prepared TFDS dataset name')
-    return [Item(key=ref, kind='tfds', ref=ref)
-            for ref in _tfds_refs(tfds_name, tfds_data_dir or None, split, num_items, seed)]
+    return [
+      Item(key=ref, kind='tfds', ref=ref)
+      for ref in _tfds_refs(tfds_name, tfds_data_dir or None, split, num_items, seed)
+    ]
   raise ValueError(f'source={source!r}: expected one of {", ".join(SOURCES)}')
 
 
-def load_item(item: Item, *, sample_rate: int, channels: int, seconds: float, seed: int,
-              audio_dir: str = '', tfds_name: str = '', tfds_data_dir: str | None = None
-              ) -> np.ndarray | None:
+def load_item(
+  item: Item,
+  *,
+  sample_rate: int,
+  channels: int,
+  seconds: float,
+  seed: int,
+  audio_dir: str = '',
+  tfds_name: str = '',
+  tfds_data_dir: str | None = None,
+) -> np.ndarray | None:
   """The clip of ``item``: float32 ``[round(seconds * sample_rate), channels]``.
 
   Files and TFDS examples give a crop chosen by ``(seed, key)`` from their middle half,
@@ -846,10 +1065,10 @@ def load_item(item: Item, *, sample_rate: int, channels: int, seconds: float, se
       return None
   elif item.kind == 'tfds':
     wave, sr = _tfds_audio(tfds_name, tfds_data_dir or None, str(item.ref))
-    wave = audio.resample(_to_channels(wave, channels, f'{tfds_name} {item.ref}'), sr,
-                          sample_rate)
+    wave = audio.resample(_to_channels(wave, channels, f'{tfds_name} {item.ref}'), sr, sample_rate)
   else:
     raise ValueError(f'item {item.key!r}: kind={item.kind!r}, expected synthetic, file or tfds')
-  wave = _crop(_to_channels(wave, channels, item.key),
-               n, np.random.default_rng([seed, _hash(item.key)]))
+  wave = _crop(
+    _to_channels(wave, channels, item.key), n, np.random.default_rng([seed, _hash(item.key)])
+  )
   return np.ascontiguousarray(wave, np.float32)

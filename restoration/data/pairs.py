@@ -2,6 +2,7 @@
 
 Kept free of TensorFlow so that the process pool that prepares the dataset starts fast.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -14,6 +15,7 @@ from restoration.data import codecs, corpus
 @dataclasses.dataclass(frozen=True)
 class PairSpec:
   """What the worker needs to turn an item into an example (picklable)."""
+
   source: str
   sample_rate: int
   channels: int
@@ -33,9 +35,15 @@ def to_int16(wave: np.ndarray) -> np.ndarray:
 def make_example(item: corpus.Item, spec: PairSpec) -> dict | None:
   """Returns ``{'key', 'clean' [S, C], 'degraded' [D, S, C]}`` as int16, or None if unusable."""
   wave = corpus.load_item(
-      item, sample_rate=spec.sample_rate, channels=spec.channels, seconds=spec.clip_seconds,
-      seed=spec.seed, audio_dir=spec.audio_dir, tfds_name=spec.tfds_name,
-      tfds_data_dir=spec.tfds_data_dir or None)
+    item,
+    sample_rate=spec.sample_rate,
+    channels=spec.channels,
+    seconds=spec.clip_seconds,
+    seed=spec.seed,
+    audio_dir=spec.audio_dir,
+    tfds_name=spec.tfds_name,
+    tfds_data_dir=spec.tfds_data_dir or None,
+  )
   if wave is None:
     return None
   wave = np.asarray(wave, np.float32).reshape(wave.shape[0], spec.channels)

@@ -8,10 +8,11 @@ Items are read by index from the array_record files (``as_data_source``), which 
 datasets far larger than memory. Each process reads a disjoint shard (item ``i`` belongs to
 process ``i % process_count``).
 """
+
 from __future__ import annotations
 
 import functools
-from typing import Iterator
+from collections.abc import Iterator
 
 import jax
 import numpy as np
@@ -25,8 +26,14 @@ BATCH_KEYS = ('clean', 'degraded', 'clean_wave', 'degraded_wave', 'degradation')
 def tf_analysis(wave: tf.Tensor, p: SpectralParams) -> tf.Tensor:
   """tf.signal twin of ``restoration.spectral.analysis``: ``[B, S]`` -> ``[B, T, F, 2]``."""
   x = tf.pad(wave, [[0, 0], [p.n_fft // 2, p.n_fft // 2]])
-  spec = tf.signal.stft(x, frame_length=p.n_fft, frame_step=p.hop, fft_length=p.n_fft,
-                        window_fn=tf.signal.hann_window, pad_end=False)
+  spec = tf.signal.stft(
+    x,
+    frame_length=p.n_fft,
+    frame_step=p.hop,
+    fft_length=p.n_fft,
+    window_fn=tf.signal.hann_window,
+    pad_end=False,
+  )
   mag = tf.abs(spec)
   scale = p.beta * tf.pow(mag + 1e-8, p.alpha) / (mag + 1e-8)
   return tf.stack([tf.math.real(spec) * scale, tf.math.imag(spec) * scale], axis=-1)
@@ -35,19 +42,23 @@ def tf_analysis(wave: tf.Tensor, p: SpectralParams) -> tf.Tensor:
 class _Sampler:
   """Draws example ``n`` of one process deterministically (runs inside tf.numpy_function)."""
 
-  def __init__(self, source, *, seed: int, process_index: int, process_count: int,
-               crop: int, train: bool):
+  def __init__(
+    self, source, *, seed: int, process_index: int, process_count: int, crop: int, train: bool
+  ):
     self.source = source
     self.local = np.arange(process_index, len(source), process_count)
     if len(self.local) == 0:
-      raise ValueError(f'split has {len(source)} items: fewer than the {process_count} '
-                       'processes; prepare more items (config.data.num_*)')
+      raise ValueError(
+        f'split has {len(source)} items: fewer than the {process_count} '
+        'processes; prepare more items (config.data.num_*)'
+      )
     self.seed, self.process_index, self.crop, self.train = seed, process_index, crop, train
 
   @functools.lru_cache(maxsize=4)
   def _permutation(self, epoch: int) -> np.ndarray:
     return np.random.default_rng((self.seed, self.process_index, epoch, 1)).permutation(
-        len(self.local))
+      len(self.local)
+    )
 
   def __call__(self, n: np.int64):
     n = int(n)
@@ -61,13 +72,23 @@ class _Sampler:
     ch = int(rng.integers(0, clean.shape[1]))
     sl = slice(start, start + self.crop)
     scale = np.float32(1 / 32768)
-    return (clean[sl, ch].astype(np.float32) * scale,
-            degraded[d, sl, ch].astype(np.float32) * scale, np.int32(d))
+    return (
+      clean[sl, ch].astype(np.float32) * scale,
+      degraded[d, sl, ch].astype(np.float32) * scale,
+      np.int32(d),
+    )
 
 
-def local_batches(builder, config, *, split: str = 'train', start_step: int = 0,
-                  train: bool = True, process_index: int | None = None,
-                  process_count: int | None = None) -> Iterator[dict[str, np.ndarray]]:
+def local_batches(
+  builder,
+  config,
+  *,
+  split: str = 'train',
+  start_step: int = 0,
+  train: bool = True,
+  process_index: int | None = None,
+  process_count: int | None = None,
+) -> Iterator[dict[str, np.ndarray]]:
   """This process's batches (``global_batch // process_count`` examples) as numpy dicts.
 
   ``train=False`` walks the split in order from the start of each clip (validation), still
@@ -79,19 +100,28 @@ def local_batches(builder, config, *, split: str = 'train', start_step: int = 0,
   local_batch = config.train.global_batch // pc
   p = SpectralParams.from_config(config.spectral)
   crop = int(round(d.crop_seconds * d.sample_rate))
-  sampler = _Sampler(builder.as_data_source(split), seed=config.seed, process_index=pi,
-                     process_count=pc, crop=crop, train=train)
+  sampler = _Sampler(
+    builder.as_data_source(split),
+    seed=config.seed,
+    process_index=pi,
+    process_count=pc,
+    crop=crop,
+    train=train,
+  )
 
   def load(n):
-    clean, degraded, deg = tf.numpy_function(sampler, [n], (tf.float32, tf.float32, tf.int32),
-                                             stateful=False)
+    clean, degraded, deg = tf.numpy_function(
+      sampler, [n], (tf.float32, tf.float32, tf.int32), stateful=False
+    )
     clean.set_shape([crop])
     degraded.set_shape([crop])
     deg.set_shape([])
     return {'clean_wave': clean, 'degraded_wave': degraded, 'degradation': deg}
 
   def spectra(b):
-    return dict(b, clean=tf_analysis(b['clean_wave'], p), degraded=tf_analysis(b['degraded_wave'], p))
+    return dict(
+      b, clean=tf_analysis(b['clean_wave'], p), degraded=tf_analysis(b['degraded_wave'], p)
+    )
 
   ds = tf.data.Dataset.range(start_step * local_batch, np.iinfo(np.int64).max)
   ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
@@ -104,13 +134,16 @@ def local_batches(builder, config, *, split: str = 'train', start_step: int = 0,
   return ds.as_numpy_iterator()
 
 
-def to_global(batch: dict[str, np.ndarray], sharding: jax.sharding.Sharding) -> dict[str, jax.Array]:
+def to_global(
+  batch: dict[str, np.ndarray], sharding: jax.sharding.Sharding
+) -> dict[str, jax.Array]:
   """Assembles every process's local batch into one global jax.Array per key."""
   return {k: jax.make_array_from_process_local_data(sharding, v) for k, v in batch.items()}
 
 
-def global_batches(builder, config, sharding: jax.sharding.Sharding, **kwargs
-                   ) -> Iterator[dict[str, jax.Array]]:
+def global_batches(
+  builder, config, sharding: jax.sharding.Sharding, **kwargs
+) -> Iterator[dict[str, jax.Array]]:
   """:func:`local_batches` assembled into global arrays sharded over the mesh's data axis."""
   for batch in local_batches(builder, config, **kwargs):
     yield to_global(batch, sharding)

@@ -2,6 +2,7 @@
 
 A no-op when the dataset is already prepared. Codec work runs on every core.
 """
+
 from __future__ import annotations
 
 import time
@@ -16,15 +17,18 @@ def main(argv) -> None:
   del argv
   from restoration import config as config_lib
   from restoration.data import builder as builder_lib
+
   config = _CONFIG.value
   config_lib.validate(config)
   start = time.time()
   b = builder_lib.prepare(config.data)
   info = b.info
   sizes = {s: info.splits[s].num_examples for s in builder_lib.SPLITS}
-  print(f'dataset {b.builder_config.name} at {b.data_dir}: {sizes} examples, '
-        f'degradations {list(b.builder_config.degradations)} '
-        f'({time.time() - start:.1f} s)')
+  print(
+    f'dataset {b.builder_config.name} at {b.data_dir}: {sizes} examples, '
+    f'degradations {list(b.builder_config.degradations)} '
+    f'({time.time() - start:.1f} s)'
+  )
 
 
 if __name__ == '__main__':

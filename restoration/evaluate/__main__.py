@@ -1,4 +1,5 @@
 """``python -m restoration.evaluate --workdir=DIR [--data=...]``: see ``evaluate.py``."""
+
 import sys
 
 from restoration.evaluate.evaluate import main

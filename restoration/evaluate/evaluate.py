@@ -25,6 +25,7 @@ Writes ``OUT/metrics.json`` (default OUT: ``DIR/eval``) and ``OUT/metrics.md``::
 
 Undefined values (NaN) are written as null.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,10 +45,17 @@ from restoration.evaluate import metrics as metrics_lib
 log = logging.getLogger('restoration')
 
 # Columns of metrics.md: (metric, header); optional ones appear when they were computed.
-TABLE_COLUMNS = (('lsd', 'LSD'), ('lsd_high', 'LSD-high'), ('si_sdr', 'SI-SDR'),
-                 ('mel_distance', 'mel dist.'), ('high_band_energy_ratio', 'HF energy'),
-                 ('spec_mse', 'spec MSE'), ('pesq_wb', 'PESQ'), ('stoi', 'STOI'),
-                 ('visqol', 'ViSQOL'))
+TABLE_COLUMNS = (
+  ('lsd', 'LSD'),
+  ('lsd_high', 'LSD-high'),
+  ('si_sdr', 'SI-SDR'),
+  ('mel_distance', 'mel dist.'),
+  ('high_band_energy_ratio', 'HF energy'),
+  ('spec_mse', 'spec MSE'),
+  ('pesq_wb', 'PESQ'),
+  ('stoi', 'STOI'),
+  ('visqol', 'ViSQOL'),
+)
 _DATA_PATHS = ('data_dir', 'audio_dir', 'tfds_data_dir')
 
 
@@ -76,13 +84,14 @@ def _squeeze(x: np.ndarray) -> np.ndarray:
   return x[:, 0] if x.shape[1] == 1 else x
 
 
-def _test_split(config, max_items: int | None
-                ) -> tuple[str, Callable[[int, int], Iterator[tuple[np.ndarray, np.ndarray]]],
-                           int, float]:
+def _test_split(
+  config, max_items: int | None
+) -> tuple[str, Callable[[int, int], Iterator[tuple[np.ndarray, np.ndarray]]], int, float]:
   """``(description, pairs, count, clip seconds)`` of the test split, where
   ``pairs(degradation index, batch)`` yields (clean, degraded) ``[n, S, C]`` batches read on
   demand, so memory stays flat however large the split."""
   from restoration.data import builder as builder_lib
+
   builder = builder_lib.prepare(config.data)
   source = builder.as_data_source('test')
   count = len(source) if max_items is None else min(len(source), max_items)
@@ -96,17 +105,23 @@ def _test_split(config, max_items: int | None
       degraded = np.stack([it['degraded'][d] for it in items]).astype(np.float32) / 32768
       yield clean, degraded
 
-  return (f'test split of {builder.builder_config.name} in {config.data.data_dir}', pairs, count,
-          float(config.data.clip_seconds))
+  return (
+    f'test split of {builder.builder_config.name} in {config.data.data_dir}',
+    pairs,
+    count,
+    float(config.data.clip_seconds),
+  )
 
 
 def _user_files(data: str | Sequence[str]) -> list[str]:
   from restoration.data import corpus
+
   if isinstance(data, str) and os.path.isdir(data):
     files = [os.fspath(p) for p in corpus.list_audio_files(data)]
     if not files:
-      raise EvaluateError(f'data={data!r}: no audio files '
-                          f'({", ".join(corpus.AUDIO_EXTENSIONS)}) under it')
+      raise EvaluateError(
+        f'data={data!r}: no audio files ({", ".join(corpus.AUDIO_EXTENSIONS)}) under it'
+      )
     return files
   files = [f.strip() for f in data.split(',')] if isinstance(data, str) else list(data)
   files = [f for f in files if f]
@@ -118,13 +133,14 @@ def _user_files(data: str | Sequence[str]) -> list[str]:
 def _load_clean(files: list[str], config, max_seconds: float) -> list[np.ndarray]:
   """Each file at the model's rate and channel count, ``[S, C]``, its middle ``max_seconds``."""
   from restoration.data import audio
+
   sr, keep = int(config.data.sample_rate), int(round(max_seconds * config.data.sample_rate))
   clips = []
   for path in files:
     wave, _ = audio.load(path, sample_rate=sr, channels=int(config.data.channels))
     wave = wave.reshape(wave.shape[0], -1)
     start = max(0, (wave.shape[0] - keep) // 2)
-    wave = wave[start:start + keep]
+    wave = wave[start : start + keep]
     if not np.any(wave):
       raise EvaluateError(f'{path}: silent; every metric is relative to the clean signal')
     clips.append(wave)
@@ -132,25 +148,32 @@ def _load_clean(files: list[str], config, max_seconds: float) -> list[np.ndarray
 
 
 def _score(clean: np.ndarray, est: np.ndarray, sr: int, params, optional: bool) -> dict:
-  return metrics_lib.compute_all(_squeeze(clean), _squeeze(est), sr, params=params,
-                                 optional=optional)
+  return metrics_lib.compute_all(
+    _squeeze(clean), _squeeze(est), sr, params=params, optional=optional
+  )
 
 
 def _aggregate(scores: dict[str, dict[str, list]]) -> dict:
   """{degradation: {kind: [clip scores]}} -> aggregated, plus 'all' over degradations."""
-  out = {d: {k: metrics_lib.aggregate(v) for k, v in kinds.items()}
-         for d, kinds in scores.items()}
+  out = {d: {k: metrics_lib.aggregate(v) for k, v in kinds.items()} for d, kinds in scores.items()}
   kinds = next(iter(scores.values())).keys()
-  out['all'] = {k: metrics_lib.aggregate([s for d in scores.values() for s in d[k]])
-                for k in kinds}
+  out['all'] = {k: metrics_lib.aggregate([s for d in scores.values() for s in d[k]]) for k in kinds}
   return out
 
 
-def evaluate_workdir(workdir: str, *, config=None, data: str | Sequence[str] | None = None,
-                     checkpoint: str | int = 'best', steps_list: Sequence[int] | None = None,
-                     max_items: int | None = None, out_dir: str | None = None,
-                     optional_metrics: bool = True, max_seconds: float = 30.0,
-                     batch_size: int = 16) -> dict:
+def evaluate_workdir(
+  workdir: str,
+  *,
+  config=None,
+  data: str | Sequence[str] | None = None,
+  checkpoint: str | int = 'best',
+  steps_list: Sequence[int] | None = None,
+  max_items: int | None = None,
+  out_dir: str | None = None,
+  optional_metrics: bool = True,
+  max_seconds: float = 30.0,
+  batch_size: int = 16,
+) -> dict:
   """Scores ``workdir``'s ``checkpoint``; writes metrics.json and metrics.md; returns the dict.
 
   ``config``, when given, supplies the data paths (``data.data_dir``, ``audio_dir``,
@@ -161,6 +184,7 @@ def evaluate_workdir(workdir: str, *, config=None, data: str | Sequence[str] | N
   from restoration import restore, spectral
   from restoration.data import codecs
   from restoration.train import state as state_lib
+
   if max_items is not None and max_items < 1:
     raise EvaluateError(f'max_items={max_items!r}: expected a positive count')
   restorer = restore.Restorer(workdir, checkpoint=checkpoint)
@@ -188,15 +212,16 @@ def evaluate_workdir(workdir: str, *, config=None, data: str | Sequence[str] | N
       for clean, degraded in pairs(d, items_per_call):
         waves = _fold(degraded)
         padded = np.pad(waves, ((0, batch - waves.shape[0]), (0, 0)))
-        degraded_scores[name] += [_score(c, x, sr, p, optional_metrics)
-                                  for c, x in zip(clean, degraded)]
+        degraded_scores[name] += [
+          _score(c, x, sr, p, optional_metrics) for c, x in zip(clean, degraded)
+        ]
         for i, r in enumerate(runs):
           if math.isnan(rtf[i]):
-            rtf[i] = _real_time_factor(lambda: r.restore_waves(padded),
-                                       batch * waves.shape[1] / sr)
-          restored = _unfold(r.restore_waves(padded)[:waves.shape[0]], channels)
-          restored_scores[i][name] += [_score(c, y, sr, p, optional_metrics)
-                                       for c, y in zip(clean, restored)]
+            rtf[i] = _real_time_factor(lambda: r.restore_waves(padded), batch * waves.shape[1] / sr)
+          restored = _unfold(r.restore_waves(padded)[: waves.shape[0]], channels)
+          restored_scores[i][name] += [
+            _score(c, y, sr, p, optional_metrics) for c, y in zip(clean, restored)
+          ]
   else:
     files = _user_files(data)[:max_items]
     description = files
@@ -209,25 +234,36 @@ def evaluate_workdir(workdir: str, *, config=None, data: str | Sequence[str] | N
         degraded_scores[name].append(_score(clean, degraded, sr, p, optional_metrics))
         for i, r in enumerate(runs):
           if math.isnan(rtf[i]):
-            rtf[i] = _real_time_factor(lambda: r.restore_array(degraded, sr),
-                                       degraded.size / sr)
+            rtf[i] = _real_time_factor(lambda: r.restore_array(degraded, sr), degraded.size / sr)
           restored_scores[i][name].append(
-              _score(clean, r.restore_array(degraded, sr), sr, p, optional_metrics))
+            _score(clean, r.restore_array(degraded, sr), sr, p, optional_metrics)
+          )
 
   result = {
-      'workdir': os.fspath(workdir), 'method': cfg.method,
-      'checkpoint_step': int(restorer.checkpoint_step),
-      'params': state_lib.count_params(restorer.params), 'sample_rate': sr,
-      'data': description, 'num_clips': len(next(iter(degraded_scores.values()))),
-      'audio_seconds': audio_seconds, 'degradations': degradations,
-      'optional_metrics': list(metrics_lib.available_optional_metrics()
-                               if optional_metrics else ()),
-      'runs': [{'steps': r.steps if diffusion else None, 'network_calls': r.network_calls,
-                'real_time_factor': rtf[i],
-                'metrics': _aggregate({d: {'restored': restored_scores[i][d],
-                                           'degraded': degraded_scores[d]}
-                                       for d in degradations})}
-               for i, r in enumerate(runs)],
+    'workdir': os.fspath(workdir),
+    'method': cfg.method,
+    'checkpoint_step': int(restorer.checkpoint_step),
+    'params': state_lib.count_params(restorer.params),
+    'sample_rate': sr,
+    'data': description,
+    'num_clips': len(next(iter(degraded_scores.values()))),
+    'audio_seconds': audio_seconds,
+    'degradations': degradations,
+    'optional_metrics': list(metrics_lib.available_optional_metrics() if optional_metrics else ()),
+    'runs': [
+      {
+        'steps': r.steps if diffusion else None,
+        'network_calls': r.network_calls,
+        'real_time_factor': rtf[i],
+        'metrics': _aggregate(
+          {
+            d: {'restored': restored_scores[i][d], 'degraded': degraded_scores[d]}
+            for d in degradations
+          }
+        ),
+      }
+      for i, r in enumerate(runs)
+    ],
   }
   write(result, out_dir or os.path.join(workdir, 'eval'))
   return result
@@ -254,27 +290,32 @@ def markdown(result: dict) -> str:
 
   def cell(kinds: dict, key: str) -> str:
     values = [kinds[kind][key]['mean'] for kind in ('restored', 'degraded')]
-    return '{} ({})'.format(*('-' if v is None or not math.isfinite(v) else f'{v:.3g}'
-                              for v in values))
+    return '{} ({})'.format(
+      *('-' if v is None or not math.isfinite(v) else f'{v:.3g}' for v in values)
+    )
 
   data = result['data']
   data = data if isinstance(data, str) else f'{len(data)} files'
   lines = [
-      f"# Evaluation: {result['workdir']}", '',
-      f"{result['method']}, checkpoint step {result['checkpoint_step']}, "
-      f"{result['params']:,} parameters; {data}: {result['num_clips']} clips "
-      f"({result['audio_seconds']:.1f} s) x {len(result['degradations'])} degradations.", '',
-      'Cells: restored (degraded input), means over clips. Steps: sampler steps; NFE: network '
-      'calls per clip; RTF: wall seconds per second of audio (compiled).', '',
-      '| degradation | steps | NFE | RTF | ' + ' | '.join(h for _, h in columns) + ' |',
-      '|' + '---|' * (4 + len(columns)),
+    f'# Evaluation: {result["workdir"]}',
+    '',
+    f'{result["method"]}, checkpoint step {result["checkpoint_step"]}, '
+    f'{result["params"]:,} parameters; {data}: {result["num_clips"]} clips '
+    f'({result["audio_seconds"]:.1f} s) x {len(result["degradations"])} degradations.',
+    '',
+    'Cells: restored (degraded input), means over clips. Steps: sampler steps; NFE: network '
+    'calls per clip; RTF: wall seconds per second of audio (compiled).',
+    '',
+    '| degradation | steps | NFE | RTF | ' + ' | '.join(h for _, h in columns) + ' |',
+    '|' + '---|' * (4 + len(columns)),
   ]
   for run in result['runs']:
     steps = '-' if run['steps'] is None else str(run['steps'])
     for name, kinds in run['metrics'].items():
-      lines.append(f"| {name} | {steps} | {run['network_calls']} | "
-                   f"{run['real_time_factor']:.3g} | "
-                   + ' | '.join(cell(kinds, k) for k, _ in columns) + ' |')
+      lines.append(
+        f'| {name} | {steps} | {run["network_calls"]} | '
+        f'{run["real_time_factor"]:.3g} | ' + ' | '.join(cell(kinds, k) for k, _ in columns) + ' |'
+      )
   return '\n'.join(lines) + '\n'
 
 
@@ -282,8 +323,10 @@ def write(result: dict, out_dir: str) -> None:
   """metrics.json and metrics.md in ``out_dir``, each replaced whole (never half written)."""
   os.makedirs(out_dir, exist_ok=True)
   result = _finite(result)
-  for name, text in (('metrics.json', json.dumps(result, indent=2) + '\n'),
-                     ('metrics.md', markdown(result))):
+  for name, text in (
+    ('metrics.json', json.dumps(result, indent=2) + '\n'),
+    ('metrics.md', markdown(result)),
+  ):
     path = os.path.join(out_dir, name)
     with open(path + '.part', 'w') as f:
       f.write(text)
@@ -304,28 +347,46 @@ def _step_counts(text: str) -> list[int]:
 def main(argv: list[str] | None = None) -> int:
   p = argparse.ArgumentParser(prog='evaluate', description='Score a trained restoration run.')
   p.add_argument('--workdir', required=True, help='training run directory')
-  p.add_argument('--data', default=None,
-                 help="directory or comma-separated clean audio files (default: the run's "
-                      'test split)')
+  p.add_argument(
+    '--data',
+    default=None,
+    help="directory or comma-separated clean audio files (default: the run's test split)",
+  )
   p.add_argument('--checkpoint', default='best', help='best, latest or a step number')
-  p.add_argument('--steps', default=None, type=_step_counts,
-                 help='comma-separated diffusion step counts (default: sampling.eval_steps)')
+  p.add_argument(
+    '--steps',
+    default=None,
+    type=_step_counts,
+    help='comma-separated diffusion step counts (default: sampling.eval_steps)',
+  )
   p.add_argument('--max_items', type=int, default=None, help='at most this many clips')
   p.add_argument('--max_seconds', type=float, default=30.0, help='crop of --data files')
   p.add_argument('--out_dir', default=None, help='default: WORKDIR/eval')
-  p.add_argument('--optional_metrics', action=argparse.BooleanOptionalAction, default=True,
-                 help='PESQ/STOI/ViSQOL when installed')
+  p.add_argument(
+    '--optional_metrics',
+    action=argparse.BooleanOptionalAction,
+    default=True,
+    help='PESQ/STOI/ViSQOL when installed',
+  )
   args = p.parse_args(argv)
   from absl import logging as absl_logging  # orbax logs routine notes as warnings
+
   absl_logging.set_verbosity(absl_logging.ERROR)
   try:
-    result = evaluate_workdir(args.workdir, data=args.data, checkpoint=args.checkpoint,
-                              steps_list=args.steps, max_items=args.max_items,
-                              out_dir=args.out_dir, optional_metrics=args.optional_metrics,
-                              max_seconds=args.max_seconds)
+    result = evaluate_workdir(
+      args.workdir,
+      data=args.data,
+      checkpoint=args.checkpoint,
+      steps_list=args.steps,
+      max_items=args.max_items,
+      out_dir=args.out_dir,
+      optional_metrics=args.optional_metrics,
+      max_seconds=args.max_seconds,
+    )
   except Exception as e:  # what the user can fix ends in one line; bugs keep their traceback
     from restoration import restore
     from restoration.data.codecs import CodecError
+
     if not isinstance(e, (EvaluateError, CodecError, *restore.user_errors())):
       raise
     p.exit(1, f'evaluate: error: {e}\n')

@@ -17,6 +17,7 @@ Optional, when the packages are installed: ``pesq_wb`` (pesq), ``stoi`` (pystoi)
 A value that is undefined for a clip (no reference energy above the cutoff, no speech
 for PESQ) is NaN; :func:`aggregate` skips NaNs and reports how many values it used.
 """
+
 from __future__ import annotations
 
 import functools
@@ -41,14 +42,20 @@ Band = Literal['full', 'high', 'low']
 _analysis = jax.jit(spectral.analysis, static_argnums=1)
 
 
-def check_pair(ref: np.ndarray, est: np.ndarray, sample_rate: int | None = None,
-               est_sample_rate: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def check_pair(
+  ref: np.ndarray,
+  est: np.ndarray,
+  sample_rate: int | None = None,
+  est_sample_rate: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
   """Validates an aligned pair and returns it as float64; metrics never resample silently."""
   if sample_rate is not None and (int(sample_rate) != sample_rate or sample_rate <= 0):
     raise ValueError(f'sample_rate must be a positive integer, got {sample_rate!r}')
   if est_sample_rate is not None and est_sample_rate != sample_rate:
-    raise ValueError(f'est_sample_rate {est_sample_rate} != sample_rate {sample_rate}: '
-                     'resample est to the reference rate first')
+    raise ValueError(
+      f'est_sample_rate {est_sample_rate} != sample_rate {sample_rate}: '
+      'resample est to the reference rate first'
+    )
   ref, est = np.asarray(ref, np.float64), np.asarray(est, np.float64)
   for name, x in (('ref', ref), ('est', est)):
     if x.ndim not in (1, 2):
@@ -58,8 +65,10 @@ def check_pair(ref: np.ndarray, est: np.ndarray, sample_rate: int | None = None,
     if not np.all(np.isfinite(x)):
       raise ValueError(f'{name} contains NaN or inf')
   if ref.shape != est.shape:
-    raise ValueError(f'ref shape {ref.shape} != est shape {est.shape}: '
-                     'metrics need sample-aligned signals of equal length and channels')
+    raise ValueError(
+      f'ref shape {ref.shape} != est shape {est.shape}: '
+      'metrics need sample-aligned signals of equal length and channels'
+    )
   if not np.any(ref):
     raise ValueError('ref is all zeros: every metric here is relative to the reference')
   return ref, est
@@ -68,31 +77,43 @@ def check_pair(ref: np.ndarray, est: np.ndarray, sample_rate: int | None = None,
 def _mono_pair(ref, est, sample_rate=None) -> tuple[np.ndarray, np.ndarray]:
   ref, est = check_pair(ref, est, sample_rate)
   if ref.ndim != 1:
-    raise ValueError(f'expected mono [samples], got shape {ref.shape}; '
-                     'use compute_all for multi-channel audio')
+    raise ValueError(
+      f'expected mono [samples], got shape {ref.shape}; use compute_all for multi-channel audio'
+    )
   return ref, est
 
 
 def _check_cutoff(cutoff_hz: float | None, sample_rate: int) -> float:
   cutoff = sample_rate / 4 if cutoff_hz is None else float(cutoff_hz)
   if not 0 < cutoff < sample_rate / 2:
-    raise ValueError(f'cutoff_hz must lie in (0, {sample_rate / 2}) Hz '
-                     f'for sample_rate {sample_rate}, got {cutoff_hz}')
+    raise ValueError(
+      f'cutoff_hz must lie in (0, {sample_rate / 2}) Hz '
+      f'for sample_rate {sample_rate}, got {cutoff_hz}'
+    )
   return cutoff
 
 
 def _stft(x: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
   """Complex STFT ``[frames, bins]`` with the framing of ``restoration.spectral.stft``."""
-  return librosa.stft(x, n_fft=n_fft, hop_length=hop, window='hann', center=True,
-                      pad_mode='constant').T
+  return librosa.stft(
+    x, n_fft=n_fft, hop_length=hop, window='hann', center=True, pad_mode='constant'
+  ).T
 
 
 def _log_power(x: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
-  return np.log10(np.abs(_stft(x, n_fft, hop))**2 + EPS)
+  return np.log10(np.abs(_stft(x, n_fft, hop)) ** 2 + EPS)
 
 
-def lsd(ref: np.ndarray, est: np.ndarray, sample_rate: int, *, band: Band = 'full',
-        cutoff_hz: float | None = None, n_fft: int = 2048, hop: int = 512) -> float:
+def lsd(
+  ref: np.ndarray,
+  est: np.ndarray,
+  sample_rate: int,
+  *,
+  band: Band = 'full',
+  cutoff_hz: float | None = None,
+  n_fft: int = 2048,
+  hop: int = 512,
+) -> float:
   """Log-spectral distance (NU-Wave/AudioSR definition), over the full, high or low band.
 
   'high' keeps bins at or above ``cutoff_hz`` (default ``sample_rate / 4``), 'low' those
@@ -125,21 +146,29 @@ def si_sdr(ref: np.ndarray, est: np.ndarray) -> float:
   return float(10 * np.log10(target_energy / noise_energy))
 
 
-def mel_distance(ref: np.ndarray, est: np.ndarray, sample_rate: int, *, n_mels: int = 80,
-                 n_fft: int = 1024, hop: int = 256) -> float:
+def mel_distance(
+  ref: np.ndarray,
+  est: np.ndarray,
+  sample_rate: int,
+  *,
+  n_mels: int = 80,
+  n_fft: int = 1024,
+  hop: int = 256,
+) -> float:
   """Mean |log10 mel power difference| over frames and mel bands (Slaney mel, 0..sr/2).
 
   A gain g on est gives exactly ``|log10 g**2|`` wherever the power is far above EPS.
   """
   ref, est = _mono_pair(ref, est, sample_rate)
   fb = spectral.mel_filterbank(int(sample_rate), n_fft, n_mels)
-  log_mel = [np.log10(np.abs(_stft(x, n_fft, hop))**2 @ fb + EPS) for x in (ref, est)]
+  log_mel = [np.log10(np.abs(_stft(x, n_fft, hop)) ** 2 @ fb + EPS) for x in (ref, est)]
   return float(np.mean(np.abs(log_mel[0] - log_mel[1])))
 
 
 def spectral_convergence(
-    ref: np.ndarray, est: np.ndarray,
-    resolutions: Sequence[tuple[int, int]] = ((512, 128), (1024, 256), (2048, 512)),
+  ref: np.ndarray,
+  est: np.ndarray,
+  resolutions: Sequence[tuple[int, int]] = ((512, 128), (1024, 256), (2048, 512)),
 ) -> float:
   """Multi-resolution spectral convergence; est = (1 + e) * ref gives exactly |e|."""
   ref, est = _mono_pair(ref, est)
@@ -150,8 +179,9 @@ def spectral_convergence(
   return float(np.mean(values))
 
 
-def high_band_energy_ratio(ref: np.ndarray, est: np.ndarray, sample_rate: int,
-                           cutoff_hz: float | None = None) -> float:
+def high_band_energy_ratio(
+  ref: np.ndarray, est: np.ndarray, sample_rate: int, cutoff_hz: float | None = None
+) -> float:
   """Energy of est above the cutoff over that of ref: 1 = restored, codec output << 1.
 
   Whole-clip FFT (Parseval), so no window leakage blurs the cutoff. NaN when the
@@ -159,7 +189,7 @@ def high_band_energy_ratio(ref: np.ndarray, est: np.ndarray, sample_rate: int,
   """
   ref, est = _mono_pair(ref, est, sample_rate)
   cutoff = _check_cutoff(cutoff_hz, sample_rate)
-  power = np.abs(np.fft.rfft(np.stack([ref, est])))**2
+  power = np.abs(np.fft.rfft(np.stack([ref, est]))) ** 2
   high = np.fft.rfftfreq(ref.shape[-1], 1.0 / sample_rate) >= cutoff
   ref_high, est_high = np.sum(power[:, high], axis=-1)
   return float(est_high / ref_high) if ref_high > 1e-12 * np.sum(power[0]) else math.nan
@@ -169,13 +199,16 @@ def spectrogram_mse(ref_spec: np.ndarray, est_spec: np.ndarray) -> float:
   """MSE between two compressed spectrograms ``[..., T, F, 2]`` (the models' own space)."""
   ref_spec, est_spec = np.asarray(ref_spec, np.float64), np.asarray(est_spec, np.float64)
   if ref_spec.shape != est_spec.shape or ref_spec.ndim < 3 or ref_spec.shape[-1] != 2:
-    raise ValueError(f'ref_spec {ref_spec.shape} and est_spec {est_spec.shape} must both be '
-                     '[..., T, F, 2] of the same shape')
-  return float(np.mean((ref_spec - est_spec)**2))
+    raise ValueError(
+      f'ref_spec {ref_spec.shape} and est_spec {est_spec.shape} must both be '
+      '[..., T, F, 2] of the same shape'
+    )
+  return float(np.mean((ref_spec - est_spec) ** 2))
 
 
-def compressed_spectrogram_mse(ref: np.ndarray, est: np.ndarray,
-                               params: spectral.SpectralParams | None = None) -> float:
+def compressed_spectrogram_mse(
+  ref: np.ndarray, est: np.ndarray, params: spectral.SpectralParams | None = None
+) -> float:
   """:func:`spectrogram_mse` of ``restoration.spectral.analysis`` of both waves."""
   ref, est = _mono_pair(ref, est)
   params = params or spectral.SpectralParams()
@@ -185,14 +218,18 @@ def compressed_spectrogram_mse(ref: np.ndarray, est: np.ndarray,
 
 def available_optional_metrics() -> tuple[str, ...]:
   """Names of the optional metrics whose packages import here (``pip install .[metrics]``)."""
-  return tuple(name for name, package in _OPTIONAL_PACKAGES.items()
-               if importlib.util.find_spec(package) is not None)
+  return tuple(
+    name
+    for name, package in _OPTIONAL_PACKAGES.items()
+    if importlib.util.find_spec(package) is not None
+  )
 
 
 def _require(name: str) -> None:
   if name not in available_optional_metrics():
-    raise ImportError(f'{name} needs the {_OPTIONAL_PACKAGES[name]!r} package: '
-                      'pip install .[metrics]')
+    raise ImportError(
+      f'{name} needs the {_OPTIONAL_PACKAGES[name]!r} package: pip install .[metrics]'
+    )
 
 
 def _resample(x: np.ndarray, sample_rate: int, target_rate: int) -> np.ndarray:
@@ -206,6 +243,7 @@ def pesq_wb(ref: np.ndarray, est: np.ndarray, sample_rate: int) -> float:
   """Wide-band PESQ (ITU-T P.862.2, MOS-LQO about 1..4.64) at 16 kHz; NaN if no speech found."""
   _require('pesq_wb')
   import pesq  # optional dependency
+
   ref, est = _mono_pair(ref, est, sample_rate)
   ref, est = _resample(ref, sample_rate, PESQ_RATE), _resample(est, sample_rate, PESQ_RATE)
   try:
@@ -218,13 +256,15 @@ def stoi(ref: np.ndarray, est: np.ndarray, sample_rate: int) -> float:
   """Short-time objective intelligibility (Taal et al. 2011) in [0, 1]; pystoi resamples."""
   _require('stoi')
   import pystoi  # optional dependency
+
   ref, est = _mono_pair(ref, est, sample_rate)
   return float(pystoi.stoi(ref, est, int(sample_rate), extended=False))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _visqol_api():
   from visqol import VisqolApi  # optional dependency
+
   api = VisqolApi()
   api.create(mode='audio')
   return api
@@ -244,26 +284,39 @@ def visqol(ref: np.ndarray, est: np.ndarray, sample_rate: int) -> float:
 _OPTIONAL_FNS = {'pesq_wb': pesq_wb, 'stoi': stoi, 'visqol': visqol}
 
 
-def _channel_metrics(ref: np.ndarray, est: np.ndarray, sample_rate: int, cutoff_hz: float,
-                     params: spectral.SpectralParams, optional: Iterable[str]) -> dict[str, float]:
+def _channel_metrics(
+  ref: np.ndarray,
+  est: np.ndarray,
+  sample_rate: int,
+  cutoff_hz: float,
+  params: spectral.SpectralParams,
+  optional: Iterable[str],
+) -> dict[str, float]:
   out = {
-      'lsd': lsd(ref, est, sample_rate),
-      'lsd_high': lsd(ref, est, sample_rate, band='high', cutoff_hz=cutoff_hz),
-      'lsd_low': lsd(ref, est, sample_rate, band='low', cutoff_hz=cutoff_hz),
-      'si_sdr': si_sdr(ref, est),
-      'mel_distance': mel_distance(ref, est, sample_rate),
-      'spectral_convergence': spectral_convergence(ref, est),
-      'high_band_energy_ratio': high_band_energy_ratio(ref, est, sample_rate, cutoff_hz),
-      'spec_mse': compressed_spectrogram_mse(ref, est, params),
+    'lsd': lsd(ref, est, sample_rate),
+    'lsd_high': lsd(ref, est, sample_rate, band='high', cutoff_hz=cutoff_hz),
+    'lsd_low': lsd(ref, est, sample_rate, band='low', cutoff_hz=cutoff_hz),
+    'si_sdr': si_sdr(ref, est),
+    'mel_distance': mel_distance(ref, est, sample_rate),
+    'spectral_convergence': spectral_convergence(ref, est),
+    'high_band_energy_ratio': high_band_energy_ratio(ref, est, sample_rate, cutoff_hz),
+    'spec_mse': compressed_spectrogram_mse(ref, est, params),
   }
   for name in optional:
     out[name] = _OPTIONAL_FNS[name](ref, est, sample_rate)
   return out
 
 
-def compute_all(ref: np.ndarray, est: np.ndarray, sample_rate: int, *,
-                cutoff_hz: float | None = None, params: spectral.SpectralParams | None = None,
-                optional: bool = True, est_sample_rate: int | None = None) -> dict[str, float]:
+def compute_all(
+  ref: np.ndarray,
+  est: np.ndarray,
+  sample_rate: int,
+  *,
+  cutoff_hz: float | None = None,
+  params: spectral.SpectralParams | None = None,
+  optional: bool = True,
+  est_sample_rate: int | None = None,
+) -> dict[str, float]:
   """Every metric for one clip, ``[samples]`` or ``[samples, channels]``.
 
   Multi-channel clips are scored per channel and averaged (a downmix would cancel
@@ -274,14 +327,15 @@ def compute_all(ref: np.ndarray, est: np.ndarray, sample_rate: int, *,
   """
   ref, est = check_pair(ref, est, sample_rate, est_sample_rate)
   if ref.ndim == 2 and ref.shape[1] > ref.shape[0]:
-    raise ValueError(f'expected [samples, channels], got shape {ref.shape} '
-                     '(more channels than samples: transposed?)')
+    raise ValueError(
+      f'expected [samples, channels], got shape {ref.shape} '
+      '(more channels than samples: transposed?)'
+    )
   cutoff = _check_cutoff(cutoff_hz, sample_rate)
   params = params or spectral.SpectralParams()
   names = available_optional_metrics() if optional else ()
   channels = [(ref, est)] if ref.ndim == 1 else list(zip(ref.T, est.T))
-  per_channel = [_channel_metrics(r, e, sample_rate, cutoff, params, names)
-                 for r, e in channels]
+  per_channel = [_channel_metrics(r, e, sample_rate, cutoff, params, names) for r, e in channels]
   return {k: float(np.mean([m[k] for m in per_channel])) for k in per_channel[0]}
 
 
@@ -295,8 +349,8 @@ def aggregate(results: Iterable[Mapping[str, float]]) -> dict[str, dict[str, flo
   for name, vals in values.items():
     finite = np.asarray([v for v in vals if not math.isnan(v)])
     out[name] = {
-        'mean': float(finite.mean()) if finite.size else math.nan,
-        'std': float(finite.std()) if finite.size else math.nan,
-        'n': int(finite.size),
+      'mean': float(finite.mean()) if finite.size else math.nan,
+      'std': float(finite.std()) if finite.size else math.nan,
+      'n': int(finite.size),
     }
   return out

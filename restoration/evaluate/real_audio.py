@@ -20,6 +20,7 @@ A clip is its source's files concatenated in order, mono, at the requested rate;
 trailing silence (frames more than 40 dB below the loudest) is cut, the first ``max_seconds``
 are kept, and the peak is set to -1 dBFS so that every clip meets the codec at the same level.
 """
+
 from __future__ import annotations
 
 import glob
@@ -45,6 +46,7 @@ class RealAudioError(RuntimeError):
 
 class RealSource(NamedTuple):
   """One clip: ``paths`` are glob patterns whose sorted matches are concatenated in order."""
+
   name: str
   kind: str  # 'speech' or 'music'
   package: str  # the Debian package that installs ``paths``
@@ -62,41 +64,124 @@ _CMU_LICENSE = 'BSD-2-Clause (CMU)'
 _LIBRIVOX_LICENSE = 'public domain (LibriVox), packaged under BSD-2-Clause (CMU)'
 
 REAL_SOURCES: tuple[RealSource, ...] = (
-    RealSource('alsa_front', 'speech', 'alsa-utils', (f'{_ALSA}/Front_*.wav',), 'GPL-2',
-               'female US English voice: "front center, front left, front right"'),
-    RealSource('alsa_rear_side', 'speech', 'alsa-utils',
-               (f'{_ALSA}/Rear_*.wav', f'{_ALSA}/Side_*.wav'), 'GPL-2',
-               'the same voice: "rear center, rear left, rear right, side left, side right"'),
-    RealSource('linphone_hello', 'speech', 'linphone-common', (f'{_LINPHONE}/hello16000.wav',),
-               'GPL-3+', 'male voice prompt'),
-    RealSource('cmu_cards', 'speech', 'pocketsphinx-testdata', (f'{_CMU}/cards/*.wav',),
-               _CMU_LICENSE, 'male US English voice reading playing cards ("ten of clubs")'),
-    RealSource('librivox_0870', 'speech', 'pocketsphinx-testdata', (_LIBRIVOX + '0870.wav',),
-               _LIBRIVOX_LICENSE, 'male reader, Austen\'s "Sense and Sensibility", chapter 1'),
-    RealSource('librivox_0920', 'speech', 'pocketsphinx-testdata', (_LIBRIVOX + '0920.wav',),
-               _LIBRIVOX_LICENSE, 'the same reader, a later sentence'),
-    RealSource('pyo_announcer', 'speech', 'python3-pyo', (f'{_PYO}/baseballmajeur_m.aif',),
-               'LGPL-3', 'male Quebec-French sports announcer ("baseball majeur")'),
-    RealSource('pyo_flute', 'music', 'python3-pyo', (f'{_PYO}/flute.aif',), 'LGPL-3',
-               'solo flute phrase'),
-    RealSource('pyo_drums', 'music', 'python3-pyo', (f'{_PYO}/drumloop.wav',), 'LGPL-3',
-               'drum kit loop'),
-    RealSource('linphone_four_hands', 'music', 'linphone-common',
-               (f'{_LINPHONE}/rings/four_hands_together.mkv',), 'GPL-3+', 'piano piece'),
-    RealSource('linphone_soft_as_snow', 'music', 'linphone-common',
-               (f'{_LINPHONE}/rings/soft_as_snow.mkv',), 'GPL-3+', 'ringtone music track'),
-    RealSource('linphone_leaving_dreams', 'music', 'linphone-common',
-               (f'{_LINPHONE}/rings/leaving_dreams.mkv',), 'GPL-3+', 'ringtone music track'),
-    RealSource('linphone_its_a_game', 'music', 'linphone-common',
-               (f'{_LINPHONE}/rings/its_a_game.mkv',), 'GPL-3+', 'ringtone music track'),
-    RealSource('linphone_house_keeping', 'music', 'linphone-common',
-               (f'{_LINPHONE}/rings/house_keeping.mkv',), 'GPL-3+', 'ringtone music track'),
-    RealSource('linphone_optimistic', 'music', 'linphone-common',
-               (f'{_LINPHONE}/rings/notes_of_the_optimistic.mkv',), 'GPL-3+',
-               'ringtone music track'),
-    RealSource('linphone_dont_wait', 'music', 'linphone-common',
-               (f'{_LINPHONE}/dont_wait_too_long.mkv',), 'GPL-3+',
-               'hold music track'),
+  RealSource(
+    'alsa_front',
+    'speech',
+    'alsa-utils',
+    (f'{_ALSA}/Front_*.wav',),
+    'GPL-2',
+    'female US English voice: "front center, front left, front right"',
+  ),
+  RealSource(
+    'alsa_rear_side',
+    'speech',
+    'alsa-utils',
+    (f'{_ALSA}/Rear_*.wav', f'{_ALSA}/Side_*.wav'),
+    'GPL-2',
+    'the same voice: "rear center, rear left, rear right, side left, side right"',
+  ),
+  RealSource(
+    'linphone_hello',
+    'speech',
+    'linphone-common',
+    (f'{_LINPHONE}/hello16000.wav',),
+    'GPL-3+',
+    'male voice prompt',
+  ),
+  RealSource(
+    'cmu_cards',
+    'speech',
+    'pocketsphinx-testdata',
+    (f'{_CMU}/cards/*.wav',),
+    _CMU_LICENSE,
+    'male US English voice reading playing cards ("ten of clubs")',
+  ),
+  RealSource(
+    'librivox_0870',
+    'speech',
+    'pocketsphinx-testdata',
+    (_LIBRIVOX + '0870.wav',),
+    _LIBRIVOX_LICENSE,
+    'male reader, Austen\'s "Sense and Sensibility", chapter 1',
+  ),
+  RealSource(
+    'librivox_0920',
+    'speech',
+    'pocketsphinx-testdata',
+    (_LIBRIVOX + '0920.wav',),
+    _LIBRIVOX_LICENSE,
+    'the same reader, a later sentence',
+  ),
+  RealSource(
+    'pyo_announcer',
+    'speech',
+    'python3-pyo',
+    (f'{_PYO}/baseballmajeur_m.aif',),
+    'LGPL-3',
+    'male Quebec-French sports announcer ("baseball majeur")',
+  ),
+  RealSource(
+    'pyo_flute', 'music', 'python3-pyo', (f'{_PYO}/flute.aif',), 'LGPL-3', 'solo flute phrase'
+  ),
+  RealSource(
+    'pyo_drums', 'music', 'python3-pyo', (f'{_PYO}/drumloop.wav',), 'LGPL-3', 'drum kit loop'
+  ),
+  RealSource(
+    'linphone_four_hands',
+    'music',
+    'linphone-common',
+    (f'{_LINPHONE}/rings/four_hands_together.mkv',),
+    'GPL-3+',
+    'piano piece',
+  ),
+  RealSource(
+    'linphone_soft_as_snow',
+    'music',
+    'linphone-common',
+    (f'{_LINPHONE}/rings/soft_as_snow.mkv',),
+    'GPL-3+',
+    'ringtone music track',
+  ),
+  RealSource(
+    'linphone_leaving_dreams',
+    'music',
+    'linphone-common',
+    (f'{_LINPHONE}/rings/leaving_dreams.mkv',),
+    'GPL-3+',
+    'ringtone music track',
+  ),
+  RealSource(
+    'linphone_its_a_game',
+    'music',
+    'linphone-common',
+    (f'{_LINPHONE}/rings/its_a_game.mkv',),
+    'GPL-3+',
+    'ringtone music track',
+  ),
+  RealSource(
+    'linphone_house_keeping',
+    'music',
+    'linphone-common',
+    (f'{_LINPHONE}/rings/house_keeping.mkv',),
+    'GPL-3+',
+    'ringtone music track',
+  ),
+  RealSource(
+    'linphone_optimistic',
+    'music',
+    'linphone-common',
+    (f'{_LINPHONE}/rings/notes_of_the_optimistic.mkv',),
+    'GPL-3+',
+    'ringtone music track',
+  ),
+  RealSource(
+    'linphone_dont_wait',
+    'music',
+    'linphone-common',
+    (f'{_LINPHONE}/dont_wait_too_long.mkv',),
+    'GPL-3+',
+    'hold music track',
+  ),
 )
 
 
@@ -111,13 +196,16 @@ def missing_packages(sources: Sequence[RealSource] = REAL_SOURCES) -> list[str]:
 
 def _apt(args: list[str]) -> subprocess.CompletedProcess:
   # Waits for a dpkg lock held by another apt instead of failing at once.
-  return subprocess.run(['apt-get', '-o', 'DPkg::Lock::Timeout=300', *args],
-                        capture_output=True, text=True, stdin=subprocess.DEVNULL,
-                        env={**os.environ, 'DEBIAN_FRONTEND': 'noninteractive'})
+  return subprocess.run(
+    ['apt-get', '-o', 'DPkg::Lock::Timeout=300', *args],
+    capture_output=True,
+    text=True,
+    stdin=subprocess.DEVNULL,
+    env={**os.environ, 'DEBIAN_FRONTEND': 'noninteractive'},
+  )
 
 
-def ensure_installed(install: bool = True, *,
-                     sources: Sequence[RealSource] = REAL_SOURCES) -> None:
+def ensure_installed(install: bool = True, *, sources: Sequence[RealSource] = REAL_SOURCES) -> None:
   """Installs the missing packages with apt (root only, ``install=True``); else raises.
 
   Package lists are refreshed (``apt-get update``) only when the first attempt fails, as on
@@ -129,8 +217,9 @@ def ensure_installed(install: bool = True, *,
   install_args = ['install', '-y', '--no-install-recommends', *missing]
   if not install or os.geteuid() != 0 or shutil.which('apt-get') is None:
     raise RealAudioError(
-        f'real audio clips need the Debian packages {", ".join(missing)}: run `sudo apt-get '
-        f'update && sudo apt-get {" ".join(install_args)}` (or ensure_installed() as root)')
+      f'real audio clips need the Debian packages {", ".join(missing)}: run `sudo apt-get '
+      f'update && sudo apt-get {" ".join(install_args)}` (or ensure_installed() as root)'
+    )
   done = _apt(install_args)
   if done.returncode != 0:
     _apt(['update'])
@@ -140,8 +229,10 @@ def ensure_installed(install: bool = True, *,
     raise RealAudioError(f'apt-get {" ".join(install_args)} failed: {reason}')
   absent = [s.name for s in sources if not _installed(s)]
   if absent:
-    raise RealAudioError(f'{", ".join(absent)}: files still missing after installing '
-                         f'{", ".join(missing)}; has a package moved them? (see REAL_SOURCES)')
+    raise RealAudioError(
+      f'{", ".join(absent)}: files still missing after installing '
+      f'{", ".join(missing)}; has a package moved them? (see REAL_SOURCES)'
+    )
 
 
 def _files(source: RealSource) -> list[str]:
@@ -149,8 +240,10 @@ def _files(source: RealSource) -> list[str]:
   for pattern in source.paths:
     found = sorted(glob.glob(pattern))
     if not found:
-      raise RealAudioError(f'{source.name}: no file matches {pattern}; install the Debian '
-                           f'package {source.package} (see ensure_installed)')
+      raise RealAudioError(
+        f'{source.name}: no file matches {pattern}; install the Debian '
+        f'package {source.package} (see ensure_installed)'
+      )
     files += found
   return files
 
@@ -159,16 +252,20 @@ def _active(wave: np.ndarray, sample_rate: int) -> np.ndarray:
   """``wave`` without its leading and trailing silent frames (empty if all silent)."""
   frame = max(1, round(_FRAME_SECONDS * sample_rate))
   n = len(wave) // frame
-  energy = np.square(wave[:n * frame], dtype=np.float64).reshape(n, frame).mean(axis=1)
-  loud = np.flatnonzero(energy > energy.max(initial=0.0) * 10**(SILENCE_DB / 10))
+  energy = np.square(wave[: n * frame], dtype=np.float64).reshape(n, frame).mean(axis=1)
+  loud = np.flatnonzero(energy > energy.max(initial=0.0) * 10 ** (SILENCE_DB / 10))
   if loud.size == 0:
     return wave[:0]
-  return wave[loud[0] * frame:(loud[-1] + 1) * frame]
+  return wave[loud[0] * frame : (loud[-1] + 1) * frame]
 
 
-def load_real_clips(sample_rate: int = 16000, *, max_seconds: float = 10.0,
-                    kinds: Sequence[str] = KINDS,
-                    sources: Sequence[RealSource] = REAL_SOURCES) -> list[dict]:
+def load_real_clips(
+  sample_rate: int = 16000,
+  *,
+  max_seconds: float = 10.0,
+  kinds: Sequence[str] = KINDS,
+  sources: Sequence[RealSource] = REAL_SOURCES,
+) -> list[dict]:
   """The clips of ``kinds``, in table order: ``[{'name', 'kind', 'wave', 'sample_rate'}]``.
 
   ``wave`` is float32 ``[samples]`` at ``sample_rate``, at most ``max_seconds`` long, with a
@@ -186,10 +283,16 @@ def load_real_clips(sample_rate: int = 16000, *, max_seconds: float = 10.0,
     if source.kind not in kinds:
       continue
     wave = np.concatenate([audio.load(f, sample_rate, channels=1)[0] for f in _files(source)])
-    wave = _active(wave, sample_rate)[:int(max_seconds * sample_rate)]
+    wave = _active(wave, sample_rate)[: int(max_seconds * sample_rate)]
     if wave.size == 0:
       raise RealAudioError(f'{source.name}: {", ".join(source.paths)} holds only silence')
-    wave = wave * (10**(PEAK_DBFS / 20) / np.max(np.abs(wave)))
-    clips.append({'name': source.name, 'kind': source.kind, 'wave': wave.astype(np.float32),
-                  'sample_rate': int(sample_rate)})
+    wave = wave * (10 ** (PEAK_DBFS / 20) / np.max(np.abs(wave)))
+    clips.append(
+      {
+        'name': source.name,
+        'kind': source.kind,
+        'wave': wave.astype(np.float32),
+        'sample_rate': int(sample_rate),
+      }
+    )
   return clips

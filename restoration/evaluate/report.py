@@ -3,37 +3,49 @@
 Inputs are workdirs (one per method) that were trained and evaluated
 (``eval/metrics.json``); every number in the table is read from them or measured here.
 """
+
 from __future__ import annotations
 
 import inspect
 import json
 import math
 import os
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-FAMILY = {'regression': 'regression', 'gan': 'GAN', 'wgan': 'GAN', 'projected_gan': 'GAN',
-          'diffusion': 'diffusion'}
+FAMILY = {
+  'regression': 'regression',
+  'gan': 'GAN',
+  'wgan': 'GAN',
+  'projected_gan': 'GAN',
+  'diffusion': 'diffusion',
+}
 OBJECTIVE = {
-    'regression': 'reconstruction only (complex MSE + multi-resolution STFT)',
-    'gan': 'non-saturating minimax + feature matching + reconstruction; multi-resolution STFT critics',
-    'wgan': 'Wasserstein + gradient penalty (n_critic critic steps) + reconstruction',
-    'projected_gan': 'hinge on a projected critic (frozen features, CCM, CSM, 4 heads) + feature matching',
-    'diffusion': 'denoising score matching (EDM preconditioning and weighting) on the codec residual, conditioned on the degraded input',
+  'regression': 'reconstruction only (complex MSE + multi-resolution STFT)',
+  'gan': 'non-saturating minimax + feature matching + reconstruction; multi-resolution STFT critics',
+  'wgan': 'Wasserstein + gradient penalty (n_critic critic steps) + reconstruction',
+  'projected_gan': 'hinge on a projected critic (frozen features, CCM, CSM, 4 heads) + feature matching',
+  'diffusion': 'denoising score matching (EDM preconditioning and weighting) on the codec residual, conditioned on the degraded input',
 }
 USES = {
-    'regression': 'cheap baseline; safe where artefacts matter more than bandwidth',
-    'gan': 'real-time restoration (one network pass), streaming, on-device',
-    'wgan': 'as GAN, when minimax training is unstable',
-    'projected_gan': 'as GAN; pretrained features speed up critic learning',
-    'diffusion': 'offline, highest-fidelity restoration where compute per clip is acceptable',
+  'regression': 'cheap baseline; safe where artefacts matter more than bandwidth',
+  'gan': 'real-time restoration (one network pass), streaming, on-device',
+  'wgan': 'as GAN, when minimax training is unstable',
+  'projected_gan': 'as GAN; pretrained features speed up critic learning',
+  'diffusion': 'offline, highest-fidelity restoration where compute per clip is acceptable',
 }
-QUALITY = (('lsd', 'LSD', 'lower'), ('lsd_high', 'LSD high band', 'lower'),
-           ('si_sdr', 'SI-SDR (dB)', 'higher'), ('mel_distance', 'mel distance', 'lower'),
-           ('high_band_energy_ratio', 'high-band energy ratio', 'closer to 1'),
-           ('spec_mse', 'spectrogram MSE', 'lower'), ('pesq_wb', 'PESQ-WB', 'higher'),
-           ('stoi', 'STOI', 'higher'), ('visqol', 'ViSQOL', 'higher'))
+QUALITY = (
+  ('lsd', 'LSD', 'lower'),
+  ('lsd_high', 'LSD high band', 'lower'),
+  ('si_sdr', 'SI-SDR (dB)', 'higher'),
+  ('mel_distance', 'mel distance', 'lower'),
+  ('high_band_energy_ratio', 'high-band energy ratio', 'closer to 1'),
+  ('spec_mse', 'spectrogram MSE', 'lower'),
+  ('pesq_wb', 'PESQ-WB', 'higher'),
+  ('stoi', 'STOI', 'higher'),
+  ('visqol', 'ViSQOL', 'higher'),
+)
 
 
 def _mean(block: Mapping, key: str) -> float:
@@ -54,37 +66,54 @@ def train_summary(workdir: str) -> dict:
   steps = sum(r['end_step'] - r['start_step'] for r in records)
   wall = sum(r['wall_seconds'] for r in records)
   compile_s = sum(r['compile_seconds'] or 0 for r in records)
-  return {'steps': records[-1]['end_step'], 'wall_seconds': wall, 'compile_seconds': compile_s,
-          'steps_per_second': steps / max(wall - compile_s, 1e-9),
-          'skipped_steps': records[-1]['skipped_steps'], 'params': records[-1]['params'],
-          'final_loss': records[-1]['last'].get('loss'), 'segments': len(records),
-          'critic_loss': records[-1]['last'].get('critic/adversarial'),
-          'critic_at_chance': records[-1]['last'].get('critic/at_chance')}
+  return {
+    'steps': records[-1]['end_step'],
+    'wall_seconds': wall,
+    'compile_seconds': compile_s,
+    'steps_per_second': steps / max(wall - compile_s, 1e-9),
+    'skipped_steps': records[-1]['skipped_steps'],
+    'params': records[-1]['params'],
+    'final_loss': records[-1]['last'].get('loss'),
+    'segments': len(records),
+    'critic_loss': records[-1]['last'].get('critic/adversarial'),
+    'critic_at_chance': records[-1]['last'].get('critic/at_chance'),
+  }
 
 
 def method_code_lines(method: str) -> int:
   """Lines of method-specific code (step + objective + critic), a measured complexity proxy."""
   from restoration.models import discriminators, features
-  from restoration.objectives import adversarial, diffusion, sampling, reconstruction
+  from restoration.objectives import adversarial, diffusion, reconstruction, sampling
   from restoration.train import steps
-  parts = {'regression': [steps.regression_step, reconstruction],
-           'gan': [steps.gan_step, adversarial, discriminators.MultiResolutionSTFTCritic,
-                   reconstruction],
-           'wgan': [steps.gan_step, adversarial, discriminators.MultiResolutionSTFTCritic,
-                    reconstruction],
-           'projected_gan': [steps.gan_step, adversarial, discriminators.ProjectedCritic,
-                             features, reconstruction],
-           'diffusion': [steps.diffusion_step, diffusion, sampling]}[method]
+
+  parts = {
+    'regression': [steps.regression_step, reconstruction],
+    'gan': [steps.gan_step, adversarial, discriminators.MultiResolutionSTFTCritic, reconstruction],
+    'wgan': [steps.gan_step, adversarial, discriminators.MultiResolutionSTFTCritic, reconstruction],
+    'projected_gan': [
+      steps.gan_step,
+      adversarial,
+      discriminators.ProjectedCritic,
+      features,
+      reconstruction,
+    ],
+    'diffusion': [steps.diffusion_step, diffusion, sampling],
+  }[method]
   return sum(len(inspect.getsource(p).splitlines()) for p in parts)
 
 
-def score_real_recordings(out: str, methods: Sequence[str], bitrates=(16, 24, 32),
-                          max_seconds: float = 8.0,
-                          steps: Mapping[str, int | None] | None = None) -> dict:
+def score_real_recordings(
+  out: str,
+  methods: Sequence[str],
+  bitrates=(16, 24, 32),
+  max_seconds: float = 8.0,
+  steps: Mapping[str, int | None] | None = None,
+) -> dict:
   """Real speech and music (never trained on), MP3 at ``bitrates``: each method vs the input.
   ``steps`` picks a diffusion step count per method (default: the config's)."""
   from restoration.data import codecs
   from restoration.evaluate import metrics, real_audio
+
   real_audio.ensure_installed()
   restorers = _restorers(out, methods, steps)
   sr = next(iter(restorers.values())).sample_rate
@@ -99,11 +128,13 @@ def score_real_recordings(out: str, methods: Sequence[str], bitrates=(16, 24, 32
         m = metrics.compute_all(clip['wave'], est, sr, optional=False)
         for group in (f'{clip["kind"]} mp3:{kbps}', clip['kind'], 'all'):
           scores.setdefault(group, {}).setdefault(name, []).append(m)
-  result = {'clips': [{'name': c['name'], 'kind': c['kind'], 'seconds': len(c['wave']) / sr}
-                      for c in clips],
-            'bitrates': list(bitrates),
-            'scores': {g: {n: metrics.aggregate(v) for n, v in rows.items()}
-                       for g, rows in scores.items()}}
+  result = {
+    'clips': [
+      {'name': c['name'], 'kind': c['kind'], 'seconds': len(c['wave']) / sr} for c in clips
+    ],
+    'bitrates': list(bitrates),
+    'scores': {g: {n: metrics.aggregate(v) for n, v in rows.items()} for g, rows in scores.items()},
+  }
   with open(os.path.join(out, 'real_recordings.json'), 'w') as f:
     json.dump(result, f, indent=2, default=lambda x: None)
   return result
@@ -111,16 +142,22 @@ def score_real_recordings(out: str, methods: Sequence[str], bitrates=(16, 24, 32
 
 def _restorers(out: str, methods: Sequence[str], steps: Mapping[str, int | None] | None):
   from restoration import restore
-  return {m: restore.Restorer(os.path.join(out, m), steps=(steps or {}).get(m))
-          for m in methods}
+
+  return {m: restore.Restorer(os.path.join(out, m), steps=(steps or {}).get(m)) for m in methods}
 
 
-def write_figure_and_examples(out: str, methods: Sequence[str], degradation: str | None = None,
-                              steps: Mapping[str, int | None] | None = None) -> str:
+def write_figure_and_examples(
+  out: str,
+  methods: Sequence[str],
+  degradation: str | None = None,
+  steps: Mapping[str, int | None] | None = None,
+) -> str:
   """spectrograms.png and examples/*.wav for one test clip at the lowest bitrate (diffusion at
   ``steps[method]`` sampler steps, default the config's)."""
-  from restoration.data import audio, builder as builder_lib
+  from restoration.data import audio
+  from restoration.data import builder as builder_lib
   from restoration.evaluate.figures import spectrogram_figure
+
   restorers = _restorers(out, methods, steps)
   cfg = next(iter(restorers.values())).config
   sr = int(cfg.data.sample_rate)
@@ -141,13 +178,17 @@ def write_figure_and_examples(out: str, methods: Sequence[str], degradation: str
 
 
 def _diffusion_rows(ev: dict) -> list[str]:
-  rows = ['| steps | network calls | LSD | LSD high | SI-SDR | real-time factor |',
-          '|---|---|---|---|---|---|']
+  rows = [
+    '| steps | network calls | LSD | LSD high | SI-SDR | real-time factor |',
+    '|---|---|---|---|---|---|',
+  ]
   for run in ev['runs']:
     a = run['metrics']['all']['restored']
-    rows.append(f'| {run["steps"]} | {run["network_calls"]} | {_fmt(_mean(a, "lsd"))} | '
-                f'{_fmt(_mean(a, "lsd_high"))} | {_fmt(_mean(a, "si_sdr"))} | '
-                f'{_fmt(run["real_time_factor"])} |')
+    rows.append(
+      f'| {run["steps"]} | {run["network_calls"]} | {_fmt(_mean(a, "lsd"))} | '
+      f'{_fmt(_mean(a, "lsd_high"))} | {_fmt(_mean(a, "si_sdr"))} | '
+      f'{_fmt(run["real_time_factor"])} |'
+    )
   return rows
 
 
@@ -164,55 +205,103 @@ def best_steps(evals: Mapping[str, dict]) -> dict[str, int | None]:
 def comparison_table(out: str, methods: Sequence[str], evals: Mapping[str, dict]) -> list[str]:
   """The study's table: one column per method, every row measured (or stated as design)."""
   from restoration import benchmark
+
   cols = list(methods)
   train = {m: train_summary(os.path.join(out, m)) for m in cols}
   best = {m: _best_run(evals[m]) for m in cols}
   first = evals[cols[0]]['runs'][0]['metrics']['all']['degraded']
-  lines = ['| aspect | degraded input | ' + ' | '.join(cols) + ' |',
-           '|---|---|' + '---|' * len(cols)]
+  lines = [
+    '| aspect | degraded input | ' + ' | '.join(cols) + ' |',
+    '|---|---|' + '---|' * len(cols),
+  ]
 
   def row(name, input_cell, cells):
     lines.append(f'| {name} | {input_cell} | ' + ' | '.join(cells) + ' |')
 
   row('family', '', [FAMILY[m] for m in cols])
-  row('architecture', '', ['shared band-split U-Net' + (' + critic' if FAMILY[m] == 'GAN' else '')
-                           for m in cols])
-  row('trainable parameters', '', [', '.join(f'{k} {v:,}' for k, v in train[m].get(
-      'params', {}).items()) for m in cols])
+  row(
+    'architecture',
+    '',
+    ['shared band-split U-Net' + (' + critic' if FAMILY[m] == 'GAN' else '') for m in cols],
+  )
+  row(
+    'trainable parameters',
+    '',
+    [', '.join(f'{k} {v:,}' for k, v in train[m].get('params', {}).items()) for m in cols],
+  )
   gflops = {m: benchmark.forward_gflops_per_audio_second(_saved_config(out, m)) for m in cols}
-  row('forward GFLOP per audio second', '', [', '.join(
-      f'{k.split("_")[0]} {v:.2f}' for k, v in gflops[m].items()) for m in cols])
+  row(
+    'forward GFLOP per audio second',
+    '',
+    [', '.join(f'{k.split("_")[0]} {v:.2f}' for k, v in gflops[m].items()) for m in cols],
+  )
   row('training principle', '', [OBJECTIVE[m] for m in cols])
   for key, label, better in QUALITY:
     if not math.isfinite(_mean(first, key)):
       continue
-    row(f'quality: {label} ({better})', _fmt(_mean(first, key)),
-        [_fmt(_mean(best[m]['metrics']['all']['restored'], key)) for m in cols])
-  row('noise handling: SI-SDR gain over input (dB)', '0', [_fmt(
-      _mean(best[m]['metrics']['all']['restored'], 'si_sdr') - _mean(first, 'si_sdr'))
-      for m in cols])
-  row('stability: skipped non-finite steps', '', [str(train[m].get('skipped_steps', '–'))
-                                                  for m in cols])
-  row('stability: final critic loss (at chance)', '', [
+    row(
+      f'quality: {label} ({better})',
+      _fmt(_mean(first, key)),
+      [_fmt(_mean(best[m]['metrics']['all']['restored'], key)) for m in cols],
+    )
+  row(
+    'noise handling: SI-SDR gain over input (dB)',
+    '0',
+    [
+      _fmt(_mean(best[m]['metrics']['all']['restored'], 'si_sdr') - _mean(first, 'si_sdr'))
+      for m in cols
+    ],
+  )
+  row(
+    'stability: skipped non-finite steps',
+    '',
+    [str(train[m].get('skipped_steps', '–')) for m in cols],
+  )
+  row(
+    'stability: final critic loss (at chance)',
+    '',
+    [
       f'{_fmt(train[m]["critic_loss"])} ({_fmt(train[m]["critic_at_chance"])})'
-      if train[m].get('critic_loss') is not None else '–' for m in cols])
-  row('training compute: steps/s (2 CPU cores)', '', [_fmt(train[m].get('steps_per_second'))
-                                                      for m in cols])
-  row('training compute: steps, wall time', '', [
+      if train[m].get('critic_loss') is not None
+      else '–'
+      for m in cols
+    ],
+  )
+  row(
+    'training compute: steps/s (2 CPU cores)',
+    '',
+    [_fmt(train[m].get('steps_per_second')) for m in cols],
+  )
+  row(
+    'training compute: steps, wall time',
+    '',
+    [
       f'{train[m].get("steps", "–")} steps, {train[m].get("wall_seconds", math.nan):.0f} s'
-      for m in cols])
-  row('generation speed: real-time factor (lower = faster)', '', [
-      _fmt(best[m]['real_time_factor']) + (f' at {best[m]["steps"]} steps' if best[m]['steps']
-                                           else '') for m in cols])
+      for m in cols
+    ],
+  )
+  row(
+    'generation speed: real-time factor (lower = faster)',
+    '',
+    [
+      _fmt(best[m]['real_time_factor'])
+      + (f' at {best[m]["steps"]} steps' if best[m]['steps'] else '')
+      for m in cols
+    ],
+  )
   row('generation: network calls per chunk', '', [str(best[m]['network_calls']) for m in cols])
-  row('implementation complexity: method-specific lines of code', '',
-      [str(method_code_lines(m)) for m in cols])
+  row(
+    'implementation complexity: method-specific lines of code',
+    '',
+    [str(method_code_lines(m)) for m in cols],
+  )
   row('uses', '', [USES[m] for m in cols])
   return lines
 
 
 def _saved_config(out: str, method: str):
   from restoration.inference import saved_config
+
   return saved_config(os.path.join(out, method))
 
 
@@ -225,23 +314,32 @@ def reading(methods: Sequence[str], evals: Mapping[str, dict], real: dict | None
     r = _best_run(evals[m])['metrics']['all']['restored']
     lsd, hb, mse = _mean(r, 'lsd'), _mean(r, 'high_band_energy_ratio'), _mean(r, 'spec_mse')
     verdict = 'beats' if lsd < base_lsd else 'does NOT beat'
-    lines.append(f'- **{m}** {verdict} the degraded input on full-band LSD ({lsd:.3f} vs '
-                 f'{base_lsd:.3f}); high-band energy ratio {hb:.2f} (input '
-                 f'{_mean(first, "high_band_energy_ratio"):.2f}); spectrogram MSE {mse:.4g} '
-                 f'(input {_mean(first, "spec_mse"):.4g}).')
+    lines.append(
+      f'- **{m}** {verdict} the degraded input on full-band LSD ({lsd:.3f} vs '
+      f'{base_lsd:.3f}); high-band energy ratio {hb:.2f} (input '
+      f'{_mean(first, "high_band_energy_ratio"):.2f}); spectrogram MSE {mse:.4g} '
+      f'(input {_mean(first, "spec_mse"):.4g}).'
+    )
     si_drop = _mean(first, 'si_sdr') - _mean(r, 'si_sdr')
     if lsd < base_lsd and si_drop > 0.5:
-      lines.append(f'  Caution: its SI-SDR fell {si_drop:.1f} dB. LSD compares log energies, so '
-                   'energy of any content (noise too) in bins the codec removed lowers it; '
-                   'read it with SI-SDR and mel distance.')
+      lines.append(
+        f'  Caution: its SI-SDR fell {si_drop:.1f} dB. LSD compares log energies, so '
+        'energy of any content (noise too) in bins the codec removed lowers it; '
+        'read it with SI-SDR and mel distance.'
+      )
   if 'diffusion' in methods:
     runs = evals['diffusion']['runs']
-    lsds = [(_mean(r['metrics']['all']['restored'], 'lsd'), r['steps'], r['real_time_factor'])
-            for r in runs]
+    lsds = [
+      (_mean(r['metrics']['all']['restored'], 'lsd'), r['steps'], r['real_time_factor'])
+      for r in runs
+    ]
     best = min(lsds)
-    lines.append(f'- Diffusion quality vs steps: best LSD {best[0]:.3f} at {best[1]} steps '
-                 f'(real-time factor {best[2]:.3g}); ' + ', '.join(
-                     f'{s} steps: {l:.3f}' for l, s, _ in lsds) + '.')
+    lines.append(
+      f'- Diffusion quality vs steps: best LSD {best[0]:.3f} at {best[1]} steps '
+      f'(real-time factor {best[2]:.3g}); '
+      + ', '.join(f'{s} steps: {l:.3f}' for l, s, _ in lsds)
+      + '.'
+    )
   if real:
     for kind in ('speech', 'music'):
       s = real['scores'].get(kind)
@@ -249,55 +347,93 @@ def reading(methods: Sequence[str], evals: Mapping[str, dict], real: dict | None
         continue
       base = _mean(s['input'], 'lsd')
       better = [m for m in methods if _mean(s[m], 'lsd') < base]
-      lines.append(f'- Real {kind} (MP3 16-32 kbps, never trained on): input LSD {base:.3f}; '
-                   + ', '.join(f'{m} {_mean(s[m], "lsd"):.3f}' for m in methods)
-                   + f'. Improved by: {", ".join(better) if better else "none"}.')
+      lines.append(
+        f'- Real {kind} (MP3 16-32 kbps, never trained on): input LSD {base:.3f}; '
+        + ', '.join(f'{m} {_mean(s[m], "lsd"):.3f}' for m in methods)
+        + f'. Improved by: {", ".join(better) if better else "none"}.'
+      )
   return lines
 
 
 def real_table(methods: Sequence[str], real: dict) -> list[str]:
-  lines = ['| recordings | metric | input | ' + ' | '.join(methods) + ' |',
-           '|---|---|---|' + '---|' * len(methods)]
+  lines = [
+    '| recordings | metric | input | ' + ' | '.join(methods) + ' |',
+    '|---|---|---|' + '---|' * len(methods),
+  ]
   groups = sorted(g for g in real['scores'] if ':' in g) + ['speech', 'music', 'all']
   for g in groups:
     s = real['scores'].get(g)
     if not s:
       continue
     for key in ('lsd', 'lsd_high', 'si_sdr', 'high_band_energy_ratio'):
-      lines.append(f'| {g} | {key} | {_fmt(_mean(s["input"], key))} | ' + ' | '.join(
-          _fmt(_mean(s[m], key)) for m in methods) + ' |')
+      lines.append(
+        f'| {g} | {key} | {_fmt(_mean(s["input"], key))} | '
+        + ' | '.join(_fmt(_mean(s[m], key)) for m in methods)
+        + ' |'
+      )
   return lines
 
 
-def write_demo_report(out: str, methods: Sequence[str], evals: Mapping[str, dict],
-                      real: dict | None, timings: Mapping[str, float]) -> str:
+def write_demo_report(
+  out: str,
+  methods: Sequence[str],
+  evals: Mapping[str, dict],
+  real: dict | None,
+  timings: Mapping[str, float],
+) -> str:
   """``report.md`` with the measured table, diffusion steps, real recordings and the figure."""
   figure = write_figure_and_examples(out, methods, steps=best_steps(evals))
-  lines = ['# GAN vs diffusion vs regression: measured comparison', '',
-           f'Demo on the embedded procedural corpus, test split '
-           f'({evals[methods[0]]["num_clips"]} clips x {len(evals[methods[0]]["degradations"])} '
-           f'degradations: {", ".join(evals[methods[0]]["degradations"])}); '
-           'quality is the mean over all test clips and degradations. Wall time of the whole '
-           f'demo: {timings.get("total_seconds", math.nan) / 60:.1f} min '
-           f'(dataset preparation {timings.get("prepare_seconds", math.nan):.0f} s).', '',
-           *comparison_table(out, methods, evals), '']
+  lines = [
+    '# GAN vs diffusion vs regression: measured comparison',
+    '',
+    f'Demo on the embedded procedural corpus, test split '
+    f'({evals[methods[0]]["num_clips"]} clips x {len(evals[methods[0]]["degradations"])} '
+    f'degradations: {", ".join(evals[methods[0]]["degradations"])}); '
+    'quality is the mean over all test clips and degradations. Wall time of the whole '
+    f'demo: {timings.get("total_seconds", math.nan) / 60:.1f} min '
+    f'(dataset preparation {timings.get("prepare_seconds", math.nan):.0f} s).',
+    '',
+    *comparison_table(out, methods, evals),
+    '',
+  ]
   if 'diffusion' in methods:
     c = _saved_config(out, 'diffusion')
-    start = (f'the degraded input noised to sigma {c.sampling.start_sigma:g}'
-             if c.sampling.start_sigma > 0 else f'pure noise at sigma {c.sampling.sigma_max:g}')
-    lines += ['## Diffusion: quality and speed per sampling step count', '',
-              f'{c.sampling.sampler} sampler from {start}; the process diffuses '
-              f'{"the residual clean - degraded" if c.objective.space == "residual" else "the clean spectrogram"}.',
-              '', *_diffusion_rows(evals['diffusion']), '']
+    start = (
+      f'the degraded input noised to sigma {c.sampling.start_sigma:g}'
+      if c.sampling.start_sigma > 0
+      else f'pure noise at sigma {c.sampling.sigma_max:g}'
+    )
+    lines += [
+      '## Diffusion: quality and speed per sampling step count',
+      '',
+      f'{c.sampling.sampler} sampler from {start}; the process diffuses '
+      f'{"the residual clean - degraded" if c.objective.space == "residual" else "the clean spectrogram"}.',
+      '',
+      *_diffusion_rows(evals['diffusion']),
+      '',
+    ]
   if real:
-    lines += ['## Real recordings never seen in training (MP3)', '',
-              'Clips: ' + ', '.join(f'{c["name"]} ({c["kind"]}, {c["seconds"]:.1f} s)'
-                                    for c in real['clips']) + '.', '',
-              *real_table(methods, real), '']
-  lines += ['## Reading', '', *reading(methods, evals, real), '',
-            f'![spectrograms]({os.path.basename(figure)})', '',
-            'Per-degradation tables: `<method>/eval/metrics.md`. Timings (s): ' +
-            ', '.join(f'{k} {v:.0f}' for k, v in timings.items()), '']
+    lines += [
+      '## Real recordings never seen in training (MP3)',
+      '',
+      'Clips: '
+      + ', '.join(f'{c["name"]} ({c["kind"]}, {c["seconds"]:.1f} s)' for c in real['clips'])
+      + '.',
+      '',
+      *real_table(methods, real),
+      '',
+    ]
+  lines += [
+    '## Reading',
+    '',
+    *reading(methods, evals, real),
+    '',
+    f'![spectrograms]({os.path.basename(figure)})',
+    '',
+    'Per-degradation tables: `<method>/eval/metrics.md`. Timings (s): '
+    + ', '.join(f'{k} {v:.0f}' for k, v in timings.items()),
+    '',
+  ]
   path = os.path.join(out, 'report.md')
   with open(path, 'w') as f:
     f.write('\n'.join(lines))

@@ -6,6 +6,7 @@ the project pretrains itself to tell codecs and bitrates apart (training method 
 and loads with ``load_feature_net``. Frozen weights live in ``Frozen`` variables, which are not
 ``nnx.Param``, so optimizers filtered on ``nnx.Param`` never see them.
 """
+
 from __future__ import annotations
 
 import os
@@ -21,17 +22,17 @@ from restoration import spectral
 Stride = tuple[int, int]
 
 FEATURE_PRESETS: dict[str, dict] = {
-    "smoke": dict(channels=(4, 8, 8, 16)),
-    "demo": dict(channels=(8, 16, 32, 64)),
-    "base": dict(channels=(32, 64, 128, 256)),
-    "large": dict(channels=(64, 128, 256, 512)),
+  'smoke': dict(channels=(4, 8, 8, 16)),
+  'demo': dict(channels=(8, 16, 32, 64)),
+  'base': dict(channels=(32, 64, 128, 256)),
+  'large': dict(channels=(64, 128, 256, 512)),
 }
 
 # Where the 'features' training method keeps the classifier parameters inside the Orbax
 # 'state' item: state[PARAMS_KEY] = nnx.to_pure_dict(nnx.state(classifier, nnx.Param)),
 # so the trunk is state[PARAMS_KEY][TRUNK_KEY].
-PARAMS_KEY = "params"
-TRUNK_KEY = "trunk"
+PARAMS_KEY = 'params'
+TRUNK_KEY = 'trunk'
 
 
 class Frozen(nnx.Variable):
@@ -57,12 +58,19 @@ class FeatureNet(nnx.Module):
   random variant a usable projection.
   """
 
-  def __init__(self, *, channels: Sequence[int] = (8, 16, 32, 64),
-               strides: Sequence[Stride] = ((2, 2),) * 4, rngs: nnx.Rngs):
+  def __init__(
+    self,
+    *,
+    channels: Sequence[int] = (8, 16, 32, 64),
+    strides: Sequence[Stride] = ((2, 2),) * 4,
+    rngs: nnx.Rngs,
+  ):
     if len(channels) != len(strides):
-      raise ValueError(f"FeatureNet: channels {tuple(channels)} and strides {tuple(strides)} "
-                       "need one entry per scale")
-    init = nnx.initializers.variance_scaling(2.0, "fan_in", "normal")
+      raise ValueError(
+        f'FeatureNet: channels {tuple(channels)} and strides {tuple(strides)} '
+        'need one entry per scale'
+      )
+    init = nnx.initializers.variance_scaling(2.0, 'fan_in', 'normal')
     conv = lambda a, b, s: nnx.Conv(a, b, (3, 3), strides=s, kernel_init=init, rngs=rngs)
     c_prev, stages = 3, []
     for c, s in zip(channels, strides):
@@ -94,10 +102,11 @@ class CodecClassifier(nnx.Module):
   maps the projected critic reads are trained, not only the last.
   """
 
-  def __init__(self, num_classes: int, *, size: str = "demo", rngs: nnx.Rngs):
+  def __init__(self, num_classes: int, *, size: str = 'demo', rngs: nnx.Rngs):
     if num_classes < 2:
-      raise ValueError("CodecClassifier.num_classes: expected >= 2 (clean + codecs), "
-                       f"got {num_classes}")
+      raise ValueError(
+        f'CodecClassifier.num_classes: expected >= 2 (clean + codecs), got {num_classes}'
+      )
     self.trunk = FeatureNet(**_preset(size), rngs=rngs)
     self.head = nnx.Linear(sum(self.trunk.channels), num_classes, rngs=rngs)
 
@@ -108,7 +117,7 @@ class CodecClassifier(nnx.Module):
 
 def _preset(size: str) -> dict:
   if size not in FEATURE_PRESETS:
-    raise ValueError(f"feature net size: expected one of {sorted(FEATURE_PRESETS)}, got {size!r}")
+    raise ValueError(f'feature net size: expected one of {sorted(FEATURE_PRESETS)}, got {size!r}')
   return FEATURE_PRESETS[size]
 
 
@@ -129,10 +138,10 @@ def load_feature_net(checkpoint_dir: str | os.PathLike, size: str) -> FeatureNet
   """
   directory = os.path.abspath(checkpoint_dir)
   if not os.path.isdir(directory):
-    raise FileNotFoundError(f"load_feature_net: checkpoint directory {directory} does not exist")
-  if os.path.isdir(os.path.join(directory, "checkpoints")):
-    directory = os.path.join(directory, "checkpoints")
-  if os.path.exists(os.path.join(directory, "_METADATA")):
+    raise FileNotFoundError(f'load_feature_net: checkpoint directory {directory} does not exist')
+  if os.path.isdir(os.path.join(directory, 'checkpoints')):
+    directory = os.path.join(directory, 'checkpoints')
+  if os.path.exists(os.path.join(directory, '_METADATA')):
     trunk, where = _restore_plain(directory), directory
   else:
     trunk, where = _restore_trunk_from_manager(directory)
@@ -144,8 +153,8 @@ def load_feature_net(checkpoint_dir: str | os.PathLike, size: str) -> FeatureNet
 def _abstract(metadata_tree):
   """Restore targets from checkpoint metadata: arrays come back as host numpy arrays."""
   return jax.tree.map(
-      lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype) if hasattr(m, "shape") else m,
-      metadata_tree)
+    lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype) if hasattr(m, 'shape') else m, metadata_tree
+  )
 
 
 def _restore_plain(directory: str):
@@ -155,23 +164,30 @@ def _restore_plain(directory: str):
 
 def _restore_trunk_from_manager(directory: str):
   mngr = ocp.CheckpointManager(
-      directory, item_handlers={"state": ocp.StandardCheckpointHandler()},
-      options=ocp.CheckpointManagerOptions(create=False, read_only=True))
+    directory,
+    item_handlers={'state': ocp.StandardCheckpointHandler()},
+    options=ocp.CheckpointManagerOptions(create=False, read_only=True),
+  )
   step = mngr.latest_step()
   if step is None:
-    raise ValueError(f"load_feature_net: {directory} is neither a save_feature_net directory "
-                     "nor a CheckpointManager directory with saved steps")
-  metadata = mngr.item_metadata(step).get("state")
+    raise ValueError(
+      f'load_feature_net: {directory} is neither a save_feature_net directory '
+      'nor a CheckpointManager directory with saved steps'
+    )
+  metadata = mngr.item_metadata(step).get('state')
   if metadata is None:
     raise ValueError(f"load_feature_net: step {step} in {directory} has no 'state' item")
-  state = mngr.restore(step, args=ocp.args.Composite(
-      state=ocp.args.StandardRestore(_abstract(metadata.tree))))["state"]
-  where = f"{directory} step {step} state"
+  state = mngr.restore(
+    step, args=ocp.args.Composite(state=ocp.args.StandardRestore(_abstract(metadata.tree)))
+  )['state']
+  where = f'{directory} step {step} state'
   try:
-    return state[PARAMS_KEY][TRUNK_KEY], f"{where}/{PARAMS_KEY}/{TRUNK_KEY}"
+    return state[PARAMS_KEY][TRUNK_KEY], f'{where}/{PARAMS_KEY}/{TRUNK_KEY}'
   except (KeyError, TypeError):
-    raise ValueError(f"load_feature_net: {where} has no ['{PARAMS_KEY}']['{TRUNK_KEY}'] "
-                     "(CodecClassifier parameters) subtree") from None
+    raise ValueError(
+      f"load_feature_net: {where} has no ['{PARAMS_KEY}']['{TRUNK_KEY}'] "
+      '(CodecClassifier parameters) subtree'
+    ) from None
 
 
 def _conform(expected, got, where: str):
@@ -179,11 +195,15 @@ def _conform(expected, got, where: str):
   if isinstance(expected, dict):
     if not isinstance(got, dict) or {str(k) for k in got} != {str(k) for k in expected}:
       found = sorted(map(str, got)) if isinstance(got, dict) else type(got).__name__
-      raise ValueError(f"load_feature_net: {where} holds {found}, expected keys "
-                       f"{sorted(map(str, expected))} (wrong size preset?)")
+      raise ValueError(
+        f'load_feature_net: {where} holds {found}, expected keys '
+        f'{sorted(map(str, expected))} (wrong size preset?)'
+      )
     by_name = {str(k): v for k, v in got.items()}
-    return {k: _conform(v, by_name[str(k)], f"{where}/{k}") for k, v in expected.items()}
+    return {k: _conform(v, by_name[str(k)], f'{where}/{k}') for k, v in expected.items()}
   if tuple(got.shape) != tuple(expected.shape):
-    raise ValueError(f"load_feature_net: {where} has shape {tuple(got.shape)}, expected "
-                     f"{tuple(expected.shape)} (wrong size preset?)")
+    raise ValueError(
+      f'load_feature_net: {where} has shape {tuple(got.shape)}, expected '
+      f'{tuple(expected.shape)} (wrong size preset?)'
+    )
   return jnp.asarray(got, expected.dtype)

@@ -12,6 +12,7 @@ is cropped to its skip connection; frequency is padded to whole bands and the ou
 back to ``n_freq``. Resampling is patch merging / splitting (reshape + dense), not strided
 convolutions, whose gradients XLA:CPU runs slowly (see :class:`Downsample`).
 """
+
 from __future__ import annotations
 
 import math
@@ -26,18 +27,34 @@ from flax import nnx
 Stride = tuple[int, int]
 
 UNET_PRESETS: dict[str, dict] = {
-    # Tests and CI: ~28k parameters, ~0.03 GFLOP per audio second.
-    "smoke": dict(channels=8, channel_mult=(1, 2), num_res_blocks=1, down=((2, 2),),
-                  band_size=16),
-    # CPU demo: 0.45 GFLOP per audio second (`python -m restoration.models.unet` prints it).
-    # Bands of 16 bins: with 8 (33 bands) the same net costs ~0.8 GFLOP per audio second.
-    "demo": dict(channels=32, channel_mult=(1, 2, 2), num_res_blocks=(1, 1, 2),
-                 down=((2, 2), (2, 2)), band_size=16),
-    # Accelerators: ~11 and ~75 GFLOP per audio second.
-    "base": dict(channels=64, channel_mult=(1, 2, 2, 4), num_res_blocks=2,
-                 down=((2, 1), (2, 2), (2, 2)), band_size=8, attention=True),
-    "large": dict(channels=128, channel_mult=(1, 2, 2, 4), num_res_blocks=2,
-                  down=((2, 1), (2, 2), (2, 2)), band_size=4, attention=True),
+  # Tests and CI: ~28k parameters, ~0.03 GFLOP per audio second.
+  'smoke': dict(channels=8, channel_mult=(1, 2), num_res_blocks=1, down=((2, 2),), band_size=16),
+  # CPU demo: 0.45 GFLOP per audio second (`python -m restoration.models.unet` prints it).
+  # Bands of 16 bins: with 8 (33 bands) the same net costs ~0.8 GFLOP per audio second.
+  'demo': dict(
+    channels=32,
+    channel_mult=(1, 2, 2),
+    num_res_blocks=(1, 1, 2),
+    down=((2, 2), (2, 2)),
+    band_size=16,
+  ),
+  # Accelerators: ~11 and ~75 GFLOP per audio second.
+  'base': dict(
+    channels=64,
+    channel_mult=(1, 2, 2, 4),
+    num_res_blocks=2,
+    down=((2, 1), (2, 2), (2, 2)),
+    band_size=8,
+    attention=True,
+  ),
+  'large': dict(
+    channels=128,
+    channel_mult=(1, 2, 2, 4),
+    num_res_blocks=2,
+    down=((2, 1), (2, 2), (2, 2)),
+    band_size=4,
+    attention=True,
+  ),
 }
 
 
@@ -56,7 +73,7 @@ def forward_flops(module: nnx.Module, *args, **kwargs) -> float:
   compiled = jax.jit(forward).lower(state, args, kwargs).compile()
   cost = compiled.cost_analysis()
   cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-  return float(cost["flops"])
+  return float(cost['flops'])
 
 
 def _num_groups(c: int) -> int:
@@ -72,8 +89,9 @@ def _per_level(value: int | Sequence[int], levels: int, name: str) -> tuple[int,
     return (value,) * levels
   value = tuple(int(v) for v in value)
   if len(value) != levels:
-    raise ValueError(f"UNet.{name}: expected an int or {levels} values (one per level), "
-                     f"got {value}")
+    raise ValueError(
+      f'UNet.{name}: expected an int or {levels} values (one per level), got {value}'
+    )
   return value
 
 
@@ -84,17 +102,30 @@ class BandLinear(nnx.Module):
   (and the per-band bias doubles as a frequency-position embedding).
   """
 
-  def __init__(self, n_bands: int, d_in: int, d_out: int, *, zero_init: bool = False,
-               dtype=None, rngs: nnx.Rngs):
-    init = nnx.initializers.zeros_init() if zero_init else nnx.initializers.variance_scaling(
-        1.0, "fan_in", "truncated_normal", in_axis=1, out_axis=2, batch_axis=0)
+  def __init__(
+    self,
+    n_bands: int,
+    d_in: int,
+    d_out: int,
+    *,
+    zero_init: bool = False,
+    dtype=None,
+    rngs: nnx.Rngs,
+  ):
+    init = (
+      nnx.initializers.zeros_init()
+      if zero_init
+      else nnx.initializers.variance_scaling(
+        1.0, 'fan_in', 'truncated_normal', in_axis=1, out_axis=2, batch_axis=0
+      )
+    )
     self.kernel = nnx.Param(init(rngs.params(), (n_bands, d_in, d_out), jnp.float32))
     self.bias = nnx.Param(jnp.zeros((n_bands, d_out), jnp.float32))
     self.dtype = dtype
 
   def __call__(self, x: jax.Array) -> jax.Array:
     dtype = self.dtype or x.dtype
-    y = jnp.einsum("btnk,nkc->btnc", x.astype(dtype), self.kernel[...].astype(dtype))
+    y = jnp.einsum('btnk,nkc->btnc', x.astype(dtype), self.kernel[...].astype(dtype))
     return y + self.bias[...].astype(dtype)
 
 
@@ -124,8 +155,9 @@ class SelfAttention(nnx.Module):
 
   def __init__(self, c: int, *, dtype, rngs: nnx.Rngs):
     self.norm = nnx.GroupNorm(c, num_groups=_num_groups(c), dtype=dtype, rngs=rngs)
-    self.attn = nnx.MultiHeadAttention(num_heads=max(1, c // 64), in_features=c, decode=False,
-                                       dtype=dtype, rngs=rngs)
+    self.attn = nnx.MultiHeadAttention(
+      num_heads=max(1, c // 64), in_features=c, decode=False, dtype=dtype, rngs=rngs
+    )
 
   def __call__(self, x: jax.Array) -> jax.Array:
     b, t, n, c = x.shape
@@ -165,7 +197,7 @@ class Upsample(nnx.Module):
     (st, sf), (b, t, f, _) = self.stride, x.shape
     x = self.proj(x).reshape(b, t, f, st, sf, self.c_out).transpose(0, 1, 3, 2, 4, 5)
     x = x.reshape(b, t * st, f * sf, self.c_out)
-    return x[:, :skip.shape[1], :skip.shape[2]] + skip
+    return x[:, : skip.shape[1], : skip.shape[2]] + skip
 
 
 def noise_level_embedding(c_noise: jax.Array, dim: int) -> jax.Array:
@@ -190,21 +222,34 @@ class UNet(nnx.Module):
   Decoder skips are added, not concatenated, which keeps full-resolution convs at C channels.
   """
 
-  def __init__(self, *, in_channels: int = 2, cond_channels: int = 0, noise_channels: int = 0,
-               n_freq: int = 257, band_size: int = 8, channels: int = 32,
-               channel_mult: Sequence[int] = (1, 2, 2),
-               num_res_blocks: int | Sequence[int] = 1,
-               down: Sequence[Stride] = ((2, 1), (2, 2)), attention: bool = False,
-               noise_embedding: bool = False, residual: bool = True, dtype=None,
-               rngs: nnx.Rngs):
+  def __init__(
+    self,
+    *,
+    in_channels: int = 2,
+    cond_channels: int = 0,
+    noise_channels: int = 0,
+    n_freq: int = 257,
+    band_size: int = 8,
+    channels: int = 32,
+    channel_mult: Sequence[int] = (1, 2, 2),
+    num_res_blocks: int | Sequence[int] = 1,
+    down: Sequence[Stride] = ((2, 1), (2, 2)),
+    attention: bool = False,
+    noise_embedding: bool = False,
+    residual: bool = True,
+    dtype=None,
+    rngs: nnx.Rngs,
+  ):
     levels = len(channel_mult)
     down = tuple((int(s[0]), int(s[1])) for s in down)
     if len(down) != levels - 1:
-      raise ValueError(f"UNet.down: expected {levels - 1} (time, band) strides for "
-                       f"{levels} levels of channel_mult, got {down}")
+      raise ValueError(
+        f'UNet.down: expected {levels - 1} (time, band) strides for '
+        f'{levels} levels of channel_mult, got {down}'
+      )
     if residual and in_channels < 2:
-      raise ValueError(f"UNet.in_channels: residual=True needs >= 2 channels, got {in_channels}")
-    n_res = _per_level(num_res_blocks, levels, "num_res_blocks")
+      raise ValueError(f'UNet.in_channels: residual=True needs >= 2 channels, got {in_channels}')
+    n_res = _per_level(num_res_blocks, levels, 'num_res_blocks')
     chans = [channels * int(m) for m in channel_mult]
     self.in_channels, self.cond_channels = in_channels, cond_channels
     self.noise_channels, self.channels, self.residual = noise_channels, channels, residual
@@ -214,15 +259,20 @@ class UNet(nnx.Module):
     emb_dim = 4 * channels if noise_embedding else 0
     kw = dict(dtype=dtype, rngs=rngs)
 
-    self.noise_rngs = rngs["noise"].fork() if noise_channels else nnx.data(None)
-    self.embed = (nnx.Sequential(nnx.Linear(channels, emb_dim, **kw), nnx.silu,
-                                 nnx.Linear(emb_dim, emb_dim, **kw))
-                  if noise_embedding else None)
+    self.noise_rngs = rngs['noise'].fork() if noise_channels else nnx.data(None)
+    self.embed = (
+      nnx.Sequential(
+        nnx.Linear(channels, emb_dim, **kw), nnx.silu, nnx.Linear(emb_dim, emb_dim, **kw)
+      )
+      if noise_embedding
+      else None
+    )
     self.band_split = BandLinear(self.n_bands, band_size * c_total, chans[0], **kw)
     enc, downs = [], []
     for i in range(levels):
-      enc.append(nnx.List([ResBlock(chans[i], chans[i], emb_dim=emb_dim, **kw)
-                           for _ in range(n_res[i])]))
+      enc.append(
+        nnx.List([ResBlock(chans[i], chans[i], emb_dim=emb_dim, **kw) for _ in range(n_res[i])])
+      )
       if i < levels - 1:
         downs.append(Downsample(chans[i], chans[i + 1], down[i], **kw))
     self.enc, self.downs = nnx.List(enc), nnx.List(downs)
@@ -230,8 +280,9 @@ class UNet(nnx.Module):
     self.mid = ResBlock(chans[-1], chans[-1], emb_dim=emb_dim, **kw)
     dec, ups = [], []
     for i in range(levels):
-      dec.append(nnx.List([ResBlock(chans[i], chans[i], emb_dim=emb_dim, **kw)
-                           for _ in range(n_res[i])]))
+      dec.append(
+        nnx.List([ResBlock(chans[i], chans[i], emb_dim=emb_dim, **kw) for _ in range(n_res[i])])
+      )
       if i < levels - 1:
         ups.append(Upsample(chans[i + 1], chans[i], down[i], **kw))
     self.dec, self.ups = nnx.List(dec), nnx.List(ups)
@@ -242,30 +293,41 @@ class UNet(nnx.Module):
     """Concatenate and validate ``x``, ``cond`` and ``noise`` along channels."""
     b, t, f, c = x.shape
     if (f, c) != (self.n_freq, self.in_channels):
-      raise ValueError(f"UNet input x: expected [B, T, {self.n_freq}, {self.in_channels}], "
-                       f"got {x.shape}")
+      raise ValueError(
+        f'UNet input x: expected [B, T, {self.n_freq}, {self.in_channels}], got {x.shape}'
+      )
     parts = [x]
-    for name, arr, want in (("cond", cond, self.cond_channels),
-                            ("noise", noise, self.noise_channels)):
+    for name, arr, want in (
+      ('cond', cond, self.cond_channels),
+      ('noise', noise, self.noise_channels),
+    ):
       if want == 0:
         if arr is not None:
-          raise ValueError(f"UNet.{name}: given, but the model was built with {name}_channels=0")
+          raise ValueError(f'UNet.{name}: given, but the model was built with {name}_channels=0')
         continue
-      if arr is None and name == "noise":
+      if arr is None and name == 'noise':
         arr = jax.random.normal(self.noise_rngs(), (b, t, f, want), x.dtype)
       if arr is None or arr.shape != (b, t, f, want):
-        raise ValueError(f"UNet.{name}: expected shape {(b, t, f, want)}, got "
-                         f"{None if arr is None else arr.shape}")
+        raise ValueError(
+          f'UNet.{name}: expected shape {(b, t, f, want)}, got {None if arr is None else arr.shape}'
+        )
       parts.append(arr.astype(x.dtype))
     return jnp.concatenate(parts, axis=-1)
 
-  def __call__(self, x: jax.Array, *, cond: jax.Array | None = None,
-               noise_level: jax.Array | None = None,
-               noise: jax.Array | None = None) -> jax.Array:
+  def __call__(
+    self,
+    x: jax.Array,
+    *,
+    cond: jax.Array | None = None,
+    noise_level: jax.Array | None = None,
+    noise: jax.Array | None = None,
+  ) -> jax.Array:
     b, t, f, _ = x.shape
     if (self.embed is None) != (noise_level is None):
-      raise ValueError("UNet.noise_level: required iff the model was built with "
-                       f"noise_embedding=True (it is {self.embed is not None})")
+      raise ValueError(
+        'UNet.noise_level: required iff the model was built with '
+        f'noise_embedding=True (it is {self.embed is not None})'
+      )
     emb = None
     if self.embed is not None:
       noise_level = jnp.broadcast_to(jnp.asarray(noise_level, jnp.float32).reshape(-1), (b,))
@@ -309,22 +371,24 @@ def time_forward(module: nnx.Module, *args, repeats: int = 5) -> float:
   return 1e3 * float(np.median(times))
 
 
-def _describe_presets(n_freq: int = 257, frames_per_second: int = 126, batch: int = 16,
-                      max_timed_gflops: float = 20.0) -> None:
+def _describe_presets(
+  n_freq: int = 257, frames_per_second: int = 126, batch: int = 16, max_timed_gflops: float = 20.0
+) -> None:
   """Print parameters, GFLOP per audio second and CPU forward time (batch x 1 s) per preset;
   presets costlier than ``max_timed_gflops`` per audio second are not timed (accelerator-only)."""
   for name, kwargs in UNET_PRESETS.items():
     model = UNet(n_freq=n_freq, rngs=nnx.Rngs(0), **kwargs)
     gflops = forward_flops(model, jnp.zeros((1, frames_per_second, n_freq, 2))) / 1e9
-    timing = "not timed (accelerator preset)"
+    timing = 'not timed (accelerator preset)'
     if gflops <= max_timed_gflops:
       xb = jax.random.normal(jax.random.key(0), (batch, frames_per_second, n_freq, 2))
-      timing = f"forward {batch}x1s {time_forward(model, xb):8.1f} ms"
-    print(f"unet {name:6s} params {count_params(model):>11,d}  "
-          f"{gflops:8.3f} GFLOP/s-audio  {timing}")
+      timing = f'forward {batch}x1s {time_forward(model, xb):8.1f} ms'
+    print(
+      f'unet {name:6s} params {count_params(model):>11,d}  {gflops:8.3f} GFLOP/s-audio  {timing}'
+    )
 
 
-if __name__ == "__main__":
+if __name__ == '__main__':
   # Partitionable threefry (the default) takes XLA:CPU seconds to minutes to compile for the
   # N-d shapes of parameter initialisers; the classic algorithm compiles in well under 1 s.
   with jax.threefry_partitionable(False):

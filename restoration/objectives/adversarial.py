@@ -15,9 +15,10 @@ Wasserstein training needs a (roughly) 1-Lipschitz critic: add ``gradient_penalt
 generator update. That schedule lives in the training step (``restoration.train.steps``),
 not here. ``r1_penalty`` is the usual regulariser for the other losses.
 """
+
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -36,8 +37,10 @@ def _sum_of_means(fn: Callable[[jax.Array], jax.Array], logits: Logits) -> jax.A
 
 def _check_heads(real: Logits, fake: Logits) -> None:
   if len(real) != len(fake):
-    raise ValueError(f"real_logits has {len(real)} heads but fake_logits has {len(fake)}; "
-                     "expected the same critic on both")
+    raise ValueError(
+      f'real_logits has {len(real)} heads but fake_logits has {len(fake)}; '
+      'expected the same critic on both'
+    )
 
 
 def non_saturating_critic(real: Logits, fake: Logits) -> jax.Array:
@@ -53,8 +56,9 @@ def non_saturating_generator(fake: Logits) -> jax.Array:
 
 def hinge_critic(real: Logits, fake: Logits) -> jax.Array:
   _check_heads(real, fake)
-  return (_sum_of_means(lambda r: jax.nn.relu(1.0 - r), real)
-          + _sum_of_means(lambda f: jax.nn.relu(1.0 + f), fake))
+  return _sum_of_means(lambda r: jax.nn.relu(1.0 - r), real) + _sum_of_means(
+    lambda f: jax.nn.relu(1.0 + f), fake
+  )
 
 
 def linear_generator(fake: Logits) -> jax.Array:
@@ -78,17 +82,17 @@ def wasserstein_critic(real: Logits, fake: Logits) -> jax.Array:
 
 
 ADVERSARIAL: dict[str, tuple[CriticLoss, GeneratorLoss]] = {
-    "non_saturating": (non_saturating_critic, non_saturating_generator),
-    "hinge": (hinge_critic, linear_generator),
-    "lsgan": (lsgan_critic, lsgan_generator),
-    "wasserstein": (wasserstein_critic, linear_generator),
+  'non_saturating': (non_saturating_critic, non_saturating_generator),
+  'hinge': (hinge_critic, linear_generator),
+  'lsgan': (lsgan_critic, lsgan_generator),
+  'wasserstein': (wasserstein_critic, linear_generator),
 }
 
 
 def get_adversarial(name: str) -> tuple[CriticLoss, GeneratorLoss]:
   """``(critic_loss_fn, generator_loss_fn)`` for a config's ``gan.loss`` name."""
   if name not in ADVERSARIAL:
-    raise ValueError(f"adversarial loss {name!r} is unknown; expected one of {sorted(ADVERSARIAL)}")
+    raise ValueError(f'adversarial loss {name!r} is unknown; expected one of {sorted(ADVERSARIAL)}')
   return ADVERSARIAL[name]
 
 
@@ -100,8 +104,9 @@ def _per_example_sq_norm(grad: jax.Array) -> jax.Array:
   return jnp.sum(jnp.square(grad.reshape(grad.shape[0], -1)), axis=1)
 
 
-def gradient_penalty(critic_fn: CriticFn, real: jax.Array, fake: jax.Array,
-                     rng: jax.Array) -> jax.Array:
+def gradient_penalty(
+  critic_fn: CriticFn, real: jax.Array, fake: jax.Array, rng: jax.Array
+) -> jax.Array:
   """WGAN-GP: ``mean (||grad_x D(x_hat)||_2 - 1)^2`` on random interpolates.
 
   ``x_hat = eps * real + (1 - eps) * fake`` with one ``eps ~ U(0, 1)`` per example. ``D`` is
@@ -109,7 +114,7 @@ def gradient_penalty(critic_fn: CriticFn, real: jax.Array, fake: jax.Array,
   ``rng`` is one key, or one key per example (``[B]``, e.g. ``sharding.per_example_keys``).
   """
   if real.shape != fake.shape:
-    raise ValueError(f"gradient_penalty: real shape {real.shape} != fake shape {fake.shape}")
+    raise ValueError(f'gradient_penalty: real shape {real.shape} != fake shape {fake.shape}')
   eps_shape = (real.shape[0],) + (1,) * (real.ndim - 1)
   if jax.dtypes.issubdtype(rng.dtype, jax.dtypes.prng_key) and rng.shape == real.shape[:1]:
     # One key per example: the draw does not depend on how the batch is split over devices.
@@ -144,14 +149,19 @@ def feature_matching(real_features: Features, fake_features: Features) -> jax.Ar
   """L1 between critic activations (MelGAN): mean per layer, averaged over layers, summed
   over sub-critics. Real activations are constants: this term trains only the generator."""
   if len(real_features) != len(fake_features):
-    raise ValueError(f"feature_matching: {len(real_features)} real sub-critics but "
-                     f"{len(fake_features)} fake; expected the same critic on both")
+    raise ValueError(
+      f'feature_matching: {len(real_features)} real sub-critics but '
+      f'{len(fake_features)} fake; expected the same critic on both'
+    )
   total = 0.0
   for real_layers, fake_layers in zip(real_features, fake_features):
     if len(real_layers) != len(fake_layers) or not real_layers:
-      raise ValueError(f"feature_matching: sub-critic layer counts differ or are empty "
-                       f"({len(real_layers)} real, {len(fake_layers)} fake)")
-    per_layer = [jnp.mean(jnp.abs(jax.lax.stop_gradient(r) - f))
-                 for r, f in zip(real_layers, fake_layers)]
+      raise ValueError(
+        f'feature_matching: sub-critic layer counts differ or are empty '
+        f'({len(real_layers)} real, {len(fake_layers)} fake)'
+      )
+    per_layer = [
+      jnp.mean(jnp.abs(jax.lax.stop_gradient(r) - f)) for r, f in zip(real_layers, fake_layers)
+    ]
     total = total + sum(per_layer) / len(per_layer)
   return total

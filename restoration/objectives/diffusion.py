@@ -16,19 +16,21 @@ Two schedules share that network and the samplers in :mod:`restoration.objective
   sample at ``sigma = sigma_t / alpha``, which is how :func:`denoiser` lets EDM samplers run a
   VP-trained model. (The v-loss equals the EDM x0-loss weighted as for ``sigma_data = 1``.)
 """
+
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 
 SIGMA_MIN = 0.002  # noise range of the process (EDM defaults), shared with the samplers
 SIGMA_MAX = 80.0
-SCHEDULES = ("edm", "vp_cosine")
-VP_TARGETS = ("eps", "x0", "v")
-SPACES = ("clean", "residual")
+SCHEDULES = ('edm', 'vp_cosine')
+VP_TARGETS = ('eps', 'x0', 'v')
+SPACES = ('clean', 'residual')
 
 NetFn = Callable[[jax.Array, Any, jax.Array], jax.Array]  # (x_in, cond, c_noise[B]) -> out
 DenoiseFn = Callable[[jax.Array, jax.Array], jax.Array]  # (x, sigma[B]) -> x0_hat
@@ -44,8 +46,9 @@ def _per_example_mean(x: jax.Array) -> jax.Array:
   return jnp.mean(x.reshape(x.shape[0], -1), axis=1)
 
 
-def sample_sigma_lognormal(rng: jax.Array, shape: tuple[int, ...], p_mean: float = -1.2,
-                           p_std: float = 1.2) -> jax.Array:
+def sample_sigma_lognormal(
+  rng: jax.Array, shape: tuple[int, ...], p_mean: float = -1.2, p_std: float = 1.2
+) -> jax.Array:
   """``ln sigma ~ N(p_mean, p_std^2)``: EDM's training noise distribution."""
   return jnp.exp(p_mean + p_std * jax.random.normal(rng, shape))
 
@@ -55,8 +58,9 @@ def noise_conditioning(sigma: jax.Array) -> jax.Array:
   return 0.25 * jnp.log(sigma)
 
 
-def edm_preconditioning(sigma: jax.Array, sigma_data: float
-                        ) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+def edm_preconditioning(
+  sigma: jax.Array, sigma_data: float
+) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
   """``(c_skip, c_out, c_in, c_noise)``: unit-variance network input and target at every
   noise level, and ``c_skip`` chosen to minimise the magnitude of ``c_out`` (EDM Table 1)."""
   total = jnp.square(sigma) + sigma_data**2
@@ -71,8 +75,9 @@ def edm_loss_weight(sigma: jax.Array, sigma_data: float) -> jax.Array:
   return (jnp.square(sigma) + sigma_data**2) / jnp.square(sigma * sigma_data)
 
 
-def edm_denoise(net_fn: NetFn, x_noisy: jax.Array, sigma: jax.Array, cond: Any,
-                sigma_data: float) -> jax.Array:
+def edm_denoise(
+  net_fn: NetFn, x_noisy: jax.Array, sigma: jax.Array, cond: Any, sigma_data: float
+) -> jax.Array:
   """``D(x; sigma) = c_skip x + c_out F(c_in x; cond, c_noise)`` for per-example ``sigma[B]``."""
   c_skip, c_out, c_in, c_noise = edm_preconditioning(sigma, sigma_data)
   out = net_fn(_expand(c_in, x_noisy) * x_noisy, cond, c_noise)
@@ -81,11 +86,12 @@ def edm_denoise(net_fn: NetFn, x_noisy: jax.Array, sigma: jax.Array, cond: Any,
 
 def _check_space(space: str) -> None:
   if space not in SPACES:
-    raise ValueError(f"diffusion space {space!r} is unknown; expected one of {SPACES}")
+    raise ValueError(f'diffusion space {space!r} is unknown; expected one of {SPACES}')
 
 
-def to_process(clean: jax.Array, degraded: jax.Array, space: str,
-               residual_scale: float) -> jax.Array:
+def to_process(
+  clean: jax.Array, degraded: jax.Array, space: str, residual_scale: float
+) -> jax.Array:
   """The variable the process diffuses: the clean spectrogram, or (``'residual'``) what the
   codec removed, ``(clean - degraded) / residual_scale``.
 
@@ -95,14 +101,13 @@ def to_process(clean: jax.Array, degraded: jax.Array, space: str,
   ``residual_scale`` brings the residual to about ``sigma_data`` (EDM's unit-scale defaults).
   """
   _check_space(space)
-  return clean if space == "clean" else (clean - degraded) / residual_scale
+  return clean if space == 'clean' else (clean - degraded) / residual_scale
 
 
-def from_process(x: jax.Array, degraded: jax.Array, space: str,
-                 residual_scale: float) -> jax.Array:
+def from_process(x: jax.Array, degraded: jax.Array, space: str, residual_scale: float) -> jax.Array:
   """Inverse of :func:`to_process`: a spectrogram from a sample of the process variable."""
   _check_space(space)
-  return x if space == "clean" else degraded + residual_scale * x
+  return x if space == 'clean' else degraded + residual_scale * x
 
 
 def cosine_alpha_sigma(t: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -117,52 +122,58 @@ def _cosine_t(sigma_edm: float) -> float:
 
 def _check_vp_target(kind: str) -> None:
   if kind not in VP_TARGETS:
-    raise ValueError(f"diffusion target {kind!r} is unknown; expected one of {VP_TARGETS}")
+    raise ValueError(f'diffusion target {kind!r} is unknown; expected one of {VP_TARGETS}')
 
 
-def vp_target(kind: str, x0: jax.Array, eps: jax.Array, alpha: jax.Array,
-              sigma: jax.Array) -> jax.Array:
+def vp_target(
+  kind: str, x0: jax.Array, eps: jax.Array, alpha: jax.Array, sigma: jax.Array
+) -> jax.Array:
   """Regression target of a VP model predicting ``kind`` (``alpha``/``sigma`` per example)."""
   _check_vp_target(kind)
-  if kind == "eps":
+  if kind == 'eps':
     return eps
-  if kind == "x0":
+  if kind == 'x0':
     return x0
   return _expand(alpha, x0) * eps - _expand(sigma, x0) * x0
 
 
-def vp_denoised(kind: str, pred: jax.Array, x_t: jax.Array, alpha: jax.Array,
-                sigma: jax.Array) -> jax.Array:
+def vp_denoised(
+  kind: str, pred: jax.Array, x_t: jax.Array, alpha: jax.Array, sigma: jax.Array
+) -> jax.Array:
   """The ``x0`` estimate implied by a VP prediction of ``kind`` (needs alpha^2 + sigma^2 = 1)."""
   _check_vp_target(kind)
   alpha, sigma = _expand(alpha, x_t), _expand(sigma, x_t)
-  if kind == "eps":
+  if kind == 'eps':
     return (x_t - sigma * pred) / alpha
-  if kind == "x0":
+  if kind == 'x0':
     return pred
   return alpha * x_t - sigma * pred
 
 
 def _check_schedule(schedule: str, target: str) -> None:
   if schedule not in SCHEDULES:
-    raise ValueError(f"diffusion schedule {schedule!r} is unknown; expected one of {SCHEDULES}")
-  if schedule == "edm" and target != "x0":
-    raise ValueError(f"diffusion target {target!r} needs schedule 'vp_cosine'; the 'edm' "
-                     "schedule trains the preconditioned denoiser (target 'x0')")
+    raise ValueError(f'diffusion schedule {schedule!r} is unknown; expected one of {SCHEDULES}')
+  if schedule == 'edm' and target != 'x0':
+    raise ValueError(
+      f"diffusion target {target!r} needs schedule 'vp_cosine'; the 'edm' "
+      "schedule trains the preconditioned denoiser (target 'x0')"
+    )
   _check_vp_target(target)
 
 
-def _vp_predict(net_fn: NetFn, x_t: jax.Array, cond: Any, alpha: jax.Array,
-                sigma: jax.Array) -> jax.Array:
+def _vp_predict(
+  net_fn: NetFn, x_t: jax.Array, cond: Any, alpha: jax.Array, sigma: jax.Array
+) -> jax.Array:
   """Run a VP network; its noise input is that of the equivalent EDM level ``sigma / alpha``."""
   return net_fn(x_t, cond, noise_conditioning(sigma / alpha))
 
 
-def denoiser(net_fn: NetFn, cond: Any, *, schedule: str = "edm", target: str = "x0",
-             sigma_data: float = 0.5) -> DenoiseFn:
+def denoiser(
+  net_fn: NetFn, cond: Any, *, schedule: str = 'edm', target: str = 'x0', sigma_data: float = 0.5
+) -> DenoiseFn:
   """``(x, sigma[B]) -> x0_hat`` in EDM sigma-space for either schedule, for the samplers."""
   _check_schedule(schedule, target)
-  if schedule == "edm":
+  if schedule == 'edm':
     return lambda x, sigma: edm_denoise(net_fn, x, sigma, cond, sigma_data)
 
   def vp_denoise(x: jax.Array, sigma: jax.Array) -> jax.Array:
@@ -175,10 +186,18 @@ def denoiser(net_fn: NetFn, cond: Any, *, schedule: str = "edm", target: str = "
   return vp_denoise
 
 
-def diffusion_loss(rng: jax.Array, net_fn: NetFn, x0: jax.Array, cond: Any, *,
-                   schedule: str = "edm", target: str = "x0", sigma_data: float = 0.5,
-                   p_mean: float = -1.2, p_std: float = 1.2
-                   ) -> tuple[jax.Array, dict[str, jax.Array]]:
+def diffusion_loss(
+  rng: jax.Array,
+  net_fn: NetFn,
+  x0: jax.Array,
+  cond: Any,
+  *,
+  schedule: str = 'edm',
+  target: str = 'x0',
+  sigma_data: float = 0.5,
+  p_mean: float = -1.2,
+  p_std: float = 1.2,
+) -> tuple[jax.Array, dict[str, jax.Array]]:
   """Denoising loss on clean ``x0`` ``[B, ...]`` -> ``(loss, metrics)``.
 
   ``'edm'``: ``E[lambda(sigma) ||D(x0 + sigma eps) - x0||^2]`` with log-normal sigma
@@ -190,17 +209,18 @@ def diffusion_loss(rng: jax.Array, net_fn: NetFn, x0: jax.Array, cond: Any, *,
   k_level, k_eps = jax.random.split(rng)
   batch = x0.shape[0]
   eps = jax.random.normal(k_eps, x0.shape, x0.dtype)
-  if schedule == "edm":
+  if schedule == 'edm':
     sigma = sample_sigma_lognormal(k_level, (batch,), p_mean, p_std)
     x0_hat = edm_denoise(net_fn, x0 + _expand(sigma, x0) * eps, sigma, cond, sigma_data)
     per_example = edm_loss_weight(sigma, sigma_data) * _per_example_mean(jnp.square(x0_hat - x0))
   else:
-    t = jax.random.uniform(k_level, (batch,), minval=_cosine_t(SIGMA_MIN),
-                           maxval=_cosine_t(SIGMA_MAX))
+    t = jax.random.uniform(
+      k_level, (batch,), minval=_cosine_t(SIGMA_MIN), maxval=_cosine_t(SIGMA_MAX)
+    )
     alpha, sigma = cosine_alpha_sigma(t)
     x_t = _expand(alpha, x0) * x0 + _expand(sigma, x0) * eps
     pred = _vp_predict(net_fn, x_t, cond, alpha, sigma)
     per_example = _per_example_mean(jnp.square(pred - vp_target(target, x0, eps, alpha, sigma)))
     x0_hat = vp_denoised(target, pred, x_t, alpha, sigma)
   loss = jnp.mean(per_example)
-  return loss, {"loss": loss, "x0_mse": jnp.mean(jnp.square(x0_hat - x0))}
+  return loss, {'loss': loss, 'x0_mse': jnp.mean(jnp.square(x0_hat - x0))}

@@ -2,6 +2,7 @@
 
 All side effects live here; the step itself is pure (``train/steps.py``).
 """
+
 from __future__ import annotations
 
 import json
@@ -23,7 +24,9 @@ from restoration.data import builder as builder_lib
 from restoration.data import pipeline
 from restoration.evaluate import metrics as metrics_lib
 from restoration.spectral import SpectralParams
-from restoration.train import sharding, state as state_lib, steps as steps_lib
+from restoration.train import sharding
+from restoration.train import state as state_lib
+from restoration.train import steps as steps_lib
 
 log = logging.getLogger('restoration')
 
@@ -48,11 +51,16 @@ def setup(config, workdir: str):
   os.makedirs(workdir, exist_ok=True)
   mesh = sharding.make_mesh(config.parallel.model_axis)
   nets, state, shardings = state_lib.create(
-      config, sharding_fn=lambda a: sharding.param_sharding(mesh, a))
+    config, sharding_fn=lambda a: sharding.param_sharding(mesh, a)
+  )
   t = config.train
   ckpt = checkpoint_lib.Checkpointer(
-      workdir, save_every=t.checkpoint_every, keep=t.keep_checkpoints,
-      best_metric=t.best_metric if config.method != 'features' else None, best_mode='min')
+    workdir,
+    save_every=t.checkpoint_every,
+    keep=t.keep_checkpoints,
+    best_metric=t.best_metric if config.method != 'features' else None,
+    best_mode='min',
+  )
   if ckpt.latest_step() is not None:
     target = state_lib.abstract_state(config, shardings)
     ckpt.check_compatible(target)
@@ -61,8 +69,9 @@ def setup(config, workdir: str):
   return mesh, nets, state, shardings, ckpt
 
 
-def validate_model(config, enhance, params, rest, builder, mesh, step: int
-                   ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+def validate_model(
+  config, enhance, params, rest, builder, mesh, step: int
+) -> tuple[dict[str, float], dict[str, np.ndarray]]:
   """Restores ``eval_batches`` validation batches with ``enhance`` (the run's jitted
   :func:`inference.enhancer`, built once so evaluations do not recompile) -> (scores, first
   example).
@@ -72,16 +81,19 @@ def validate_model(config, enhance, params, rest, builder, mesh, step: int
   """
   p = SpectralParams.from_config(config.spectral)
   sr = config.data.sample_rate
-  batches = pipeline.global_batches(builder, config, sharding.batch_sharding(mesh),
-                                    split='validation', train=False)
+  batches = pipeline.global_batches(
+    builder, config, sharding.batch_sharding(mesh), split='validation', train=False
+  )
   scores = {'lsd': [], 'lsd_high': [], 'si_sdr': [], 'input_lsd': []}
   example = {}
   for i in range(config.train.eval_batches):
     batch = next(batches)
     out = enhance(params, rest, batch['degraded'], jax.random.key(step + i))
     wave = spectral.synthesis(out, p, batch['clean_wave'].shape[-1])
-    wave, clean, degraded = (np.asarray(multihost_utils.process_allgather(x, tiled=True))
-                             for x in (wave, batch['clean_wave'], batch['degraded_wave']))
+    wave, clean, degraded = (
+      np.asarray(multihost_utils.process_allgather(x, tiled=True))
+      for x in (wave, batch['clean_wave'], batch['degraded_wave'])
+    )
     if not example:
       example = {'clean': clean[0], 'degraded': degraded[0], 'restored': wave[0]}
     for r, e, d in zip(clean, wave, degraded):
@@ -95,13 +107,18 @@ def validate_model(config, enhance, params, rest, builder, mesh, step: int
 def write_example_summaries(writer, step: int, example: dict[str, np.ndarray], config) -> None:
   """Log-magnitude image (clean | degraded | restored) and the three audio clips."""
   p = SpectralParams.from_config(config.spectral)
-  rows = [np.log10(np.abs(np.asarray(spectral.stft(jnp.asarray(example[k]), p.n_fft, p.hop)))
-                   + 1e-5) for k in ('clean', 'degraded', 'restored')]
+  rows = [
+    np.log10(np.abs(np.asarray(spectral.stft(jnp.asarray(example[k]), p.n_fft, p.hop))) + 1e-5)
+    for k in ('clean', 'degraded', 'restored')
+  ]
   img = np.concatenate([r.T[::-1] for r in rows], axis=1)
   img = (img - img.min()) / (np.ptp(img) + 1e-8)
   writer.write_images(step, {'spectrogram/clean|degraded|restored': img[None, :, :, None]})
-  writer.write_audios(step, {f'audio/{k}': np.clip(v, -1, 1)[None, :, None]
-                             for k, v in example.items()}, sample_rate=config.data.sample_rate)
+  writer.write_audios(
+    step,
+    {f'audio/{k}': np.clip(v, -1, 1)[None, :, None] for k, v in example.items()},
+    sample_rate=config.data.sample_rate,
+  )
 
 
 def train_and_evaluate(config, workdir: str, stop_at: int | None = None) -> dict[str, float]:
@@ -111,13 +128,21 @@ def train_and_evaluate(config, workdir: str, stop_at: int | None = None) -> dict
   """
   t_setup = time.time()
   mesh, nets, state, shardings, ckpt = setup(config, workdir)
-  log.info('[%s] state ready on %d devices (%.1f s); params %s', config.method,
-           jax.device_count(), time.time() - t_setup,
-           {k: state_lib.count_params(v) for k, v in state['params'].items()})
+  log.info(
+    '[%s] state ready on %d devices (%.1f s); params %s',
+    config.method,
+    jax.device_count(),
+    time.time() - t_setup,
+    {k: state_lib.count_params(v) for k, v in state['params'].items()},
+  )
   t_data = time.time()
   builder = prepare_data(config)
-  log.info('[%s] dataset %s ready (%.1f s)', config.method, builder.builder_config.name,
-           time.time() - t_data)
+  log.info(
+    '[%s] dataset %s ready (%.1f s)',
+    config.method,
+    builder.builder_config.name,
+    time.time() - t_data,
+  )
   t = config.train
   start = int(jax.device_get(state['step']))
   backend = config.parallel.backend
@@ -126,13 +151,15 @@ def train_and_evaluate(config, workdir: str, stop_at: int | None = None) -> dict
     state = sharding.to_pmap_state(state, mesh)
     batches = pipeline.local_batches(builder, config, start_step=start)
   else:
-    batches = pipeline.global_batches(builder, config, sharding.batch_sharding(mesh),
-                                      start_step=start)
+    batches = pipeline.global_batches(
+      builder, config, sharding.batch_sharding(mesh), start_step=start
+    )
   host_state = sharding.from_pmap_state if backend == 'pmap' else (lambda s: s)
   writer = metric_writers.create_default_writer(workdir, just_logging=jax.process_index() > 0)
   if start == 0:
-    writer.write_hparams({k: str(v) for k, v in config.to_dict().items()
-                          if not isinstance(v, dict)})
+    writer.write_hparams(
+      {k: str(v) for k, v in config.to_dict().items() if not isinstance(v, dict)}
+    )
   rng = jax.random.key(config.seed)
   config_dict = config.to_dict()
   lr = state_lib.lr_schedule(config, t.learning_rate)
@@ -148,26 +175,33 @@ def train_and_evaluate(config, workdir: str, stop_at: int | None = None) -> dict
       nonfinite = int(jax.device_get(metrics['nonfinite']))
       if compile_s is None:
         compile_s, t0 = time.time() - t0, time.time()
-        log.info('[%s] first step (compile + input warm-up) took %.1f s', config.method,
-                 compile_s)
+        log.info('[%s] first step (compile + input warm-up) took %.1f s', config.method, compile_s)
       else:
         timed_steps += 1
       done = step + 1
       if nonfinite >= t.max_nonfinite_steps:
         raise NonFiniteError(
-            f'{nonfinite} consecutive steps with a non-finite loss or gradient at step {done} '
-            f'(config.train.max_nonfinite_steps={t.max_nonfinite_steps}); lower '
-            'config.train.learning_rate or check the data')
+          f'{nonfinite} consecutive steps with a non-finite loss or gradient at step {done} '
+          f'(config.train.max_nonfinite_steps={t.max_nonfinite_steps}); lower '
+          'config.train.learning_rate or check the data'
+        )
       if done % t.log_every == 0 or done == t.num_steps:
         m = {k: float(v) for k, v in jax.device_get(metrics).items()}
         elapsed = time.time() - t0
         rate = timed_steps / elapsed if elapsed > 0 and timed_steps else float('nan')
-        m.update(steps_per_second=rate, examples_per_second=rate * examples_per_step,
-                 learning_rate=float(lr(step)), compile_seconds=compile_s)
+        m.update(
+          steps_per_second=rate,
+          examples_per_second=rate * examples_per_step,
+          learning_rate=float(lr(step)),
+          compile_seconds=compile_s,
+        )
         writer.write_scalars(done, m)
         eta = (t.num_steps - done) / rate if rate == rate and rate > 0 else float('nan')
-        shown = ' '.join(f'{k}={m[k]:.4g}' for k in sorted(m) if '/' not in k and
-                         k not in ('learning_rate', 'compile_seconds'))
+        shown = ' '.join(
+          f'{k}={m[k]:.4g}'
+          for k in sorted(m)
+          if '/' not in k and k not in ('learning_rate', 'compile_seconds')
+        )
         log.info('[%s] step %d/%d %s ETA %.0fs', config.method, done, t.num_steps, shown, eta)
         last.update(m)
       eval_metrics = None
@@ -175,16 +209,22 @@ def train_and_evaluate(config, workdir: str, stop_at: int | None = None) -> dict
         hs = host_state(state)
         params = hs['ema'] if t.ema_decay else hs['params'][nets.main]
         enhance = enhance or jax.jit(inference.enhancer(config, nets))
-        eval_metrics, example = validate_model(config, enhance, params, hs['rest'][nets.main],
-                                               builder, mesh, done)
+        eval_metrics, example = validate_model(
+          config, enhance, params, hs['rest'][nets.main], builder, mesh, done
+        )
         writer.write_scalars(done, {f'eval/{k}': v for k, v in eval_metrics.items()})
         write_example_summaries(writer, done, example, config)
-        log.info('[%s] eval at step %d: %s', config.method, done,
-                 ' '.join(f'{k}={v:.4g}' for k, v in eval_metrics.items()))
+        log.info(
+          '[%s] eval at step %d: %s',
+          config.method,
+          done,
+          ' '.join(f'{k}={v:.4g}' for k, v in eval_metrics.items()),
+        )
         last.update({f'eval/{k}': v for k, v in eval_metrics.items()})
       stop = guard.should_stop(done)
-      ckpt.save(done, host_state(state), config=config_dict, metrics=eval_metrics,
-                force=stop or done == end)
+      ckpt.save(
+        done, host_state(state), config=config_dict, metrics=eval_metrics, force=stop or done == end
+      )
       if stop:
         log.info('preempted: saved step %d, exiting', done)
         break
@@ -193,15 +233,27 @@ def train_and_evaluate(config, workdir: str, stop_at: int | None = None) -> dict
   final = jax.device_get(host_state(state))
   last['step'] = int(final['step'])
   last['params_checksum'] = float(sum(np.abs(x).sum() for x in jax.tree.leaves(final['params'])))
-  log.info('[%s] done at step %d; params checksum %.8f', config.method, int(final['step']),
-           last['params_checksum'])
+  log.info(
+    '[%s] done at step %d; params checksum %.8f',
+    config.method,
+    int(final['step']),
+    last['params_checksum'],
+  )
   if jax.process_index() == 0 and int(final['step']) > start:  # not for a no-op re-run
-    _append_run_log(workdir, {
-        'method': config.method, 'start_step': start, 'end_step': int(final['step']),
-        'wall_seconds': time.time() - t_start, 'compile_seconds': compile_s,
-        'skipped_steps': int(final['skipped']), 'devices': jax.device_count(),
+    _append_run_log(
+      workdir,
+      {
+        'method': config.method,
+        'start_step': start,
+        'end_step': int(final['step']),
+        'wall_seconds': time.time() - t_start,
+        'compile_seconds': compile_s,
+        'skipped_steps': int(final['skipped']),
+        'devices': jax.device_count(),
         'params': {k: state_lib.count_params(v) for k, v in final['params'].items()},
-        'last': last})
+        'last': last,
+      },
+    )
   return last
 
 

@@ -6,15 +6,18 @@ Default backend: one ``jax.jit`` over a ``Mesh(('data', 'model'))``; the batch i
 ``jax.pmap`` with explicit ``pmean`` (compatibility backend; jax implements it as
 ``jit(shard_map)`` nowadays).
 """
+
 from __future__ import annotations
 
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
 DATA, MODEL = 'data', 'model'
 
@@ -34,9 +37,10 @@ def maybe_initialize_distributed(config) -> None:
   jax.config.update('jax_cpu_collectives_implementation', 'gloo')
   if 'RESTORATION_COORDINATOR' in env:
     jax.distributed.initialize(
-        coordinator_address=env['RESTORATION_COORDINATOR'],
-        num_processes=int(env['RESTORATION_NUM_PROCESSES']),
-        process_id=int(env['RESTORATION_PROCESS_ID']))
+      coordinator_address=env['RESTORATION_COORDINATOR'],
+      num_processes=int(env['RESTORATION_NUM_PROCESSES']),
+      process_id=int(env['RESTORATION_PROCESS_ID']),
+    )
   else:
     jax.distributed.initialize()
 
@@ -75,8 +79,7 @@ def param_sharding(mesh: Mesh, tree: Any, min_size: int = 2**18) -> Any:
   return jax.tree.map(rule, tree)
 
 
-def compile_step(step: Callable, mesh: Mesh, state_sharding: Any, backend: str = 'jit'
-                 ) -> Callable:
+def compile_step(step: Callable, mesh: Mesh, state_sharding: Any, backend: str = 'jit') -> Callable:
   """``(state, batch, rng) -> (state, metrics)`` compiled for the chosen backend.
 
   ``step`` must take ``axis_name`` (None under jit, where the global mean is implicit; 'data'
@@ -84,23 +87,31 @@ def compile_step(step: Callable, mesh: Mesh, state_sharding: Any, backend: str =
   """
   if backend == 'jit':
     return jax.jit(
-        lambda s, b, r: step(s, b, r, axis_name=None),
-        in_shardings=(state_sharding, batch_sharding(mesh), replicated(mesh)),
-        out_shardings=(state_sharding, replicated(mesh)), donate_argnums=0)
+      lambda s, b, r: step(s, b, r, axis_name=None),
+      in_shardings=(state_sharding, batch_sharding(mesh), replicated(mesh)),
+      out_shardings=(state_sharding, replicated(mesh)),
+      donate_argnums=0,
+    )
   if backend == 'pmap':
     if mesh.shape[MODEL] != 1:
       raise ValueError('parallel.backend="pmap" supports only parallel.model_axis=1')
     # Single host: exactly the mesh's devices; multi-host: pmap spans every host's devices.
     devices = list(mesh.devices.reshape(-1)) if jax.process_count() == 1 else None
     n_local = len(devices) if devices else jax.local_device_count()
-    pstep = jax.pmap(lambda s, b, r: step(s, b, r, axis_name=DATA), axis_name=DATA,
-                     in_axes=(0, 0, None), donate_argnums=0, devices=devices)
+    pstep = jax.pmap(
+      lambda s, b, r: step(s, b, r, axis_name=DATA),
+      axis_name=DATA,
+      in_axes=(0, 0, None),
+      donate_argnums=0,
+      devices=devices,
+    )
 
     def run(state, batch, rng):
       # State: replicated with a leading device axis (to_pmap_state); batch: host-local.
       local = jax.tree.map(_split_leading(n_local), batch)
       new_state, metrics = pstep(state, local, rng)
       return new_state, jax.tree.map(lambda m: m[0], metrics)
+
     return run
   raise ValueError(f'parallel.backend={backend!r}: expected "jit" or "pmap"')
 
@@ -109,6 +120,7 @@ def _split_leading(n: int) -> Callable:
   def split(x):
     x = np.asarray(x) if not isinstance(x, jax.Array) else x
     return x.reshape((n, x.shape[0] // n) + x.shape[1:])
+
   return split
 
 
@@ -116,8 +128,10 @@ def to_pmap_state(state: Any, mesh: Mesh) -> Any:
   """Replicates a state across the mesh's local devices with a leading axis (pmap layout)."""
   devices = [d for d in mesh.devices.reshape(-1) if d.process_index == jax.process_index()]
   stacked = NamedSharding(Mesh(np.asarray(devices), ('replica',)), P('replica'))
-  return jax.tree.map(lambda x: jax.device_put(np.stack([np.asarray(x)] * len(devices)), stacked),
-                      jax.device_get(state))
+  return jax.tree.map(
+    lambda x: jax.device_put(np.stack([np.asarray(x)] * len(devices)), stacked),
+    jax.device_get(state),
+  )
 
 
 def from_pmap_state(state: Any) -> Any:

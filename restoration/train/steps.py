@@ -5,9 +5,10 @@ across devices, non-finite guard, optimizer, EMA), the generator forward, the re
 terms. ``axis_name`` is None under jit (the batch mean is already global) and 'data' under
 pmap (gradients and metrics are ``pmean``-ed), see ``train.sharding.compile_step``.
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -34,22 +35,30 @@ def _update(state: dict, nets: Networks, name: str, grads, loss, axis_name) -> t
   updates, new_opt = nets.txs[name].update(grads, opt, params)
   new_params = optax.apply_updates(params, updates)
   keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)
-  state = dict(state, params=dict(state['params'], **{name: keep(new_params, params)}),
-               opt=dict(state['opt'], **{name: keep(new_opt, opt)}))
+  state = dict(
+    state,
+    params=dict(state['params'], **{name: keep(new_params, params)}),
+    opt=dict(state['opt'], **{name: keep(new_opt, opt)}),
+  )
   return state, {'ok': ok, f'{name}_grad_norm': optax.global_norm(grads)}
 
 
-def _finish(state: dict, nets: Networks, ema_decay: float, ok: jax.Array, metrics: dict,
-            axis_name) -> tuple[dict, dict]:
+def _finish(
+  state: dict, nets: Networks, ema_decay: float, ok: jax.Array, metrics: dict, axis_name
+) -> tuple[dict, dict]:
   """EMA of the main network, step and non-finite counters."""
   step = state['step']
   decay = jnp.minimum(ema_decay, (1.0 + step) / (10.0 + step))
   main = state['params'][nets.main]
-  ema = jax.tree.map(lambda e, p: jnp.where(ok, decay * e + (1 - decay) * p, e), state['ema'],
-                     main)
+  ema = jax.tree.map(lambda e, p: jnp.where(ok, decay * e + (1 - decay) * p, e), state['ema'], main)
   nonfinite = jnp.where(ok, 0, state['nonfinite'] + 1)
-  state = dict(state, ema=ema, step=step + 1, nonfinite=nonfinite,
-               skipped=state['skipped'] + (1 - ok.astype(jnp.int32)))
+  state = dict(
+    state,
+    ema=ema,
+    step=step + 1,
+    nonfinite=nonfinite,
+    skipped=state['skipped'] + (1 - ok.astype(jnp.int32)),
+  )
   metrics = pmean(metrics, axis_name)
   metrics.update(nonfinite=nonfinite, skipped=state['skipped'])
   return state, metrics
@@ -70,13 +79,17 @@ def regression_step(config, nets: Networks) -> Step:
 
     def loss_fn(params):
       pred = nets.merge('generator', params, state['rest']['generator'])(batch['degraded'])
-      return reconstruction.reconstruction_loss(pred, batch['clean'], params=p, length=length,
-                                                weights=weights, sample_rate=sr)
+      return reconstruction.reconstruction_loss(
+        pred, batch['clean'], params=p, length=length, weights=weights, sample_rate=sr
+      )
 
     (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(state['params']['generator'])
     state, info = _update(state, nets, 'generator', grads, loss, axis_name)
-    metrics = {'loss': loss, 'generator_grad_norm': info['generator_grad_norm'],
-               **{f'recon/{k}': v for k, v in terms.items()}}
+    metrics = {
+      'loss': loss,
+      'generator_grad_norm': info['generator_grad_norm'],
+      **{f'recon/{k}': v for k, v in terms.items()},
+    }
     return _finish(state, nets, config.train.ema_decay, info['ok'], metrics, axis_name)
 
   return step
@@ -114,8 +127,9 @@ def gan_step(config, nets: Networks) -> Step:
         terms = {'critic/adversarial': loss, 'critic/at_chance': critic_loss_fn(zeros, zeros)}
         if o.gp_weight:
           keys = per_example_keys(k, real.shape[0], axis_name)
-          terms['critic/gradient_penalty'] = adversarial.gradient_penalty(critic_fn, real, fake,
-                                                                          keys)
+          terms['critic/gradient_penalty'] = adversarial.gradient_penalty(
+            critic_fn, real, fake, keys
+          )
           loss = loss + o.gp_weight * terms['critic/gradient_penalty']
         if o.r1_weight:
           terms['critic/r1'] = adversarial.r1_penalty(critic_fn, real)
@@ -123,7 +137,8 @@ def gan_step(config, nets: Networks) -> Step:
         return loss, terms
 
       (closs, cterms), cgrads = jax.value_and_grad(critic_loss, has_aux=True)(
-          state['params']['critic'])
+        state['params']['critic']
+      )
       state, info = _update(state, nets, 'critic', cgrads, closs, axis_name)
       ok = ok & info['ok']
     metrics.update(cterms, critic_loss=closs, critic_grad_norm=info['critic_grad_norm'])
@@ -136,13 +151,18 @@ def gan_step(config, nets: Networks) -> Step:
       adv = generator_loss_fn(logits)
       fm = adversarial.feature_matching(real_features, features)
       recon, rterms = reconstruction.reconstruction_loss(
-          pred, batch['clean'], params=p, length=length, weights=weights, sample_rate=sr)
+        pred, batch['clean'], params=p, length=length, weights=weights, sample_rate=sr
+      )
       loss = o.adversarial_weight * adv + o.feature_matching_weight * fm + recon
-      return loss, {'generator/adversarial': adv, 'generator/feature_matching': fm,
-                    **{f'recon/{k}': v for k, v in rterms.items()}}
+      return loss, {
+        'generator/adversarial': adv,
+        'generator/feature_matching': fm,
+        **{f'recon/{k}': v for k, v in rterms.items()},
+      }
 
     (gloss, gterms), ggrads = jax.value_and_grad(generator_loss, has_aux=True)(
-        state['params']['generator'])
+      state['params']['generator']
+    )
     state, info = _update(state, nets, 'generator', ggrads, gloss, axis_name)
     metrics.update(gterms, loss=gloss, generator_grad_norm=info['generator_grad_norm'])
     return _finish(state, nets, config.train.ema_decay, ok & info['ok'], metrics, axis_name)
@@ -169,13 +189,24 @@ def diffusion_step(config, nets: Networks) -> Step:
     def loss_fn(params):
       net_fn = denoiser_fn(nets, params, state['rest']['denoiser'])
       return diffusion.diffusion_loss(
-          rng, net_fn, x0, batch['degraded'], schedule=o.schedule, target=o.target,
-          sigma_data=o.sigma_data, p_mean=o.p_mean, p_std=o.p_std)
+        rng,
+        net_fn,
+        x0,
+        batch['degraded'],
+        schedule=o.schedule,
+        target=o.target,
+        sigma_data=o.sigma_data,
+        p_mean=o.p_mean,
+        p_std=o.p_std,
+      )
 
     (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(state['params']['denoiser'])
     state, info = _update(state, nets, 'denoiser', grads, loss, axis_name)
-    metrics = {'loss': loss, 'diffusion/x0_mse': terms['x0_mse'],
-               'denoiser_grad_norm': info['denoiser_grad_norm']}
+    metrics = {
+      'loss': loss,
+      'diffusion/x0_mse': terms['x0_mse'],
+      'denoiser_grad_norm': info['denoiser_grad_norm'],
+    }
     return _finish(state, nets, config.train.ema_decay, info['ok'], metrics, axis_name)
 
   return step
@@ -196,8 +227,7 @@ def features_step(config, nets: Networks) -> Step:
 
     (loss, acc), grads = jax.value_and_grad(loss_fn, has_aux=True)(state['params']['classifier'])
     state, info = _update(state, nets, 'classifier', grads, loss, axis_name)
-    metrics = {'loss': loss, 'accuracy': acc,
-               'classifier_grad_norm': info['classifier_grad_norm']}
+    metrics = {'loss': loss, 'accuracy': acc, 'classifier_grad_norm': info['classifier_grad_norm']}
     return _finish(state, nets, config.train.ema_decay, info['ok'], metrics, axis_name)
 
   return step
@@ -207,5 +237,6 @@ def make_step(config, nets: Networks) -> Step:
   """The pure step of ``config.method``."""
   if config.method in GAN_METHODS:
     return gan_step(config, nets)
-  return {'regression': regression_step, 'diffusion': diffusion_step,
-          'features': features_step}[config.method](config, nets)
+  return {'regression': regression_step, 'diffusion': diffusion_step, 'features': features_step}[
+    config.method
+  ](config, nets)
