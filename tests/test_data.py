@@ -13,6 +13,7 @@ import pytest
 from restoration.config import base_config
 from restoration.data import builder as builder_lib
 from restoration.data import pipeline
+from restoration.data.splits import SPLITS
 from restoration.train import sharding
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,7 +40,7 @@ def _lag(a, b, max_lag=400):
 def test_splits_are_disjoint_and_aligned(prepared):
   c, b, _ = prepared
   keys = {}
-  for split in builder_lib.SPLITS:
+  for split in SPLITS:
     source = b.as_data_source(split)
     expected = getattr(c.data, f'num_{split}')
     assert len(source) == expected

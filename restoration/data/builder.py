@@ -20,9 +20,8 @@ import os
 import numpy as np
 import tensorflow_datasets as tfds
 
-from restoration.data import corpus, pairs
-
-SPLITS = ('train', 'validation', 'test')
+from restoration.data import pairs, sources
+from restoration.data.splits import SPLITS
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -60,11 +59,12 @@ class PairsConfig(tfds.core.BuilderConfig):
 
 def builder_config(data_cfg) -> PairsConfig:
   """The TFDS builder config for a run's ``config.data``; its name hashes every field."""
+  source = sources.Source.from_config(data_cfg)
   fields = dict(
-    source=data_cfg.source,
-    audio_dir=os.path.abspath(data_cfg.audio_dir) if data_cfg.audio_dir else '',
-    tfds_name=data_cfg.tfds_name,
-    tfds_data_dir=data_cfg.tfds_data_dir,
+    source=source.kind,
+    audio_dir=source.audio_dir,
+    tfds_name=source.tfds_name,
+    tfds_data_dir=source.tfds_data_dir,
     sample_rate=int(data_cfg.sample_rate),
     channels=int(data_cfg.channels),
     clip_seconds=float(data_cfg.clip_seconds),
@@ -106,14 +106,8 @@ class RestorationPairs(tfds.core.GeneratorBasedBuilder):
 
   def _generate_examples(self, split: str):
     c = self.builder_config
-    items = corpus.list_items(
-      c.source,
-      split,
-      num_items=c.num_items[SPLITS.index(split)],
-      seed=c.seed,
-      audio_dir=c.audio_dir,
-      tfds_name=c.tfds_name,
-      tfds_data_dir=c.tfds_data_dir or None,
+    items = sources.Source.from_config(c).items(
+      split, num_items=c.num_items[SPLITS.index(split)], seed=c.seed
     )
     if not items:
       raise ValueError(

@@ -9,7 +9,7 @@ import dataclasses
 
 import numpy as np
 
-from restoration.data import codecs, corpus
+from restoration.data import codecs, sources
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,9 +32,9 @@ def to_int16(wave: np.ndarray) -> np.ndarray:
   return np.round(np.clip(wave, -1.0, 32767 / 32768) * 32768).astype(np.int16)
 
 
-def make_example(item: corpus.Item, spec: PairSpec) -> dict | None:
+def make_example(item: sources.Item, spec: PairSpec) -> dict | None:
   """Returns ``{'key', 'clean' [S, C], 'degraded' [D, S, C]}`` as int16, or None if unusable."""
-  wave = corpus.load_item(
+  wave = sources.load_item(
     item,
     sample_rate=spec.sample_rate,
     channels=spec.channels,

@@ -17,13 +17,14 @@ def main(argv) -> None:
   del argv
   from restoration import config as config_lib
   from restoration.data import builder as builder_lib
+  from restoration.data.splits import SPLITS
 
   config = _CONFIG.value
   config_lib.validate(config)
   start = time.time()
   b = builder_lib.prepare(config.data)
   info = b.info
-  sizes = {s: info.splits[s].num_examples for s in builder_lib.SPLITS}
+  sizes = {s: info.splits[s].num_examples for s in SPLITS}
   print(
     f'dataset {b.builder_config.name} at {b.data_dir}: {sizes} examples, '
     f'degradations {list(b.builder_config.degradations)} '

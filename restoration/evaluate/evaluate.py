@@ -114,13 +114,13 @@ def _test_split(
 
 
 def _user_files(data: str | Sequence[str]) -> list[str]:
-  from restoration.data import corpus
+  from restoration.data import sources
 
   if isinstance(data, str) and os.path.isdir(data):
-    files = [os.fspath(p) for p in corpus.list_audio_files(data)]
+    files = [os.fspath(p) for p in sources.list_audio_files(data)]
     if not files:
       raise EvaluateError(
-        f'data={data!r}: no audio files ({", ".join(corpus.AUDIO_EXTENSIONS)}) under it'
+        f'data={data!r}: no audio files ({", ".join(sources.AUDIO_EXTENSIONS)}) under it'
       )
     return files
   files = [f.strip() for f in data.split(',')] if isinstance(data, str) else list(data)
