@@ -120,7 +120,7 @@ def test_unet_presets_parameter_counts_and_demo_compute_budget():
   one_second = SpectralParams().n_frames(16_000)
   gflops = unet.forward_flops(demo, jnp.zeros((1, one_second, F, 2))) / 1e9
   print(f'UNet demo: {gflops:.3f} GFLOP per audio second')
-  assert 0.1 < gflops <= 0.5  # DESIGN.md compute budget for the CPU demo
+  assert 0.1 < gflops <= 0.5  # docs/DESIGN.md compute budget for the CPU demo
 
 
 @pytest.fixture(scope='module')

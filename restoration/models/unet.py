@@ -2,7 +2,7 @@
 
 The GAN generator, the diffusion denoiser and the regression model are all this class, so the
 comparison between methods is about objectives, not architectures. A full-resolution U-Net over
-the 257-bin grid costs ~13 GFLOP per audio second (DESIGN.md, "Compute budget"); grouping the
+the 257-bin grid costs ~13 GFLOP per audio second (docs/DESIGN.md, "Compute budget"); grouping the
 frequency axis into bands of ``band_size`` bins first (as Apollo does) and convolving over
 (time, band) brings the demo preset under 0.5 GFLOP per audio second.
 

@@ -46,7 +46,7 @@ def maybe_initialize_distributed(config) -> None:
 
 
 def make_mesh(model_axis: int = 1, devices=None) -> Mesh:
-  """``Mesh(('data', 'model'))`` over all devices (Auto axis types, see DESIGN.md)."""
+  """``Mesh(('data', 'model'))`` over all devices (Auto axis types, see docs/DESIGN.md)."""
   devices = np.asarray(jax.devices() if devices is None else devices)
   if devices.size % model_axis:
     raise ValueError(f'parallel.model_axis={model_axis} does not divide {devices.size} devices')
