@@ -1,13 +1,15 @@
-"""Real recordings: the source table, installation, and the clips' order, level and bandwidth."""
+"""Real recordings: the source table, install check, clips' order, level and bandwidth."""
 
+import logging
 import os
+import subprocess
 
 import numpy as np
 import pytest
 import soundfile as sf
 
 from restoration.data import codecs
-from restoration.evaluate import metrics, real_audio
+from restoration.evaluate import metrics, real_audio, report
 from restoration.evaluate.real_audio import REAL_SOURCES, RealAudioError, RealSource
 
 SR = 16000
@@ -15,9 +17,14 @@ SECONDS = 4.0
 PEAK = 10 ** (real_audio.PEAK_DBFS / 20)
 
 
+ABSENT = RealSource('absent', 'speech', 'no-such-package', ('/nonexistent/*.wav',), 'none', '')
+
+
 @pytest.fixture(scope='module')
 def clips():
-  real_audio.ensure_installed()  # CI runs as root on Debian: installs what is missing
+  missing = real_audio.missing_packages()
+  if missing:  # `make test` as root on Debian (CI) installs them before the tests
+    pytest.fail(f'real recordings need the Debian packages {missing}: run `make real-audio`')
   return real_audio.load_real_clips(SR, max_seconds=SECONDS)
 
 
@@ -95,14 +102,11 @@ def test_concatenates_trims_silence_crops_and_normalises(tmp_path):
 
 
 def test_missing_or_silent_sources_raise_clear_errors(tmp_path):
-  absent = RealSource('absent', 'speech', 'no-such-package', ('/nonexistent/*.wav',), 'none', '')
-  assert real_audio.missing_packages([absent]) == ['no-such-package']
+  assert real_audio.missing_packages([ABSENT]) == ['no-such-package']
   with pytest.raises(
-    RealAudioError, match='apt-get install -y --no-install-recommends no-such-package'
+    RealAudioError, match='absent: no file matches /nonexistent/.*make real-audio'
   ):
-    real_audio.ensure_installed(install=False, sources=[absent])
-  with pytest.raises(RealAudioError, match='absent: no file matches /nonexistent/'):
-    real_audio.load_real_clips(sources=[absent])
+    real_audio.load_real_clips(sources=[ABSENT])
   sf.write(tmp_path / 'quiet.wav', np.zeros(SR, np.float32), SR)
   quiet = RealSource('quiet', 'music', 'unused', (str(tmp_path / 'quiet.wav'),), 'test', '')
   with pytest.raises(RealAudioError, match='quiet: .* holds only silence'):
@@ -111,3 +115,33 @@ def test_missing_or_silent_sources_raise_clear_errors(tmp_path):
     real_audio.load_real_clips(kinds=('noise',))
   with pytest.raises(ValueError, match='max_seconds'):
     real_audio.load_real_clips(max_seconds=0)
+
+
+def test_available_sources_and_the_package_list_make_installs(monkeypatch, capsys, clips):
+  del clips  # fails first, with its message, when the packages are not installed
+  assert real_audio.available_sources([ABSENT, *REAL_SOURCES]) == list(REAL_SOURCES)
+  monkeypatch.setattr(real_audio, 'REAL_SOURCES', (ABSENT, REAL_SOURCES[0]))
+  real_audio.main(['--packages'])
+  assert capsys.readouterr().out == 'no-such-package\n'
+  real_audio.main([])
+  listing = capsys.readouterr().out.splitlines()
+  assert listing[0].split() == ['absent', 'speech', 'no-such-package', 'missing']
+  assert listing[1].split()[-1] == 'installed'
+
+
+def test_demo_skips_real_recordings_without_packages_and_installs_nothing(
+  monkeypatch, caplog, tmp_path
+):
+  def no_subprocess(*args, **kwargs):
+    raise AssertionError(f'a subprocess was started: {args}')
+
+  monkeypatch.setattr(os, 'geteuid', lambda: 1000)
+  monkeypatch.setattr(subprocess, 'run', no_subprocess)
+  monkeypatch.setattr(subprocess, 'Popen', no_subprocess)
+  with caplog.at_level(logging.WARNING):
+    # No trained workdirs in tmp_path: the package check comes before any model is loaded.
+    assert report.score_real_recordings(str(tmp_path), ['regression'], sources=[ABSENT]) is None
+  [record] = caplog.records
+  assert record.levelno == logging.WARNING
+  assert 'no-such-package' in record.getMessage() and 'make real-audio' in record.getMessage()
+  assert not os.listdir(tmp_path)

@@ -1,10 +1,11 @@
 """Real recordings the models never saw: human speech and recorded music from Debian packages.
 
 Training uses the procedural corpus only, so these clips measure whether restoration carries
-over to real audio. Every file comes from a Debian package (versioned, free licence, installed
-with apt), so nothing is fetched at run time and no audio lives in this repository. PyPI was
-searched as well: no wheel ships usable recordings (pysptk ships one CMU ARCTIC utterance,
-in its source distribution only).
+over to real audio. Every file comes from a Debian package (versioned, free licence), so no
+audio lives in this repository. The program never runs a package manager: ``make real-audio``
+(as root) installs the packages that ``python -m restoration.evaluate.real_audio --packages``
+prints. PyPI was searched as well: no wheel ships usable recordings (pysptk ships one CMU
+ARCTIC utterance, in its source distribution only).
 
 What the packages hold (checked by spectrogram, pitch track and package documentation):
 - speech: a female American voice (alsa-utils, 48 kHz PCM), a male voice prompt (linphone,
@@ -23,10 +24,8 @@ are kept, and the peak is set to -1 dBFS so that every clip meets the codec at t
 
 from __future__ import annotations
 
+import argparse
 import glob
-import os
-import shutil
-import subprocess
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -41,7 +40,7 @@ _FRAME_SECONDS = 0.02
 
 
 class RealAudioError(RuntimeError):
-  """Real clips that are not installed, cannot be installed, or cannot be read."""
+  """Real clips that are not installed or cannot be read."""
 
 
 class RealSource(NamedTuple):
@@ -189,50 +188,14 @@ def _installed(source: RealSource) -> bool:
   return all(glob.glob(pattern) for pattern in source.paths)
 
 
+def available_sources(sources: Sequence[RealSource] = REAL_SOURCES) -> list[RealSource]:
+  """The sources whose files are all installed, in table order."""
+  return [s for s in sources if _installed(s)]
+
+
 def missing_packages(sources: Sequence[RealSource] = REAL_SOURCES) -> list[str]:
-  """The Debian packages whose files are absent, sorted."""
+  """The Debian packages whose files are absent, sorted (``make real-audio`` installs them)."""
   return sorted({s.package for s in sources if not _installed(s)})
-
-
-def _apt(args: list[str]) -> subprocess.CompletedProcess:
-  # Waits for a dpkg lock held by another apt instead of failing at once.
-  return subprocess.run(
-    ['apt-get', '-o', 'DPkg::Lock::Timeout=300', *args],
-    capture_output=True,
-    text=True,
-    stdin=subprocess.DEVNULL,
-    env={**os.environ, 'DEBIAN_FRONTEND': 'noninteractive'},
-  )
-
-
-def ensure_installed(install: bool = True, *, sources: Sequence[RealSource] = REAL_SOURCES) -> None:
-  """Installs the missing packages with apt (root only, ``install=True``); else raises.
-
-  Package lists are refreshed (``apt-get update``) only when the first attempt fails, as on
-  a fresh machine whose lists are empty or stale.
-  """
-  missing = missing_packages(sources)
-  if not missing:
-    return
-  install_args = ['install', '-y', '--no-install-recommends', *missing]
-  if not install or os.geteuid() != 0 or shutil.which('apt-get') is None:
-    raise RealAudioError(
-      f'real audio clips need the Debian packages {", ".join(missing)}: run `sudo apt-get '
-      f'update && sudo apt-get {" ".join(install_args)}` (or ensure_installed() as root)'
-    )
-  done = _apt(install_args)
-  if done.returncode != 0:
-    _apt(['update'])
-    done = _apt(install_args)
-  if done.returncode != 0:
-    reason = (done.stderr.strip().splitlines() or [f'exit status {done.returncode}'])[-1]
-    raise RealAudioError(f'apt-get {" ".join(install_args)} failed: {reason}')
-  absent = [s.name for s in sources if not _installed(s)]
-  if absent:
-    raise RealAudioError(
-      f'{", ".join(absent)}: files still missing after installing '
-      f'{", ".join(missing)}; has a package moved them? (see REAL_SOURCES)'
-    )
 
 
 def _files(source: RealSource) -> list[str]:
@@ -242,7 +205,7 @@ def _files(source: RealSource) -> list[str]:
     if not found:
       raise RealAudioError(
         f'{source.name}: no file matches {pattern}; install the Debian '
-        f'package {source.package} (see ensure_installed)'
+        f'package {source.package} (`make real-audio` as root)'
       )
     files += found
   return files
@@ -296,3 +259,22 @@ def load_real_clips(
       }
     )
   return clips
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+  """Lists each source as installed or missing; ``--packages`` prints only what to install."""
+  parser = argparse.ArgumentParser(prog='python -m restoration.evaluate.real_audio')
+  parser.add_argument(
+    '--packages', action='store_true', help='print the missing Debian packages, one line'
+  )
+  args = parser.parse_args(argv)
+  if args.packages:
+    print(' '.join(missing_packages(REAL_SOURCES)))
+    return
+  available = available_sources(REAL_SOURCES)
+  for s in REAL_SOURCES:
+    print(f'{s.name:24} {s.kind:7} {s.package:22} {"installed" if s in available else "missing"}')
+
+
+if __name__ == '__main__':
+  main()

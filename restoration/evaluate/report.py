@@ -108,16 +108,29 @@ def score_real_recordings(
   bitrates=(16, 24, 32),
   max_seconds: float = 8.0,
   steps: Mapping[str, int | None] | None = None,
-) -> dict:
+  sources: Sequence | None = None,
+) -> dict | None:
   """Real speech and music (never trained on), MP3 at ``bitrates``: each method vs the input.
-  ``steps`` picks a diffusion step count per method (default: the config's)."""
+  ``steps`` picks a diffusion step count per method (default: the config's); ``sources``
+  defaults to ``real_audio.REAL_SOURCES``. None, with a warning, when their packages are not
+  installed: the program never installs them, ``make real-audio`` does."""
+  import logging
+
   from restoration.data import codecs
   from restoration.evaluate import metrics, real_audio
 
-  real_audio.ensure_installed()
+  sources = real_audio.REAL_SOURCES if sources is None else sources
+  missing = real_audio.missing_packages(sources)
+  if missing:
+    logging.getLogger(__name__).warning(
+      'real recordings skipped: Debian packages %s are not installed (run `make real-audio` '
+      'as root)',
+      ' '.join(missing),
+    )
+    return None
   restorers = _restorers(out, methods, steps)
   sr = next(iter(restorers.values())).sample_rate
-  clips = real_audio.load_real_clips(sr, max_seconds=max_seconds)
+  clips = real_audio.load_real_clips(sr, max_seconds=max_seconds, sources=sources)
   scores: dict = {}
   for clip in clips:
     for kbps in bitrates:
