@@ -4,7 +4,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-import orbax.checkpoint as ocp
 import pytest
 from flax import nnx
 
@@ -236,34 +235,6 @@ def test_projected_critic_frozen_weights_get_no_gradient_and_no_update(projected
     nnx.to_pure_dict(nnx.state(critic, nnx.Param)),
   )
   assert all(jax.tree.leaves(changed))
-
-
-def test_feature_net_round_trips_through_both_checkpoint_layouts(tmp_path):
-  x = _spec(8, 23)
-  net = features.random_feature_net('smoke', nnx.Rngs(3))
-  outs = _call(net, x)
-  assert len(outs) == 4
-  features.save_feature_net(tmp_path / 'plain', net)
-  for a, b in zip(outs, _call(features.load_feature_net(tmp_path / 'plain', 'smoke'), x)):
-    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-
-  classifier = features.CodecClassifier(5, size='smoke', rngs=nnx.Rngs(4))
-  assert _call(classifier, x).shape == (2, 5)
-  manager = ocp.CheckpointManager(tmp_path / 'workdir' / 'checkpoints')
-  params = nnx.to_pure_dict(nnx.state(classifier, nnx.Param))
-  state = ocp.args.StandardSave({'params': params, 'step': 7})
-  manager.save(7, args=ocp.args.Composite(state=state))
-  manager.wait_until_finished()
-  loaded = features.load_feature_net(tmp_path / 'workdir', 'smoke')
-  for a, b in zip(_call(classifier.trunk, x), _call(loaded, x)):
-    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-
-  with pytest.raises(ValueError, match='shape'):
-    features.load_feature_net(tmp_path / 'plain', 'demo')
-  with pytest.raises(ValueError, match='neither'):
-    features.load_feature_net(tmp_path, 'smoke')
-  with pytest.raises(FileNotFoundError):
-    features.load_feature_net(tmp_path / 'missing', 'smoke')
 
 
 def test_projected_critic_accepts_a_loaded_feature_net():

@@ -17,6 +17,5 @@ from restoration.models.features import (
   freeze,
   load_feature_net,
   random_feature_net,
-  save_feature_net,
 )
 from restoration.models.unet import UNET_PRESETS, UNet, count_params, forward_flops, time_forward

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import orbax.checkpoint as ocp
 from flax import nnx
 
@@ -28,11 +29,9 @@ FEATURE_PRESETS: dict[str, dict] = {
   'large': dict(channels=(64, 128, 256, 512)),
 }
 
-# Where the 'features' training method keeps the classifier parameters inside the Orbax
-# 'state' item: state[PARAMS_KEY] = nnx.to_pure_dict(nnx.state(classifier, nnx.Param)),
-# so the trunk is state[PARAMS_KEY][TRUNK_KEY].
-PARAMS_KEY = 'params'
-TRUNK_KEY = 'trunk'
+# Where a 'features' run's Orbax 'state' item keeps the FeatureNet: among the train state's
+# params, those of the network 'classifier' (a CodecClassifier), at its attribute 'trunk'.
+TRUNK_PATH = ('params', 'classifier', 'trunk')
 
 
 class Frozen(nnx.Variable):
@@ -121,89 +120,56 @@ def _preset(size: str) -> dict:
   return FEATURE_PRESETS[size]
 
 
-def save_feature_net(path: str | os.PathLike, feature_net: FeatureNet) -> None:
-  """Save the weights (trainable or frozen) as a plain StandardCheckpointer directory."""
-  ckptr = ocp.StandardCheckpointer()
-  ckptr.save(os.path.abspath(path), nnx.to_pure_dict(nnx.state(feature_net)))
-  ckptr.wait_until_finished()
+def load_feature_net(workdir: str | os.PathLike, size: str) -> FeatureNet:
+  """The trunk of the ``CodecClassifier`` that a 'features' run saved last in ``workdir``.
 
-
-def load_feature_net(checkpoint_dir: str | os.PathLike, size: str) -> FeatureNet:
-  """Restore a FeatureNet of preset ``size`` from an Orbax checkpoint.
-
-  Accepts (1) a directory written by :func:`save_feature_net` (plain StandardCheckpointer), or
-  (2) a CheckpointManager directory, or a workdir holding one in ``checkpoints/``, whose latest
-  step has a 'state' item with the classifier parameters at
-  ``state['params']['trunk']`` (see PARAMS_KEY, TRUNK_KEY).
+  Reads ``TRUNK_PATH`` of the Orbax 'state' item of the latest step in ``workdir/checkpoints``;
+  the run's preset must be ``size``.
   """
-  directory = os.path.abspath(checkpoint_dir)
+  directory = os.path.join(os.path.abspath(workdir), 'checkpoints')
+  expected = f"expected a 'features' run's workdir ({'/'.join(TRUNK_PATH)} in its state)"
+  no_checkpoint = f'load_feature_net: {workdir} has no checkpoint; {expected}'
   if not os.path.isdir(directory):
-    raise FileNotFoundError(f'load_feature_net: checkpoint directory {directory} does not exist')
-  if os.path.isdir(os.path.join(directory, 'checkpoints')):
-    directory = os.path.join(directory, 'checkpoints')
-  if os.path.exists(os.path.join(directory, '_METADATA')):
-    trunk, where = _restore_plain(directory), directory
-  else:
-    trunk, where = _restore_trunk_from_manager(directory)
-  graphdef, state = nnx.split(nnx.eval_shape(lambda: FeatureNet(**_preset(size), rngs=nnx.Rngs(0))))
-  nnx.replace_by_pure_dict(state, _conform(nnx.to_pure_dict(state), trunk, where))
-  return nnx.merge(graphdef, state)
+    raise ValueError(no_checkpoint)
+  options = ocp.CheckpointManagerOptions(create=False, read_only=True)
+  handlers = {'state': ocp.StandardCheckpointHandler()}
+  with ocp.CheckpointManager(directory, item_handlers=handlers, options=options) as mngr:
+    step = mngr.latest_step()
+    if step is None:
+      raise ValueError(no_checkpoint)
+    metadata = mngr.item_metadata(step).get('state')
+    subtree = metadata.tree if metadata is not None else None
+    for key in TRUNK_PATH:
+      subtree = subtree.get(key) if isinstance(subtree, dict) else None
+    if subtree is None:
+      raise ValueError(f'load_feature_net: {directory}/{step} lacks the trunk; {expected}')
+    target = _host_target(metadata.tree)
+    state = mngr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target)))
+  state = state['state']
+  for key in TRUNK_PATH:
+    state = state[key]
+  stored = {_path(p): x for p, x in jax.tree_util.tree_flatten_with_path(state)[0]}
+  net = nnx.eval_shape(lambda: FeatureNet(**_preset(size), rngs=nnx.Rngs(0)))
+  graphdef, abstract = nnx.split(net)
+  paths, treedef = jax.tree_util.tree_flatten_with_path(abstract)
+  want = {_path(p): x for p, x in paths}
+  if set(stored) != set(want) or any(stored[k].shape != want[k].shape for k in want):
+    raise ValueError(
+      f'load_feature_net: the trunk in {directory}/{step} does not match FeatureNet preset '
+      f'{size!r} (was the features run trained at another size?)'
+    )
+  leaves = [jnp.asarray(stored[k], want[k].dtype) for k in want]
+  return nnx.merge(graphdef, jax.tree_util.tree_unflatten(treedef, leaves))
 
 
-def _abstract(metadata_tree):
-  """Restore targets from checkpoint metadata: arrays come back as host numpy arrays."""
+def _host_target(metadata_tree):
+  """Restore targets from checkpoint metadata that make Orbax return host numpy arrays: the
+  train state is built under ``jax.jit``/``eval_shape``, where restoring a jax.Array fails."""
   return jax.tree.map(
-    lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype) if hasattr(m, 'shape') else m, metadata_tree
+    lambda m: np.zeros(m.shape, m.dtype) if hasattr(m, 'shape') else m, metadata_tree
   )
 
 
-def _restore_plain(directory: str):
-  ckptr = ocp.StandardCheckpointer()
-  return ckptr.restore(directory, _abstract(ckptr.metadata(directory).item_metadata.tree))
-
-
-def _restore_trunk_from_manager(directory: str):
-  mngr = ocp.CheckpointManager(
-    directory,
-    item_handlers={'state': ocp.StandardCheckpointHandler()},
-    options=ocp.CheckpointManagerOptions(create=False, read_only=True),
-  )
-  step = mngr.latest_step()
-  if step is None:
-    raise ValueError(
-      f'load_feature_net: {directory} is neither a save_feature_net directory '
-      'nor a CheckpointManager directory with saved steps'
-    )
-  metadata = mngr.item_metadata(step).get('state')
-  if metadata is None:
-    raise ValueError(f"load_feature_net: step {step} in {directory} has no 'state' item")
-  state = mngr.restore(
-    step, args=ocp.args.Composite(state=ocp.args.StandardRestore(_abstract(metadata.tree)))
-  )['state']
-  where = f'{directory} step {step} state'
-  try:
-    return state[PARAMS_KEY][TRUNK_KEY], f'{where}/{PARAMS_KEY}/{TRUNK_KEY}'
-  except (KeyError, TypeError):
-    raise ValueError(
-      f"load_feature_net: {where} has no ['{PARAMS_KEY}']['{TRUNK_KEY}'] "
-      '(CodecClassifier parameters) subtree'
-    ) from None
-
-
-def _conform(expected, got, where: str):
-  """``got`` rebuilt with ``expected``'s keys and dtypes (checkpoint dict keys are strings)."""
-  if isinstance(expected, dict):
-    if not isinstance(got, dict) or {str(k) for k in got} != {str(k) for k in expected}:
-      found = sorted(map(str, got)) if isinstance(got, dict) else type(got).__name__
-      raise ValueError(
-        f'load_feature_net: {where} holds {found}, expected keys '
-        f'{sorted(map(str, expected))} (wrong size preset?)'
-      )
-    by_name = {str(k): v for k, v in got.items()}
-    return {k: _conform(v, by_name[str(k)], f'{where}/{k}') for k, v in expected.items()}
-  if tuple(got.shape) != tuple(expected.shape):
-    raise ValueError(
-      f'load_feature_net: {where} has shape {tuple(got.shape)}, expected '
-      f'{tuple(expected.shape)} (wrong size preset?)'
-    )
-  return jnp.asarray(got, expected.dtype)
+def _path(path) -> str:
+  """'stages/0/1/kernel/value' alike for restored dicts and for an nnx.State."""
+  return jax.tree_util.keystr(path, simple=True, separator='/')

@@ -1,0 +1,55 @@
+"""The projected critic on pretrained features: a real 'features' run feeds a real GAN run."""
+
+import jax
+import numpy as np
+import pytest
+from flax import nnx
+from test_train import smoke_config
+
+from restoration.checkpoint import Checkpointer
+from restoration.models import features
+from restoration.train import loop
+from restoration.train import state as state_lib
+
+
+def _saved(workdir: str, config) -> dict:
+  """The train state of the latest step in ``workdir``, restored the way training resumes."""
+  return Checkpointer(workdir, read_only=True).restore(state_lib.abstract_state(config, None))
+
+
+def _arrays(tree) -> list[np.ndarray]:
+  return [np.asarray(x) for x in jax.tree.leaves(nnx.to_pure_dict(tree))]
+
+
+def test_projected_gan_freezes_the_trunk_a_features_run_trained(
+  smoke_run, smoke_data_dir, tmp_path
+):
+  features_dir = smoke_run('features')
+  features_config = smoke_config('features', smoke_data_dir)
+  trunk = _saved(features_dir, features_config)['params']['classifier']['trunk']
+
+  loaded = features.load_feature_net(features_dir, features_config.critic.preset)
+  for got, want in zip(_arrays(nnx.state(loaded, nnx.Param)), _arrays(trunk), strict=True):
+    np.testing.assert_array_equal(got, want)
+
+  c = smoke_config('projected_gan', smoke_data_dir)
+  c.critic.feature_checkpoint = features_dir
+  gan_dir = str(tmp_path / 'projected_gan')
+  assert np.isfinite(loop.train_and_evaluate(c, gan_dir)['loss'])
+  gan = _saved(gan_dir, c)
+  frozen = gan['rest']['critic']['features']
+  assert 'features' not in gan['params']['critic']  # no optimizer ever saw the trunk
+  for got, want in zip(_arrays(frozen), _arrays(trunk), strict=True):
+    np.testing.assert_array_equal(got, want)
+
+  c.critic.feature_checkpoint = ''
+  _, random_init, _ = state_lib.create(c)
+  random_frozen = _arrays(random_init['rest']['critic']['features'])
+  assert all(not np.array_equal(a, b) for a, b in zip(_arrays(frozen), random_frozen, strict=True))
+
+  with pytest.raises(ValueError, match='does not match FeatureNet preset'):
+    features.load_feature_net(features_dir, 'demo')
+  with pytest.raises(ValueError, match=f'{gan_dir}/checkpoints/.* lacks the trunk'):
+    features.load_feature_net(gan_dir, 'smoke')
+  with pytest.raises(ValueError, match='has no checkpoint; expected a .features. run'):
+    features.load_feature_net(tmp_path / 'missing', 'smoke')
