@@ -4,14 +4,14 @@ from restoration.config import base_config
 
 
 def get_config(size: str = 'demo'):
-  c = base_config('diffusion', size or 'demo')
+  c = base_config('diffusion', size or 'demo', demo_steps=250)
   c.objective.schedule = 'edm'
   c.objective.target = 'x0'
   c.sampling.sampler = 'heun'
   c.sampling.steps = 8
   # Sample from the degraded input noised to sigma 0.5 (SDEdit-style warm start) instead of
   # pure noise at sigma_max: at the demo size that beat the input at 1-8 steps, where pure
-  # noise needed 8 steps and diverged at 2 (docs/README: measured numbers).
+  # noise needed 8 steps and diverged at 2 (README.md: measured numbers).
   c.sampling.start_sigma = 0.5
   c.train.best_metric = 'lsd'
   return c

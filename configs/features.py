@@ -4,7 +4,7 @@ from restoration.config import base_config
 
 
 def get_config(size: str = 'demo'):
-  c = base_config('features', size or 'demo')
+  c = base_config('features', size or 'demo', demo_steps=300)
   c.train.ema_decay = 0.0
   return c
 

@@ -27,11 +27,13 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from restoration.errors import UserError
+
 PyTree = Any
 _policies = ocp.checkpoint_managers
 
 
-class CheckpointMismatchError(ValueError):
+class CheckpointMismatchError(UserError, ValueError):
   """The stored state does not have the tree structure or leaf shapes the config builds."""
 
 

@@ -7,11 +7,14 @@ bad field stops the run with one clear line instead of failing deep inside a jit
 
 from __future__ import annotations
 
+import importlib.util
+import pathlib
+
 import ml_collections
 
-METHODS = ('gan', 'wgan', 'projected_gan', 'diffusion', 'regression', 'features')
+from restoration.errors import UserError
+
 SIZES = ('smoke', 'demo', 'base', 'large')
-SOURCES = ('synthetic', 'directory', 'tfds')
 
 # Data per size: (train, validation, test items, clip seconds, crop seconds, global batch).
 _DATA_SIZES = {
@@ -54,25 +57,17 @@ _TRAIN_SIZES = {
   ),
 }
 
-# Demo steps per method: 4.5-6 minutes each on 2 CPU cores, compile included (measured in the
-# demo, batch 16 x 1 s: regression 1.09 steps/s, diffusion 0.87, gan and projected_gan 0.66,
-# wgan 0.32 (two critic updates + gradient penalty)).
-_DEMO_STEPS = {
-  'regression': 250,
-  'diffusion': 250,
-  'gan': 150,
-  'wgan': 100,
-  'projected_gan': 150,
-  'features': 300,
-}
 
-
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
   """A config field is invalid; the message names the field and what was expected."""
 
 
-def base_config(method: str, size: str) -> ml_collections.ConfigDict:
-  """Defaults shared by every method; ``configs/<method>.py`` overrides what differs."""
+def base_config(method: str, size: str, *, demo_steps: int = 300) -> ml_collections.ConfigDict:
+  """Defaults shared by every method; ``configs/<method>.py`` overrides what differs.
+
+  ``demo_steps``: training steps at the demo size, which each config sets from its measured
+  speed (about 5 minutes per method on 2 CPU cores, compile included).
+  """
   if size not in SIZES:
     raise ConfigError(f'config size {size!r}: expected one of {", ".join(SIZES)}')
   c = ml_collections.ConfigDict()
@@ -157,7 +152,7 @@ def base_config(method: str, size: str) -> ml_collections.ConfigDict:
     # A few hundred steps leave a critic at 1e-3 near chance; 5e-3 separated clean from
     # codec output about twice as fast when trained alone (measured, 80 steps).
     c.train.critic_learning_rate = 4e-3
-    c.train.num_steps = _DEMO_STEPS.get(method, c.train.num_steps)
+    c.train.num_steps = demo_steps
     c.train.eval_every = c.train.num_steps
     c.train.checkpoint_every = c.train.num_steps // 2
   c.parallel = ml_collections.ConfigDict(
@@ -181,10 +176,16 @@ def validate(
         value = value.get(part) if hasattr(value, 'get') else None
       raise ConfigError(f'config.{field}={value!r}: expected {expected}')
 
-  need(config.method in METHODS, 'method', f'one of {", ".join(METHODS)}')
+  from restoration import methods  # local: keeps config import light (no JAX)
+  from restoration.data import codecs, sources
+
+  try:
+    method = methods.get(config.method)
+  except KeyError:
+    need(False, 'method', f'one of {", ".join(methods.names())}')
   need(config.size in SIZES, 'size', f'one of {", ".join(SIZES)}')
   d = config.data
-  need(d.source in SOURCES, 'data.source', f'one of {", ".join(SOURCES)}')
+  need(d.source in sources.SOURCES, 'data.source', f'one of {", ".join(sources.SOURCES)}')
   need(
     d.source != 'directory' or bool(d.audio_dir),
     'data.audio_dir',
@@ -207,8 +208,6 @@ def validate(
     f'> 0 and <= data.clip_seconds ({d.clip_seconds})',
   )
   need(len(d.degradations) > 0, 'data.degradations', 'at least one "codec:kbps" entry')
-  from restoration.data import codecs  # local: keeps config import light
-
   for spec in d.degradations:
     try:
       codecs.parse_degradation(spec)
@@ -244,19 +243,22 @@ def validate(
   need(t.num_steps > 0, 'train.num_steps', 'a positive integer')
   need(t.learning_rate > 0, 'train.learning_rate', 'a positive float')
   need(0 <= t.ema_decay < 1, 'train.ema_decay', 'in [0, 1)')
-  need(config.parallel.backend in ('jit', 'pmap'), 'parallel.backend', '"jit" or "pmap"')
-  o = config.objective
-  need(
-    o.adversarial in ('non_saturating', 'hinge', 'lsgan', 'wasserstein'),
-    'objective.adversarial',
-    'non_saturating, hinge, lsgan or wasserstein',
-  )
-  need(o.n_critic >= 1, 'objective.n_critic', 'an integer >= 1')
-  need(o.schedule in ('edm', 'vp_cosine'), 'objective.schedule', '"edm" or "vp_cosine"')
-  need(o.target in ('x0', 'eps', 'v'), 'objective.target', '"x0", "eps" or "v"')
-  need(o.space in ('clean', 'residual'), 'objective.space', '"clean" or "residual"')
-  need(o.residual_scale > 0, 'objective.residual_scale', 'a positive float')
-  need(
-    config.sampling.sampler in ('euler', 'heun', 'ddim'), 'sampling.sampler', 'euler, heun or ddim'
-  )
-  need(config.sampling.steps >= 1, 'sampling.steps', 'an integer >= 1')
+  from restoration.train import sharding
+
+  backends = sharding.BACKENDS
+  need(config.parallel.backend in backends, 'parallel.backend', f'one of {", ".join(backends)}')
+  method.check(config, need)
+
+
+CONFIG_DIR = pathlib.Path(__file__).resolve().parents[1] / 'configs'
+
+
+def load_config(name: str, size: str) -> ml_collections.ConfigDict:
+  """``configs/<name>.py``'s ``get_config(size)`` (``name`` may also be a path to a .py file)."""
+  path = pathlib.Path(name) if name.endswith('.py') else CONFIG_DIR / f'{name}.py'
+  if not path.is_file():
+    raise ConfigError(f'{path}: no such config file (expected configs/<method>.py)')
+  spec = importlib.util.spec_from_file_location(f'configs.{path.stem}', path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config(size)

@@ -12,6 +12,7 @@ import argparse
 import sys
 
 from restoration.data import audio, codecs
+from restoration.errors import UserError, exit_with
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,9 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     wave, sr = audio.load(args.input)
     degraded, nbytes = codecs.encode_decode(wave, sr, args.codec, args.bitrate)
     audio.save(args.output, degraded, sr, refuse=[args.input])
-  except (audio.AudioError, codecs.CodecError) as e:
-    print(f'degrade: error: {e}', file=sys.stderr)
-    return 1
+  except UserError as e:
+    exit_with('degrade', e)
   achieved = codecs.achieved_kbps(nbytes, wave.shape[0], sr)
   print(
     f'{args.output}: {args.codec} at {args.bitrate:g} kbps requested, {achieved:.1f} kbps '

@@ -7,7 +7,6 @@ checkpoint in DIR. ``--mode=evaluate`` scores the latest (or best) checkpoint in
 from __future__ import annotations
 
 import logging
-import sys
 
 from absl import app, flags
 from ml_collections import config_flags
@@ -20,10 +19,7 @@ _MODE = flags.DEFINE_enum('mode', 'train', ['train', 'evaluate'], 'What to do.')
 def main(argv) -> None:
   del argv
   logging.getLogger('restoration').setLevel(logging.INFO)
-  from restoration import config as config_lib
-  from restoration import restore
-  from restoration.data.codecs import CodecError
-  from restoration.evaluate.evaluate import EvaluateError
+  from restoration.errors import UserError, exit_with
 
   try:
     if _MODE.value == 'train':
@@ -34,9 +30,8 @@ def main(argv) -> None:
       from restoration.evaluate import evaluate
 
       evaluate.evaluate_workdir(_WORKDIR.value, config=_CONFIG.value)
-  except (config_lib.ConfigError, CodecError, EvaluateError, *restore.user_errors()) as e:
-    print(f'error: {e}', file=sys.stderr)
-    sys.exit(2)
+  except UserError as e:
+    exit_with('main', e)
 
 
 if __name__ == '__main__':

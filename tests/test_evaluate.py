@@ -11,6 +11,7 @@ from test_restore import chirp
 
 from restoration import spectral
 from restoration.data import audio, builder, codecs
+from restoration.evaluate import __main__ as evaluate_cli
 from restoration.evaluate import evaluate, metrics
 from restoration.objectives import sampling
 
@@ -151,7 +152,7 @@ def test_user_files_through_the_cli(regression, tmp_path, monkeypatch):
 
 def test_workdir_without_checkpoint_is_one_line_error(tmp_path, capsys):
   with pytest.raises(SystemExit) as done:
-    evaluate.main([f'--workdir={tmp_path}', '--no-optional_metrics'])
-  assert done.value.code == 1
+    evaluate_cli.main([f'--workdir={tmp_path}', '--no-optional_metrics'])
+  assert done.value.code == 2
   err = capsys.readouterr().err.strip().splitlines()
   assert len(err) == 1 and err[0].startswith('evaluate: error: ') and str(tmp_path) in err[0]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from restoration import benchmark, restore
+from restoration import benchmark, inference, restore
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI_ENV = dict(
@@ -71,7 +71,7 @@ def test_cli_round_trip_keeps_rate_channels_length_and_alignment(
 
 
 def test_restorer_array_and_file_agree(workdir, tmp_path):
-  r = restore.Restorer(workdir, chunk_seconds=1.0, overlap_seconds=0.25)
+  r = inference.Restorer(workdir, chunk_seconds=1.0, overlap_seconds=0.25)
   assert r.sample_rate == 16000
   wave = chirp(2.6, 22050, 2)
   src, out = tmp_path / 'in.wav', tmp_path / 'out.wav'

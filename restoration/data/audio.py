@@ -7,22 +7,26 @@ when mono and ``[samples, channels]`` otherwise.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
 import subprocess
+import sys
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 import soundfile as sf
 import soxr
 
+from restoration.errors import UserError
+
 PathLike = str | os.PathLike
 FFMPEG_HINT = 'install it with `apt-get install ffmpeg` or `pip install imageio-ffmpeg`'
 
 
-class AudioError(ValueError):
+class AudioError(UserError, ValueError):
   """A file that cannot be read or written as audio; the message names the file."""
 
 
@@ -191,3 +195,42 @@ def save(
   finally:
     if os.path.exists(tmp):
       os.remove(tmp)
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+  """Silences what C libraries write to file descriptor 2 meanwhile."""
+  sys.stderr.flush()
+  saved = os.dup(2)
+  try:
+    with open(os.devnull, 'w') as null:
+      os.dup2(null.fileno(), 2)
+    yield
+  finally:
+    os.dup2(saved, 2)
+    os.close(saved)
+
+
+@contextlib.contextmanager
+def open_audio(path: PathLike) -> Iterator[sf.SoundFile]:
+  """Opens any audio file for block reads: libsndfile directly, else ffmpeg's decoding of it
+  into a temporary WAV on disk (never into memory), deleted on exit."""
+  path = os.fspath(path)
+  if not os.path.exists(path):
+    raise AudioError(f'{path}: no such file (expected an audio file)')
+  if not os.path.isfile(path):
+    raise AudioError(f'{path}: not a regular file (expected an audio file)')
+  if os.path.getsize(path) == 0:
+    raise AudioError(f'{path}: empty file (expected audio)')
+  with contextlib.ExitStack() as stack:
+    try:
+      with _quiet_stderr():  # libsndfile's mpg123 prints notes while it probes garbage
+        f = stack.enter_context(sf.SoundFile(path))
+    except sf.SoundFileError:
+      tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix='restore-'))
+      wav = os.path.join(tmp, 'decoded.wav')
+      decode_with_ffmpeg(path, wav)
+      f = stack.enter_context(sf.SoundFile(wav))
+    if f.frames <= 0:
+      raise AudioError(f'{path}: contains no audio samples')
+    yield f

@@ -40,11 +40,12 @@ import numpy as np
 import soundfile as sf
 
 from restoration.data import audio
+from restoration.errors import UserError
 
 CODECS = ('mp3', 'opus', 'vorbis', 'aac')
 
 
-class CodecError(ValueError):
+class CodecError(UserError, ValueError):
   """A codec, bitrate or sample rate the round trip cannot honour."""
 
 

@@ -18,11 +18,15 @@ def main(argv) -> None:
   from restoration import config as config_lib
   from restoration.data import builder as builder_lib
   from restoration.data.splits import SPLITS
+  from restoration.errors import UserError, exit_with
 
   config = _CONFIG.value
-  config_lib.validate(config)
   start = time.time()
-  b = builder_lib.prepare(config.data)
+  try:
+    config_lib.validate(config)
+    b = builder_lib.prepare(config.data)
+  except UserError as e:
+    exit_with('prepare', e)
   info = b.info
   sizes = {s: info.splits[s].num_examples for s in SPLITS}
   print(

@@ -6,10 +6,10 @@ Two sources of (clean, degraded) pairs, scored the same way:
   step count), as training's validation does;
 - ``data``: the user's clean files (a directory, or files separated by commas), loaded at the
   model's rate and layout, cropped to their middle ``max_seconds``, degraded on the fly with
-  each configured codec and restored by the chunked path of ``restoration.restore``.
+  each configured codec and restored by the chunked path of ``inference.Restorer``.
 
-Diffusion runs are scored at every step count of ``config.sampling.eval_steps`` (or
-``steps_list``) to show the quality/speed trade-off; single-pass models once. Both the
+Iterative methods (diffusion) are scored at every step count of ``config.sampling.eval_steps``
+(or ``steps_list``) to show the quality/speed trade-off; single-pass models once. Both the
 restored output and the degraded input are scored against the clean clip with
 ``metrics.compute_all`` (stereo: per channel, averaged).
 
@@ -28,18 +28,17 @@ Undefined values (NaN) are written as null.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import math
 import os
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
+from restoration.errors import UserError
 from restoration.evaluate import metrics as metrics_lib
 
 log = logging.getLogger('restoration')
@@ -59,7 +58,7 @@ TABLE_COLUMNS = (
 _DATA_PATHS = ('data_dir', 'audio_dir', 'tfds_data_dir')
 
 
-class EvaluateError(ValueError):
+class EvaluateError(UserError, ValueError):
   """Bad evaluation input; the message names it."""
 
 
@@ -181,20 +180,21 @@ def evaluate_workdir(
   config saved with the checkpoint. ``max_items`` caps test items or files; ``batch_size``
   is the number of single-channel clips per compiled call on the test split.
   """
-  from restoration import restore, spectral
+  from restoration import inference, methods, spectral
   from restoration.data import codecs
   from restoration.train import state as state_lib
 
   if max_items is not None and max_items < 1:
     raise EvaluateError(f'max_items={max_items!r}: expected a positive count')
-  restorer = restore.Restorer(workdir, checkpoint=checkpoint)
+  restorer = inference.Restorer(workdir, checkpoint=checkpoint)
   cfg = restorer.config
   if config is not None:
     for key in _DATA_PATHS:
       cfg.data[key] = config.data[key]
     cfg.sampling.eval_steps = tuple(config.sampling.eval_steps)
-  diffusion = cfg.method == 'diffusion'
-  steps_list = [int(s) for s in (steps_list or cfg.sampling.eval_steps)] if diffusion else [None]
+  iterative = methods.get(cfg.method).iterative
+  steps_list = [int(s) for s in steps_list] if steps_list and iterative else None
+  steps_list = steps_list or methods.get(cfg.method).eval_steps(cfg)
   sr, channels = restorer.sample_rate, int(cfg.data.channels)
   p = spectral.SpectralParams.from_config(cfg.spectral)
   degradations = list(cfg.data.degradations)
@@ -252,7 +252,7 @@ def evaluate_workdir(
     'optional_metrics': list(metrics_lib.available_optional_metrics() if optional_metrics else ()),
     'runs': [
       {
-        'steps': r.steps if diffusion else None,
+        'steps': r.steps if iterative else None,
         'network_calls': r.network_calls,
         'real_time_factor': rtf[i],
         'metrics': _aggregate(
@@ -269,12 +269,12 @@ def evaluate_workdir(
   return result
 
 
-def _finite(x: Any) -> Any:
+def finite(x: Any) -> Any:
   """NaN and inf -> None, so the file is strict JSON."""
   if isinstance(x, dict):
-    return {k: _finite(v) for k, v in x.items()}
+    return {k: finite(v) for k, v in x.items()}
   if isinstance(x, (list, tuple)):
-    return [_finite(v) for v in x]
+    return [finite(v) for v in x]
   if isinstance(x, float) and not math.isfinite(x):
     return None
   return x
@@ -322,7 +322,7 @@ def markdown(result: dict) -> str:
 def write(result: dict, out_dir: str) -> None:
   """metrics.json and metrics.md in ``out_dir``, each replaced whole (never half written)."""
   os.makedirs(out_dir, exist_ok=True)
-  result = _finite(result)
+  result = finite(result)
   for name, text in (
     ('metrics.json', json.dumps(result, indent=2) + '\n'),
     ('metrics.md', markdown(result)),
@@ -332,67 +332,3 @@ def write(result: dict, out_dir: str) -> None:
       f.write(text)
     os.replace(path + '.part', path)
   log.info('wrote %s', os.path.join(out_dir, 'metrics.json'))
-
-
-def _step_counts(text: str) -> list[int]:
-  try:
-    steps = [int(s) for s in text.split(',')]
-  except ValueError:
-    steps = []
-  if not steps or min(steps) < 1:
-    raise argparse.ArgumentTypeError(f'{text!r}: expected positive integers, e.g. 1,4,16')
-  return steps
-
-
-def main(argv: list[str] | None = None) -> int:
-  p = argparse.ArgumentParser(prog='evaluate', description='Score a trained restoration run.')
-  p.add_argument('--workdir', required=True, help='training run directory')
-  p.add_argument(
-    '--data',
-    default=None,
-    help="directory or comma-separated clean audio files (default: the run's test split)",
-  )
-  p.add_argument('--checkpoint', default='best', help='best, latest or a step number')
-  p.add_argument(
-    '--steps',
-    default=None,
-    type=_step_counts,
-    help='comma-separated diffusion step counts (default: sampling.eval_steps)',
-  )
-  p.add_argument('--max_items', type=int, default=None, help='at most this many clips')
-  p.add_argument('--max_seconds', type=float, default=30.0, help='crop of --data files')
-  p.add_argument('--out_dir', default=None, help='default: WORKDIR/eval')
-  p.add_argument(
-    '--optional_metrics',
-    action=argparse.BooleanOptionalAction,
-    default=True,
-    help='PESQ/STOI/ViSQOL when installed',
-  )
-  args = p.parse_args(argv)
-  from absl import logging as absl_logging  # orbax logs routine notes as warnings
-
-  absl_logging.set_verbosity(absl_logging.ERROR)
-  try:
-    result = evaluate_workdir(
-      args.workdir,
-      data=args.data,
-      checkpoint=args.checkpoint,
-      steps_list=args.steps,
-      max_items=args.max_items,
-      out_dir=args.out_dir,
-      optional_metrics=args.optional_metrics,
-      max_seconds=args.max_seconds,
-    )
-  except Exception as e:  # what the user can fix ends in one line; bugs keep their traceback
-    from restoration import restore
-    from restoration.data.codecs import CodecError
-
-    if not isinstance(e, (EvaluateError, CodecError, *restore.user_errors())):
-      raise
-    p.exit(1, f'evaluate: error: {e}\n')
-  print(markdown(_finite(result)), end='')
-  return 0
-
-
-if __name__ == '__main__':
-  sys.exit(main())

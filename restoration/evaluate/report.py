@@ -6,7 +6,6 @@ Inputs are workdirs (one per method) that were trained and evaluated
 
 from __future__ import annotations
 
-import inspect
 import json
 import math
 import os
@@ -14,27 +13,6 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-FAMILY = {
-  'regression': 'regression',
-  'gan': 'GAN',
-  'wgan': 'GAN',
-  'projected_gan': 'GAN',
-  'diffusion': 'diffusion',
-}
-OBJECTIVE = {
-  'regression': 'reconstruction only (complex MSE + multi-resolution STFT)',
-  'gan': 'non-saturating minimax + feature matching + reconstruction; multi-resolution STFT critics',
-  'wgan': 'Wasserstein + gradient penalty (n_critic critic steps) + reconstruction',
-  'projected_gan': 'hinge on a projected critic (frozen features, CCM, CSM, 4 heads) + feature matching',
-  'diffusion': 'denoising score matching (EDM preconditioning and weighting) on the codec residual, conditioned on the degraded input',
-}
-USES = {
-  'regression': 'cheap baseline; safe where artefacts matter more than bandwidth',
-  'gan': 'real-time restoration (one network pass), streaming, on-device',
-  'wgan': 'as GAN, when minimax training is unstable',
-  'projected_gan': 'as GAN; pretrained features speed up critic learning',
-  'diffusion': 'offline, highest-fidelity restoration where compute per clip is acceptable',
-}
 QUALITY = (
   ('lsd', 'LSD', 'lower'),
   ('lsd_high', 'LSD high band', 'lower'),
@@ -77,29 +55,11 @@ def train_summary(workdir: str) -> dict:
     'segments': len(records),
     'critic_loss': records[-1]['last'].get('critic/adversarial'),
     'critic_at_chance': records[-1]['last'].get('critic/at_chance'),
+    # Written by training (restoration.methods.run_facts): the report renders, never rebuilds.
+    'describe': records[-1].get('describe', {}),
+    'gflops': records[-1].get('gflops_per_audio_second', {}),
+    'code_lines': records[-1].get('code_lines', {}),
   }
-
-
-def method_code_lines(method: str) -> int:
-  """Lines of method-specific code (step + objective + critic), a measured complexity proxy."""
-  from restoration.models import discriminators, features
-  from restoration.objectives import adversarial, diffusion, reconstruction, sampling
-  from restoration.train import steps
-
-  parts = {
-    'regression': [steps.regression_step, reconstruction],
-    'gan': [steps.gan_step, adversarial, discriminators.MultiResolutionSTFTCritic, reconstruction],
-    'wgan': [steps.gan_step, adversarial, discriminators.MultiResolutionSTFTCritic, reconstruction],
-    'projected_gan': [
-      steps.gan_step,
-      adversarial,
-      discriminators.ProjectedCritic,
-      features,
-      reconstruction,
-    ],
-    'diffusion': [steps.diffusion_step, diffusion, sampling],
-  }[method]
-  return sum(len(inspect.getsource(p).splitlines()) for p in parts)
 
 
 def score_real_recordings(
@@ -154,9 +114,9 @@ def score_real_recordings(
 
 
 def _restorers(out: str, methods: Sequence[str], steps: Mapping[str, int | None] | None):
-  from restoration import restore
+  from restoration.inference import Restorer
 
-  return {m: restore.Restorer(os.path.join(out, m), steps=(steps or {}).get(m)) for m in methods}
+  return {m: Restorer(os.path.join(out, m), steps=(steps or {}).get(m)) for m in methods}
 
 
 def write_figure_and_examples(
@@ -190,7 +150,7 @@ def write_figure_and_examples(
   return path
 
 
-def _diffusion_rows(ev: dict) -> list[str]:
+def _steps_rows(ev: dict) -> list[str]:
   rows = [
     '| steps | network calls | LSD | LSD high | SI-SDR | real-time factor |',
     '|---|---|---|---|---|---|',
@@ -206,7 +166,7 @@ def _diffusion_rows(ev: dict) -> list[str]:
 
 
 def _best_run(ev: dict) -> dict:
-  """The diffusion step count with the lowest LSD (generators have one run)."""
+  """The sampler step count with the lowest LSD (one-pass methods have one run)."""
   return min(ev['runs'], key=lambda r: _mean(r['metrics']['all']['restored'], 'lsd'))
 
 
@@ -217,8 +177,6 @@ def best_steps(evals: Mapping[str, dict]) -> dict[str, int | None]:
 
 def comparison_table(out: str, methods: Sequence[str], evals: Mapping[str, dict]) -> list[str]:
   """The study's table: one column per method, every row measured (or stated as design)."""
-  from restoration import benchmark
-
   cols = list(methods)
   train = {m: train_summary(os.path.join(out, m)) for m in cols}
   best = {m: _best_run(evals[m]) for m in cols}
@@ -231,24 +189,20 @@ def comparison_table(out: str, methods: Sequence[str], evals: Mapping[str, dict]
   def row(name, input_cell, cells):
     lines.append(f'| {name} | {input_cell} | ' + ' | '.join(cells) + ' |')
 
-  row('family', '', [FAMILY[m] for m in cols])
-  row(
-    'architecture',
-    '',
-    ['shared band-split U-Net' + (' + critic' if FAMILY[m] == 'GAN' else '') for m in cols],
-  )
+  words = {m: train[m].get('describe', {}) for m in cols}
+  row('family', '', [words[m].get('family', '–') for m in cols])
+  row('architecture', '', [words[m].get('architecture', '–') for m in cols])
   row(
     'trainable parameters',
     '',
     [', '.join(f'{k} {v:,}' for k, v in train[m].get('params', {}).items()) for m in cols],
   )
-  gflops = {m: benchmark.forward_gflops_per_audio_second(_saved_config(out, m)) for m in cols}
   row(
     'forward GFLOP per audio second',
     '',
-    [', '.join(f'{k.split("_")[0]} {v:.2f}' for k, v in gflops[m].items()) for m in cols],
+    [', '.join(f'{k} {v:.2f}' for k, v in train[m].get('gflops', {}).items()) for m in cols],
   )
-  row('training principle', '', [OBJECTIVE[m] for m in cols])
+  row('training principle', '', [words[m].get('objective', '–') for m in cols])
   for key, label, better in QUALITY:
     if not math.isfinite(_mean(first, key)):
       continue
@@ -304,18 +258,19 @@ def comparison_table(out: str, methods: Sequence[str], evals: Mapping[str, dict]
   )
   row('generation: network calls per chunk', '', [str(best[m]['network_calls']) for m in cols])
   row(
-    'implementation complexity: method-specific lines of code',
+    'implementation complexity: non-blank lines (own module + method-specific modules; '
+    'shared by all)',
     '',
-    [str(method_code_lines(m)) for m in cols],
+    [_code_cell(train[m].get('code_lines', {})) for m in cols],
   )
-  row('uses', '', [USES[m] for m in cols])
+  row('uses', '', [words[m].get('uses', '–') for m in cols])
   return lines
 
 
-def _saved_config(out: str, method: str):
-  from restoration.inference import saved_config
-
-  return saved_config(os.path.join(out, method))
+def _code_cell(lines: Mapping[str, int]) -> str:
+  if not lines:
+    return '–'
+  return f'{lines["own"]} + {lines["specific"]} ({lines["shared"]})'
 
 
 def reading(methods: Sequence[str], evals: Mapping[str, dict], real: dict | None) -> list[str]:
@@ -340,15 +295,15 @@ def reading(methods: Sequence[str], evals: Mapping[str, dict], real: dict | None
         'energy of any content (noise too) in bins the codec removed lowers it; '
         'read it with SI-SDR and mel distance.'
       )
-  if 'diffusion' in methods:
-    runs = evals['diffusion']['runs']
+  for m in (m for m in methods if len(evals[m]['runs']) > 1):
+    runs = evals[m]['runs']
     lsds = [
       (_mean(r['metrics']['all']['restored'], 'lsd'), r['steps'], r['real_time_factor'])
       for r in runs
     ]
     best = min(lsds)
     lines.append(
-      f'- Diffusion quality vs steps: best LSD {best[0]:.3f} at {best[1]} steps '
+      f'- {m} quality vs sampler steps: best LSD {best[0]:.3f} at {best[1]} steps '
       f'(real-time factor {best[2]:.3g}); '
       + ', '.join(f'{s} steps: {l:.3f}' for l, s, _ in lsds)
       + '.'
@@ -393,9 +348,10 @@ def write_demo_report(
   evals: Mapping[str, dict],
   real: dict | None,
   timings: Mapping[str, float],
+  figure: str,
 ) -> str:
-  """``report.md`` with the measured table, diffusion steps, real recordings and the figure."""
-  figure = write_figure_and_examples(out, methods, steps=best_steps(evals))
+  """``report.md``: the measured table, quality per step count of the iterative methods, the
+  real recordings and the ``figure`` (all read from what training and evaluation wrote)."""
   lines = [
     '# GAN vs diffusion vs regression: measured comparison',
     '',
@@ -409,20 +365,14 @@ def write_demo_report(
     *comparison_table(out, methods, evals),
     '',
   ]
-  if 'diffusion' in methods:
-    c = _saved_config(out, 'diffusion')
-    start = (
-      f'the degraded input noised to sigma {c.sampling.start_sigma:g}'
-      if c.sampling.start_sigma > 0
-      else f'pure noise at sigma {c.sampling.sigma_max:g}'
-    )
+  for m in (m for m in methods if len(evals[m]['runs']) > 1):
+    sampling = train_summary(os.path.join(out, m)).get('describe', {}).get('sampling', '')
     lines += [
-      '## Diffusion: quality and speed per sampling step count',
+      f'## {m}: quality and speed per sampling step count',
       '',
-      f'{c.sampling.sampler} sampler from {start}; the process diffuses '
-      f'{"the residual clean - degraded" if c.objective.space == "residual" else "the clean spectrogram"}.',
+      sampling,
       '',
-      *_diffusion_rows(evals['diffusion']),
+      *_steps_rows(evals[m]),
       '',
     ]
   if real:

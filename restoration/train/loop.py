@@ -19,19 +19,19 @@ from jax.experimental import multihost_utils
 
 from restoration import checkpoint as checkpoint_lib
 from restoration import config as config_lib
-from restoration import inference, spectral
+from restoration import inference, methods, spectral
 from restoration.data import builder as builder_lib
 from restoration.data import pipeline
+from restoration.errors import UserError
 from restoration.evaluate import metrics as metrics_lib
 from restoration.spectral import SpectralParams
 from restoration.train import sharding
 from restoration.train import state as state_lib
-from restoration.train import steps as steps_lib
 
 log = logging.getLogger('restoration')
 
 
-class NonFiniteError(RuntimeError):
+class NonFiniteError(UserError, RuntimeError):
   """Too many consecutive steps with a non-finite loss or gradient."""
 
 
@@ -58,7 +58,7 @@ def setup(config, workdir: str):
     workdir,
     save_every=t.checkpoint_every,
     keep=t.keep_checkpoints,
-    best_metric=t.best_metric if config.method != 'features' else None,
+    best_metric=t.best_metric if methods.get(config.method).restores else None,
     best_mode='min',
   )
   if ckpt.latest_step() is not None:
@@ -146,7 +146,8 @@ def train_and_evaluate(config, workdir: str, stop_at: int | None = None) -> dict
   t = config.train
   start = int(jax.device_get(state['step']))
   backend = config.parallel.backend
-  step_fn = sharding.compile_step(steps_lib.make_step(config, nets), mesh, shardings, backend)
+  method = methods.get(config.method)
+  step_fn = sharding.compile_step(method.step(config, nets), mesh, shardings, backend)
   if backend == 'pmap':
     state = sharding.to_pmap_state(state, mesh)
     batches = pipeline.local_batches(builder, config, start_step=start)
@@ -162,7 +163,7 @@ def train_and_evaluate(config, workdir: str, stop_at: int | None = None) -> dict
     )
   rng = jax.random.key(config.seed)
   config_dict = config.to_dict()
-  lr = state_lib.lr_schedule(config, t.learning_rate)
+  lr = methods.lr_schedule(config, t.learning_rate)
   examples_per_step = t.global_batch
   last, enhance = {}, None
   t0, timed_steps, compile_s = time.time(), 0, None
@@ -205,7 +206,7 @@ def train_and_evaluate(config, workdir: str, stop_at: int | None = None) -> dict
         log.info('[%s] step %d/%d %s ETA %.0fs', config.method, done, t.num_steps, shown, eta)
         last.update(m)
       eval_metrics = None
-      if config.method != 'features' and (done % t.eval_every == 0 or done == t.num_steps):
+      if method.restores and (done % t.eval_every == 0 or done == t.num_steps):
         hs = host_state(state)
         params = hs['ema'] if t.ema_decay else hs['params'][nets.main]
         enhance = enhance or jax.jit(inference.enhancer(config, nets))
@@ -251,6 +252,7 @@ def train_and_evaluate(config, workdir: str, stop_at: int | None = None) -> dict
         'skipped_steps': int(final['skipped']),
         'devices': jax.device_count(),
         'params': {k: state_lib.count_params(v) for k, v in final['params'].items()},
+        **methods.run_facts(config),
         'last': last,
       },
     )

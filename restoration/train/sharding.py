@@ -20,6 +20,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 DATA, MODEL = 'data', 'model'
+BACKENDS = ('jit', 'pmap')  # parallel.backend: NamedSharding over a Mesh, or the pmap fallback
 
 
 def maybe_initialize_distributed(config) -> None:

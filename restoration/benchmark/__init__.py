@@ -1,10 +1,10 @@
-"""Speed numbers: ``python -m restoration.benchmark --config=... [--workdirs=...] --json=OUT``.
+"""Speed numbers, measured (the CLI is ``python -m restoration.benchmark``, see ``__main__``).
 
 Sections (``--sections``): ``input`` (pipeline examples/s and spectrogram frames/s after
 warm-up), ``train`` (compile time, steps/s and examples/s of the compiled step on synthetic
 batches of the real shape, peak host memory), ``flops`` (forward GFLOP per second of audio of
 each network, from XLA's cost analysis), ``restore`` (for each trained ``--workdirs`` run: the
-real-time factor of ``restore`` on a file, every diffusion step count of
+real-time factor of ``restore`` on a file, every step count of an iterative method's
 ``sampling.eval_steps``; and the peak memory of the ``restore`` CLI on a 1-minute and a long
 file). Speed targets are checked here, not in unit tests.
 """
@@ -21,29 +21,6 @@ import time
 
 import jax
 import numpy as np
-from absl import app, flags
-from ml_collections import config_flags
-
-_CONFIG = config_flags.DEFINE_config_file(
-  'config', None, 'configs/<method>.py:<size> (for the input, train and flops sections)'
-)
-_WORKDIRS = flags.DEFINE_list(
-  'workdirs',
-  [],
-  'Trained runs for the restore section, e.g. runs/demo/regression,runs/demo/diffusion.',
-)
-_LONG_MINUTES = flags.DEFINE_integer(
-  'long_minutes',
-  10,
-  'Length of the long file whose restore peak memory is measured (restore section).',
-)
-_JSON = flags.DEFINE_string('json', None, 'Write the numbers to this JSON file.')
-_SECTIONS = flags.DEFINE_list(
-  'sections',
-  ['input', 'train', 'flops', 'restore'],
-  'What to measure (restore needs --workdirs; the others --config).',
-)
-_STEPS = flags.DEFINE_integer('steps', 20, 'Timed batches/steps per section (after warm-up).')
 
 
 def peak_host_memory_mb() -> float:
@@ -90,16 +67,16 @@ def synthetic_batch(config, seed: int = 0) -> dict:
 
 
 def bench_train(config, steps: int) -> dict:
+  from restoration import methods
   from restoration.train import sharding
   from restoration.train import state as state_lib
-  from restoration.train import steps as steps_lib
 
   mesh = sharding.make_mesh(config.parallel.model_axis)
   nets, state, shardings = state_lib.create(
     config, sharding_fn=lambda a: sharding.param_sharding(mesh, a)
   )
   step = sharding.compile_step(
-    steps_lib.make_step(config, nets), mesh, shardings, config.parallel.backend
+    methods.get(config.method).step(config, nets), mesh, shardings, config.parallel.backend
   )
   batch = synthetic_batch(config)
   if config.parallel.backend == 'pmap':
@@ -132,28 +109,14 @@ def bench_train(config, steps: int) -> dict:
 
 
 def forward_gflops_per_audio_second(config) -> dict:
-  """XLA FLOPs of each network's forward pass on one second of audio."""
-  import jax.numpy as jnp
+  """XLA FLOPs of each network's forward pass on one second of audio (``<net>_gflops_...``)."""
   from flax import nnx
 
-  from restoration.models.unet import forward_flops
-  from restoration.spectral import SpectralParams
-  from restoration.train import state as state_lib
+  from restoration import methods
 
-  p = SpectralParams.from_config(config.spectral)
-  sr = config.data.sample_rate
-  modules = state_lib.build_modules(config, nnx.Rngs(0))
-  x = jnp.zeros((1, p.n_frames(sr), p.n_freq, 2))
-  out = {}
-  for name, module in modules.items():
-    if name == 'denoiser':
-      flops = forward_flops(module, x, cond=x, noise_level=jnp.zeros((1,)))
-    elif name == 'critic' and config.critic.kind != 'projected':
-      flops = forward_flops(module, jnp.zeros((1, sr)))
-    else:
-      flops = forward_flops(module, x)
-    out[f'{name}_gflops_per_audio_second'] = flops / 1e9
-  return out
+  modules = nnx.eval_shape(lambda: methods.get(config.method).networks(config, nnx.Rngs(0)))
+  gflops = methods.forward_gflops_per_audio_second(config, modules)
+  return {f'{name}_gflops_per_audio_second': v for name, v in gflops.items()}
 
 
 def write_test_signal(path: str, seconds: int, sr: int = 16000, block_seconds: int = 30) -> None:
@@ -189,9 +152,10 @@ def peak_rss_mb(stderr: str) -> float:
 
 def bench_restore(workdirs: list[str], seconds: int = 20, long_minutes: int = 10) -> dict:
   """Real-time factor (wall / audio seconds, compile excluded) of each run's restore on a
-  ``seconds`` file, per diffusion step count; peak RSS of the restore CLI (first run) on a
+  ``seconds`` file, per sampler step count; peak RSS of the restore CLI (first run) on a
   1-minute and a ``long_minutes`` file, which the chunked stream keeps about equal."""
-  from restoration.restore import Restorer
+  from restoration import methods
+  from restoration.inference import Restorer
 
   out: dict = {'restore_real_time_factor': {}}
   with tempfile.TemporaryDirectory() as tmp:
@@ -200,12 +164,12 @@ def bench_restore(workdirs: list[str], seconds: int = 20, long_minutes: int = 10
     for wd in workdirs:
       restorer = Restorer(wd)
       name = f'{restorer.config.method}:{os.path.basename(os.path.normpath(wd))}'
-      diffusion = restorer.config.method == 'diffusion'
-      for steps in restorer.config.sampling.eval_steps if diffusion else (None,):
+      iterative = methods.get(restorer.config.method).iterative
+      for steps in methods.get(restorer.config.method).eval_steps(restorer.config):
         r = restorer.with_steps(steps)
         r.restore_file(src, os.path.join(tmp, 'out.wav'), progress=False)  # compile
         stats = r.restore_file(src, os.path.join(tmp, 'out.wav'), progress=False)
-        key = f'{name} steps={steps}' if diffusion else name
+        key = f'{name} steps={steps}' if iterative else name
         out['restore_real_time_factor'][key] = stats['real_time_factor']
         print(f'restore {key}: real-time factor {stats["real_time_factor"]:.4f}', flush=True)
     if workdirs:
@@ -257,25 +221,3 @@ def run(config, sections, steps: int, workdirs: list[str] = (), long_minutes: in
       results['input_examples_per_s'] / results['train_examples_per_s']
     )
   return results
-
-
-def main(argv) -> None:
-  del argv
-  sections = set(_SECTIONS.value)
-  if _CONFIG.value is None and sections - {'restore'}:
-    sections &= {'restore'}
-    if not _WORKDIRS.value:
-      raise app.UsageError(
-        'nothing to measure: pass --config=configs/<method>.py:<size> '
-        '(input, train, flops) and/or --workdirs=RUN[,RUN...] (restore)'
-      )
-  results = run(_CONFIG.value, sections, _STEPS.value, _WORKDIRS.value, _LONG_MINUTES.value)
-  text = json.dumps(results, indent=2, sort_keys=True)
-  print(text)
-  if _JSON.value:
-    with open(_JSON.value, 'w') as f:
-      f.write(text + '\n')
-
-
-if __name__ == '__main__':
-  app.run(main)

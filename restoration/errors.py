@@ -1,0 +1,25 @@
+"""The one base of every error a user can fix from its message.
+
+A CLI catches :class:`UserError` only and prints it as one line (exit code 2); anything else is
+a bug or a real I/O fault and keeps its traceback. Each module keeps its own subclass (a config
+field, an audio file, a checkpoint...) so callers can still tell them apart.
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+class UserError(Exception):
+  """Bad input: the message names the file or field and what was expected."""
+
+
+class NoCheckpointError(UserError, FileNotFoundError):
+  """A workdir holds no checkpoint to load."""
+
+
+def exit_with(prog: str, error: UserError, code: int = 2) -> None:
+  """Prints ``prog: error: message`` on one line and exits with ``code``."""
+  message = ' '.join(str(error).split('\n'))
+  print(f'{prog}: error: {message}', file=sys.stderr)
+  sys.exit(code)

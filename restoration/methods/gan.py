@@ -1,0 +1,162 @@
+"""GANs: the shared U-Net as generator, judged by critics (minimax, hinge/LSGAN, Wasserstein-GP,
+and the projected critic on frozen features). One class, three registered variants that differ
+in the words the report prints; the loss, penalty and critic come from the config."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from restoration import spectral
+from restoration.methods import base
+from restoration.objectives import adversarial, reconstruction
+from restoration.spectral import SpectralParams
+from restoration.train import steps
+from restoration.train.sharding import per_example_keys
+
+
+class GAN(base.Method):
+  family = 'GAN'
+  architecture = 'shared band-split U-Net + critic'
+  specific_modules = (
+    'restoration.objectives.adversarial',
+    'restoration.models.discriminators',
+  )
+
+  def networks(self, config, rngs):
+    from restoration.models import discriminators, features
+
+    feature_net = None
+    if config.critic.kind == 'projected':
+      feature_net = (
+        features.load_feature_net(config.critic.feature_checkpoint, config.critic.preset)
+        if config.critic.feature_checkpoint
+        else features.random_feature_net(config.critic.preset, rngs)
+      )
+    critic = discriminators.make_critic(
+      config.critic.kind,
+      config.critic.preset,
+      spectral=SpectralParams.from_config(config.spectral),
+      feature_net=feature_net,
+      rngs=rngs,
+    )
+    return {'generator': base.unet(config, rngs), 'critic': critic}
+
+  def optimizers(self, config):
+    return {
+      'generator': base.make_optimizer(config, config.train.learning_rate),
+      'critic': base.make_optimizer(config, config.train.critic_learning_rate),
+    }
+
+  def forward_inputs(self, config, name, spectrogram):
+    if name == 'critic' and config.critic.kind != 'projected':  # waveform critics
+      return (jnp.zeros((1, config.data.sample_rate)),), {}
+    return (spectrogram,), {}
+
+  def check(self, config, need):
+    from restoration.models import discriminators
+
+    kinds, losses = discriminators.CRITIC_KINDS, tuple(adversarial.ADVERSARIAL)
+    need(config.objective.adversarial in losses, 'objective.adversarial', f'one of {losses}')
+    need(config.critic.kind in kinds, 'critic.kind', f'one of {", ".join(kinds)}')
+    need(config.objective.n_critic >= 1, 'objective.n_critic', 'an integer >= 1')
+    need(config.train.critic_learning_rate > 0, 'train.critic_learning_rate', 'a positive float')
+
+  def step(self, config, nets) -> base.Step:
+    """n_critic critic updates (on the same batch, fresh penalty noise), then one generator
+    update with adversarial + feature-matching + reconstruction terms."""
+    o = config.objective
+    p = SpectralParams.from_config(config.spectral)
+    critic_loss_fn, generator_loss_fn = adversarial.get_adversarial(o.adversarial)
+    weights, sr = steps.reconstruction_weights(config), config.data.sample_rate
+    on_spectrogram = config.critic.kind == 'projected'
+
+    def step(state, batch, rng, *, axis_name=None):
+      length = batch['clean_wave'].shape[-1]
+      view = (lambda s: s) if on_spectrogram else (lambda s: spectral.synthesis(s, p, length))
+      real = view(batch['clean'])
+
+      def generate(params):
+        return nets.merge('generator', params, state['rest']['generator'])(batch['degraded'])
+
+      metrics = {}
+      ok = jnp.array(True)
+      fake = jax.lax.stop_gradient(view(generate(state['params']['generator'])))
+      for i in range(o.n_critic):
+        k = jax.random.fold_in(rng, i)
+
+        def critic_loss(cparams):
+          critic_fn = lambda x: nets.merge('critic', cparams, state['rest']['critic'])(x)[0]
+          real_logits = critic_fn(real)
+          loss = critic_loss_fn(real_logits, critic_fn(fake))
+          # What a critic that cannot tell real from fake scores (all logits 0), for the logs.
+          zeros = [jnp.zeros_like(l) for l in real_logits]
+          terms = {'critic/adversarial': loss, 'critic/at_chance': critic_loss_fn(zeros, zeros)}
+          if o.gp_weight:
+            keys = per_example_keys(k, real.shape[0], axis_name)
+            terms['critic/gradient_penalty'] = adversarial.gradient_penalty(
+              critic_fn, real, fake, keys
+            )
+            loss = loss + o.gp_weight * terms['critic/gradient_penalty']
+          if o.r1_weight:
+            terms['critic/r1'] = adversarial.r1_penalty(critic_fn, real)
+            loss = loss + o.r1_weight * terms['critic/r1']
+          return loss, terms
+
+        (closs, cterms), cgrads = jax.value_and_grad(critic_loss, has_aux=True)(
+          state['params']['critic']
+        )
+        state, info = steps.update(state, nets, 'critic', cgrads, closs, axis_name)
+        ok = ok & info['ok']
+      metrics.update(cterms, critic_loss=closs, critic_grad_norm=info['critic_grad_norm'])
+      critic = nets.merge('critic', state['params']['critic'], state['rest']['critic'])
+      _, real_features = critic(real)
+
+      def generator_loss(gparams):
+        pred = generate(gparams)
+        logits, features = critic(view(pred))
+        adv = generator_loss_fn(logits)
+        fm = adversarial.feature_matching(real_features, features)
+        recon, rterms = reconstruction.reconstruction_loss(
+          pred, batch['clean'], params=p, length=length, weights=weights, sample_rate=sr
+        )
+        loss = o.adversarial_weight * adv + o.feature_matching_weight * fm + recon
+        return loss, {
+          'generator/adversarial': adv,
+          'generator/feature_matching': fm,
+          **{f'recon/{k}': v for k, v in rterms.items()},
+        }
+
+      (gloss, gterms), ggrads = jax.value_and_grad(generator_loss, has_aux=True)(
+        state['params']['generator']
+      )
+      state, info = steps.update(state, nets, 'generator', ggrads, gloss, axis_name)
+      metrics.update(gterms, loss=gloss, generator_grad_norm=info['generator_grad_norm'])
+      return steps.finish(state, nets, config.train.ema_decay, ok & info['ok'], metrics, axis_name)
+
+    return step
+
+
+base.register(
+  GAN(
+    'gan',
+    objective='non-saturating minimax + feature matching + reconstruction; '
+    'multi-resolution STFT critics',
+    uses='real-time restoration (one network pass), streaming, on-device',
+  )
+)
+base.register(
+  GAN(
+    'wgan',
+    objective='Wasserstein + gradient penalty (n_critic critic steps) + reconstruction',
+    uses='as GAN, when minimax training is unstable',
+  )
+)
+base.register(
+  GAN(
+    'projected_gan',
+    objective='hinge on a projected critic (frozen features, CCM, CSM, 4 heads) + feature matching',
+    uses='as GAN; pretrained features speed up critic learning',
+    specific_modules=GAN.specific_modules + ('restoration.models.features',),
+  )
+)
