@@ -11,7 +11,6 @@ from test_restore import chirp
 
 from restoration import spectral
 from restoration.data import audio, builder, codecs
-from restoration.evaluate import __main__ as evaluate_cli
 from restoration.evaluate import evaluate, metrics
 from restoration.objectives import sampling
 
@@ -150,9 +149,10 @@ def test_user_files_through_the_cli(regression, tmp_path, monkeypatch):
   assert run['metrics'][name]['restored']['lsd']['n'] == 2
 
 
-def test_workdir_without_checkpoint_is_one_line_error(tmp_path, capsys):
+def test_workdir_without_checkpoint_is_one_line_error(tmp_path, capsys, monkeypatch):
+  monkeypatch.setattr(sys, 'argv', ['evaluate', f'--workdir={tmp_path}', '--no-optional_metrics'])
   with pytest.raises(SystemExit) as done:
-    evaluate_cli.main([f'--workdir={tmp_path}', '--no-optional_metrics'])
+    runpy.run_module('restoration.evaluate', run_name='__main__')
   assert done.value.code == 2
   err = capsys.readouterr().err.strip().splitlines()
   assert len(err) == 1 and err[0].startswith('evaluate: error: ') and str(tmp_path) in err[0]

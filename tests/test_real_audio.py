@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from restoration import compare
 from restoration.data import codecs
-from restoration.evaluate import metrics, real_audio, report
+from restoration.evaluate import metrics, real_audio
 from restoration.evaluate.real_audio import REAL_SOURCES, RealAudioError, RealSource
 
 SR = 16000
@@ -140,7 +141,7 @@ def test_demo_skips_real_recordings_without_packages_and_installs_nothing(
   monkeypatch.setattr(subprocess, 'Popen', no_subprocess)
   with caplog.at_level(logging.WARNING):
     # No trained workdirs in tmp_path: the package check comes before any model is loaded.
-    assert report.score_real_recordings(str(tmp_path), ['regression'], sources=[ABSENT]) is None
+    assert compare.score_real_recordings(str(tmp_path), ['regression'], sources=[ABSENT]) is None
   [record] = caplog.records
   assert record.levelno == logging.WARNING
   assert 'no-such-package' in record.getMessage() and 'make real-audio' in record.getMessage()
