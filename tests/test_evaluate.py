@@ -7,23 +7,13 @@ import sys
 import numpy as np
 import pytest
 import soundfile as sf
+from test_metrics import CORE
 from test_restore import chirp
 
 from restoration import spectral
 from restoration.data import audio, builder, codecs
 from restoration.evaluate import evaluate, metrics
 from restoration.objectives import sampling
-
-CORE = (
-  'lsd',
-  'lsd_high',
-  'lsd_low',
-  'si_sdr',
-  'mel_distance',
-  'spectral_convergence',
-  'high_band_energy_ratio',
-  'spec_mse',
-)
 
 
 @pytest.fixture(scope='module')

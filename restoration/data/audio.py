@@ -115,6 +115,16 @@ def check_wave(wave, name: str, error: type[Exception] | None = None) -> np.ndar
   return wave
 
 
+def _check_input_file(path: str) -> None:
+  """One-line errors for what no decoder can read: missing, not a file, empty."""
+  if not os.path.exists(path):
+    raise AudioError(f'{path}: no such file (expected an audio file)')
+  if not os.path.isfile(path):
+    raise AudioError(f'{path}: not a regular file (expected an audio file)')
+  if os.path.getsize(path) == 0:
+    raise AudioError(f'{path}: empty file (expected audio)')
+
+
 def load(
   path: PathLike, sample_rate: int | None = None, channels: int | None = None
 ) -> tuple[np.ndarray, int]:
@@ -128,12 +138,7 @@ def load(
     raise ValueError(f'channels={channels!r}: expected None, 1 or 2')
   if sample_rate is not None and sample_rate <= 0:
     raise ValueError(f'sample_rate={sample_rate!r}: expected a positive rate in Hz')
-  if not os.path.exists(path):
-    raise AudioError(f'{path}: no such file (expected an audio file)')
-  if not os.path.isfile(path):
-    raise AudioError(f'{path}: not a regular file (expected an audio file)')
-  if os.path.getsize(path) == 0:
-    raise AudioError(f'{path}: empty file (expected audio)')
+  _check_input_file(path)
   try:
     wave, sr = sf.read(path, dtype='float32', always_2d=True)
   except sf.SoundFileError:
@@ -216,12 +221,7 @@ def open_audio(path: PathLike) -> Iterator[sf.SoundFile]:
   """Opens any audio file for block reads: libsndfile directly, else ffmpeg's decoding of it
   into a temporary WAV on disk (never into memory), deleted on exit."""
   path = os.fspath(path)
-  if not os.path.exists(path):
-    raise AudioError(f'{path}: no such file (expected an audio file)')
-  if not os.path.isfile(path):
-    raise AudioError(f'{path}: not a regular file (expected an audio file)')
-  if os.path.getsize(path) == 0:
-    raise AudioError(f'{path}: empty file (expected audio)')
+  _check_input_file(path)
   with contextlib.ExitStack() as stack:
     try:
       with _quiet_stderr():  # libsndfile's mpg123 prints notes while it probes garbage
