@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import pathlib
+from typing import Any
 
 import ml_collections
 
@@ -57,17 +58,63 @@ _TRAIN_SIZES = {
   ),
 }
 
+# Domain presets, named after the size in the config string (``configs/gan.py:base,music44k``):
+# per size, the fields they set after the size's defaults and before the method's config file.
+_MUSIC_DEGRADATIONS = ('mp3:32', 'mp3:64', 'mp3:128', 'opus:48', 'opus:96', 'aac:64', 'aac:128')
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+  # Full-band stereo music at 44.1 kHz (what Apollo reports on), at music bitrates. STFT
+  # 1024/256 (23 ms window, 5.8 ms hop, 513 bins) has as many time-frequency cells per second
+  # as 2048/512, hence the same cost, and the finer hop that transients and codec pre-echo
+  # need. Bands (12, 12, 24, 47 of them) keep each U-Net at the 16 kHz preset's cost per audio
+  # second and channel (measured GFLOP: smoke 0.030, demo 0.41, base 10.2, large 81;
+  # 16 kHz: 0.029, 0.45, 10.4, 82). Smoke skips AAC, which needs ffmpeg.
+  'music44k': {
+    size: {
+      'data.sample_rate': 44100,
+      'data.channels': 2,
+      'data.degradations': ('mp3:64', 'opus:48') if size == 'smoke' else _MUSIC_DEGRADATIONS,
+      'spectral.n_fft': 1024,
+      'spectral.hop': 256,
+      'model.overrides.band_size': band_size,
+    }
+    for size, band_size in (('smoke', 43), ('demo', 43), ('base', 22), ('large', 11))
+  },
+}
+
 
 class ConfigError(UserError, ValueError):
   """A config field is invalid; the message names the field and what was expected."""
+
+
+def _parse_arg(arg: str) -> tuple[str, tuple[str, ...]]:
+  """``'base,music44k'`` -> ``('base', ('music44k',))``: a size, then optional presets."""
+  size, *presets = (part.strip() for part in arg.split(','))
+  for name in presets:
+    if name not in PRESETS:
+      raise ConfigError(
+        f'config option {name!r} in {arg!r}: expected "size[,preset...]" with presets from '
+        f'{", ".join(PRESETS)}'
+      )
+  return size, tuple(presets)
+
+
+def _apply_preset(c: ml_collections.ConfigDict, name: str) -> None:
+  for field, value in PRESETS[name][c.size].items():
+    *parents, leaf = field.split('.')
+    node = c
+    for part in parents:
+      node = node[part]
+    node[leaf] = value
 
 
 def base_config(method: str, size: str, *, demo_steps: int = 300) -> ml_collections.ConfigDict:
   """Defaults shared by every method; ``configs/<method>.py`` overrides what differs.
 
   ``demo_steps``: training steps at the demo size, which each config sets from its measured
-  speed (about 5 minutes per method on 2 CPU cores, compile included).
+  speed (about 5 minutes per method on 2 CPU cores, compile included). ``size`` may name
+  presets after it, comma-separated (``'base,music44k'``, see :data:`PRESETS`).
   """
+  size, presets = _parse_arg(size)
   if size not in SIZES:
     raise ConfigError(f'config size {size!r}: expected one of {", ".join(SIZES)}')
   c = ml_collections.ConfigDict()
@@ -161,6 +208,9 @@ def base_config(method: str, size: str, *, demo_steps: int = 300) -> ml_collecti
       model_axis=1,  # devices on the 'model' mesh axis; the rest go to 'data'
     )
   )
+  c.presets = presets
+  for name in presets:
+    _apply_preset(c, name)
   return c
 
 
@@ -253,12 +303,13 @@ def validate(
 CONFIG_DIR = pathlib.Path(__file__).resolve().parents[1] / 'configs'
 
 
-def load_config(name: str, size: str) -> ml_collections.ConfigDict:
-  """``configs/<name>.py``'s ``get_config(size)`` (``name`` may also be a path to a .py file)."""
+def load_config(name: str, arg: str) -> ml_collections.ConfigDict:
+  """``configs/<name>.py``'s ``get_config(arg)`` (``name`` may also be a path to a .py file);
+  ``arg`` is what follows the colon of ``--config``: a size and optional presets."""
   path = pathlib.Path(name) if name.endswith('.py') else CONFIG_DIR / f'{name}.py'
   if not path.is_file():
     raise ConfigError(f'{path}: no such config file (expected configs/<method>.py)')
   spec = importlib.util.spec_from_file_location(f'configs.{path.stem}', path)
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
-  return module.get_config(size)
+  return module.get_config(arg)
