@@ -1,31 +1,75 @@
-"""Restore audio files of any length: ``python -m restoration.restore --workdir=DIR IN OUT``.
+"""Restore audio files or folders of any length with a trained run or an exported model:
+``python -m restoration.restore --workdir=DIR IN OUT`` (``--model=FILE`` for an export).
 
-Flags only; the work is :class:`restoration.inference.Restorer` (streaming, bounded memory,
-output sample-aligned with the input and written atomically).
+IN a file: OUT is a *.wav (32-bit float) or *.flac (24-bit) file. IN a folder: every audio file
+under it is restored into the same layout under OUT (``--format``), in this one process with
+one compiled model; outputs that exist are kept, so a re-run resumes; files that fail are
+listed at the end (one line each) and the exit status is 0 if any file is restored (now or
+before), 1 if none. Flags only; the work is :mod:`restoration.streaming`'s (streaming, bounded
+memory, output sample-aligned with the input and written atomically).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
+from restoration import streaming
 from restoration.data import audio
 from restoration.errors import UserError, exit_with
+
+_RUN_ONLY = ('checkpoint', 'steps', 'chunk_seconds', 'overlap_seconds')  # fixed by an export
 
 
 def _parser() -> argparse.ArgumentParser:
   p = argparse.ArgumentParser(
     prog='restore', description='Restore codec-damaged audio with a trained model.'
   )
-  p.add_argument('input', metavar='IN', help='audio file (wav, flac, ogg, mp3, m4a, ...)')
-  p.add_argument('output', metavar='OUT', help='restored WAV file (32-bit float)')
-  p.add_argument('--workdir', required=True, help='training run directory')
-  p.add_argument('--checkpoint', default='best', help='best, latest or a step number')
+  p.add_argument('input', metavar='IN', help='audio file (wav, flac, ogg, mp3, m4a, ...) or folder')
+  p.add_argument('output', metavar='OUT', help='restored *.wav or *.flac file, or folder')
+  model = p.add_mutually_exclusive_group(required=True)
+  model.add_argument('--workdir', help='training run directory')
+  model.add_argument('--model', help='exported model file (python -m restoration.export)')
+  p.add_argument('--format', choices=['wav', 'flac'], default=None, help='folder outputs (wav)')
+  p.add_argument('--checkpoint', default=None, help='best (default), latest or a step number')
   p.add_argument('--steps', type=int, default=None, help='diffusion sampler steps')
-  p.add_argument('--chunk_seconds', type=float, default=4.0, help='model input length')
-  p.add_argument('--overlap_seconds', type=float, default=0.5, help='cross-fade length')
-  p.add_argument('--seed', type=int, default=0, help='sampling seed (diffusion)')
+  p.add_argument('--chunk_seconds', type=float, default=None, help='model input length (4)')
+  p.add_argument('--overlap_seconds', type=float, default=None, help='cross-fade length (0.5)')
+  p.add_argument('--seed', type=int, default=None, help='sampling seed (diffusion)')
   return p
+
+
+def _restorer(args) -> streaming.ChunkedRestorer:
+  given = {k: getattr(args, k) for k in (*_RUN_ONLY, 'seed') if getattr(args, k) is not None}
+  if args.model:
+    fixed = sorted(set(given) & set(_RUN_ONLY))
+    if fixed:
+      raise streaming.RestoreError(
+        f'--{fixed[0]}: fixed when the model was exported; pass it to restoration.export'
+      )
+    from restoration.exported import ExportedRestorer
+
+    return ExportedRestorer(args.model, **given)
+  from restoration.inference import Restorer
+
+  return Restorer(args.workdir, **given)
+
+
+def _restore_folder(args) -> int:
+  fmt = args.format or 'wav'
+  streaming.plan_tree(args.input, args.output, fmt)  # bad folders fail before JAX starts
+  result = _restorer(args).restore_tree(args.input, args.output, fmt=fmt)
+  speed = result.audio_seconds / max(result.wall_seconds, 1e-9)
+  print(
+    f'restored {len(result.restored)} files ({result.audio_seconds:.1f} s of audio) into '
+    f'{args.output} in {result.wall_seconds:.1f} s ({speed:.0f}x real time); '
+    f'{len(result.existing)} already there, {len(result.failed)} failed'
+  )
+  for path, reason in result.failed:
+    reason = reason.removeprefix(f'{path}: ')
+    print(f'restore: failed: {path}: {reason}', file=sys.stderr)
+  return 0 if result.restored or result.existing else 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,24 +77,22 @@ def main(argv: list[str] | None = None) -> int:
   from absl import logging as absl_logging  # orbax logs routine notes as warnings
 
   absl_logging.set_verbosity(absl_logging.ERROR)
+  folder = os.path.isdir(args.input)
   try:
+    if folder:
+      return _restore_folder(args)
+    if args.format and not args.output.lower().endswith(f'.{args.format}'):
+      raise streaming.RestoreError(
+        f'--format={args.format}: for a file the output name decides; name it *.{args.format}'
+      )
     audio.check_output(args.output, refuse=[args.input])
     with audio.open_audio(args.input) as source:  # bad input fails before JAX starts
-      from restoration.inference import Restorer
-
-      restorer = Restorer(
-        args.workdir,
-        checkpoint=args.checkpoint,
-        steps=args.steps,
-        chunk_seconds=args.chunk_seconds,
-        overlap_seconds=args.overlap_seconds,
-        seed=args.seed,
-      )
-      stats = restorer.restore_opened(source, args.output, progress=True)
+      stats = _restorer(args).restore_opened(source, args.output, progress=True)
   except UserError as e:
     exit_with('restore', e)
   except KeyboardInterrupt:
-    print('restore: interrupted; no output written', file=sys.stderr)
+    done = 'finished files are kept; run again to resume' if folder else 'no output written'
+    print(f'restore: interrupted; {done}', file=sys.stderr)
     return 130
   print(
     f'restored {args.input} -> {args.output}: {stats["audio_seconds"]:.1f} s of audio in '

@@ -1,10 +1,13 @@
-"""The benchmark's restore section on smoke runs: one real-time factor per method and diffusion
-step count, and the restore CLI's peak memory on a short and a longer file."""
+"""The benchmark's restore and folder sections on smoke runs: one real-time factor per method and
+diffusion step count, the restore CLI's peak memory on a short and a longer file, and folder
+restore in one process against separate CLI calls."""
 
 import json
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,6 +49,34 @@ def test_restore_section_reports_rtf_per_step_count_and_peak_memory(smoke_run, t
   peak = result['restore_peak_rss_mb']
   assert set(peak) == {'1min', '2min'} and all(v > 100 for v in peak.values())
   assert peak['2min'] < peak['1min'] + 30  # chunked streaming: memory does not grow with length
+
+
+def test_folder_section_compares_in_process_with_separate_calls(smoke_run, tmp_path):
+  out = tmp_path / 'bench.json'
+  p = subprocess.run(
+    [
+      sys.executable,
+      '-m',
+      'restoration.benchmark',
+      '--sections=folder',
+      f'--workdirs={smoke_run("regression")}',
+      f'--json={out}',
+    ],
+    cwd=ROOT,
+    capture_output=True,
+    text=True,
+    timeout=600,
+  )
+  assert p.returncode == 0, p.stderr[-2000:]
+  print(p.stdout.splitlines()[0])  # the measured numbers, for the record
+  assert '5 calls timed, scaled to 50' in p.stdout
+  result = json.loads(out.read_text())
+  assert (result['folder_files'], result['folder_cli_calls_timed']) == (50, 5)
+  r = result['folder']['regression:smoke_run_regression']
+  assert r['in_process_audio_seconds_per_s'] == pytest.approx(3 * r['in_process_files_per_s'])
+  # One load and compile for all files beats one per file, by far.
+  assert r['in_process_files_per_s'] > 10 * r['separate_calls_files_per_s']
+  assert r['in_process_total_seconds'] < r['separate_calls_total_seconds'] / 5
 
 
 def test_benchmark_without_config_or_workdirs_is_a_usage_error():

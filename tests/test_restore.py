@@ -11,6 +11,7 @@ import pytest
 import soundfile as sf
 
 from restoration import benchmark, inference, restore
+from restoration.data import audio
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI_ENV = dict(
@@ -147,3 +148,98 @@ def test_memory_does_not_grow_with_file_length(workdir, tmp_path):
   # Holding the 10-minute input or output whole would take 37 MB (float32) more than the
   # 1-minute run; separate processes differ by up to ~12 MB (measured) for other reasons.
   assert peak_mb[10] < peak_mb[1] + 30, peak_mb
+
+
+def _folder(root):
+  """Nested folders of mixed formats, rates and layouts, one garbage file and one non-audio
+  file; two inputs (c.mp3, c.wav) whose outputs would collide."""
+  (root / 'sub' / 'deep').mkdir(parents=True)
+  sf.write(root / 'a.wav', chirp(1.3, 16000, 1), 16000)
+  sf.write(root / 'sub' / 'b.flac', chirp(2.2, 44100, 2), 44100, subtype='PCM_24')
+  mp3 = root / 'sub' / 'deep' / 'c.mp3'
+  sf.write(mp3, chirp(1.5, 22050, 1), 22050, format='MP3', subtype='MPEG_LAYER_III')
+  sf.write(root / 'sub' / 'deep' / 'c.wav', chirp(0.7, 8000, 2), 8000)
+  (root / 'sub' / 'bad.ogg').write_bytes(np.random.default_rng(0).bytes(4000))
+  (root / 'notes.txt').write_text('not audio')
+  return {
+    'a.wav': 'a.flac',
+    'sub/b.flac': 'sub/b.flac',
+    'sub/deep/c.mp3': 'sub/deep/c.mp3.flac',
+    'sub/deep/c.wav': 'sub/deep/c.wav.flac',
+  }
+
+
+def _files(root):
+  return sorted(p.relative_to(root).as_posix() for p in root.rglob('*') if p.is_file())
+
+
+def test_folder_restore_mirrors_inputs_lists_bad_files_and_resumes(workdir, tmp_path, capsys):
+  src, out = tmp_path / 'in', tmp_path / 'out'
+  expected = _folder(src)
+  before = {p: (src / p).read_bytes() for p in _files(src)}
+  args = [f'--workdir={workdir}', str(src), str(out), '--format=flac', '--chunk_seconds=1']
+  assert restore.main(args) == 0
+  captured = capsys.readouterr()
+  failed = [line for line in captured.err.splitlines() if line.startswith('restore: failed: ')]
+  assert len(failed) == 1 and str(src / 'sub' / 'bad.ogg') in failed[0], captured.err
+  assert 'restored 4 files' in captured.out and '1 failed' in captured.out
+  assert _files(out) == sorted(expected.values())  # mirrored, nothing else (no .part files)
+  for name, restored in expected.items():
+    with audio.open_audio(src / name) as x:  # the length the decoder gives, mp3 included
+      info = sf.info(out / restored)
+      assert (info.frames, info.samplerate, info.channels) == (x.frames, x.samplerate, x.channels)
+      assert info.subtype == 'PCM_24'
+  assert {p: (src / p).read_bytes() for p in _files(src)} == before
+
+  # A re-run skips what is done; a stale partial file does not count as done.
+  stamps = {p: (out / p).stat().st_mtime_ns for p in expected.values()}
+  (out / 'a.flac').unlink()
+  (out / '.a.flac.0123abcd.part').write_bytes(b'half')
+  assert restore.main(args) == 0
+  assert 'restored 1 files' in capsys.readouterr().out
+  assert (out / 'a.flac').exists() and sf.info(out / 'a.flac').frames == 1.3 * 16000
+  assert all((out / p).stat().st_mtime_ns == t for p, t in stamps.items() if p != 'a.flac')
+  assert restore.main(args) == 0
+  summary = capsys.readouterr().out
+  assert 'restored 0 files' in summary and '4 already there, 1 failed' in summary
+
+
+def test_folder_restore_of_only_bad_files_exits_1(workdir, tmp_path, capsys):
+  src = tmp_path / 'in'
+  src.mkdir()
+  (src / 'x.mp3').write_bytes(np.random.default_rng(1).bytes(3000))
+  assert restore.main([f'--workdir={workdir}', str(src), str(tmp_path / 'out')]) == 1
+  assert 'restore: failed: ' in capsys.readouterr().err
+  assert not list((tmp_path / 'out').rglob('*.*'))
+
+
+@pytest.mark.parametrize('out', ['in', 'in/restored', 'in/sub/restored', '.'])
+def test_folder_restore_never_writes_inside_the_input(tmp_path, capsys, out):
+  src = tmp_path / 'in'
+  _folder(src)
+  before = _files(tmp_path)
+  with pytest.raises(SystemExit) as e:  # before any model is loaded: the workdir is not one
+    restore.main([f'--workdir={tmp_path / "none"}', str(src), str(tmp_path / out)])
+  assert e.value.code == 2
+  lines = capsys.readouterr().err.strip().splitlines()
+  assert len(lines) == 1 and lines[0].startswith('restore: error: '), lines
+  assert 'must not be, or lie inside' in lines[0]
+  assert _files(tmp_path) == before
+
+
+def test_public_api_loads_lazily_and_restores(workdir):
+  code = (
+    'import sys, restoration\n'
+    "heavy = [m for m in sys.modules if m.split('.')[0] in ('flax', 'orbax', 'optax')]\n"
+    "assert not heavy and 'restoration.inference' not in sys.modules, heavy\n"
+    'from restoration import Restorer\n'
+    "assert 'flax' in sys.modules and Restorer.__module__ == 'restoration.inference'\n"
+  )
+  p = subprocess.run([sys.executable, '-c', code], cwd=ROOT, env=CLI_ENV, capture_output=True)
+  assert p.returncode == 0, p.stderr.decode()[-2000:]
+  import restoration
+
+  r = restoration.load(workdir, chunk_seconds=1.0, overlap_seconds=0.25)
+  assert isinstance(r, restoration.Restorer)
+  wave = chirp(1.7, 22050, 2)
+  np.testing.assert_array_equal(r.restore(wave, 22050), r.restore_array(wave, 22050))

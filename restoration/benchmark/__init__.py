@@ -6,7 +6,9 @@ batches of the real shape, peak host memory), ``flops`` (forward GFLOP per secon
 each network, from XLA's cost analysis), ``restore`` (for each trained ``--workdirs`` run: the
 real-time factor of ``restore`` on a file, every step count of an iterative method's
 ``sampling.eval_steps``; and the peak memory of the ``restore`` CLI on a 1-minute and a long
-file). Speed targets are checked here, not in unit tests.
+file), ``folder`` (for each ``--workdirs`` run: files/s and audio seconds/s of one in-process
+folder restore of 50 short files, against separate ``restore`` CLI calls, a few of them timed and
+scaled). Speed targets are checked here, not in unit tests.
 """
 
 from __future__ import annotations
@@ -199,6 +201,69 @@ def bench_restore(workdirs: list[str], seconds: int = 20, long_minutes: int = 10
   return out
 
 
+def bench_folder(
+  workdirs: list[str], files: int = 50, seconds: int = 3, cli_calls: int = 5
+) -> dict:
+  """Files/s and audio seconds/s of restoring a folder of ``files`` files of ``seconds`` each
+  in one process (``Restorer.restore_tree``: one load and compile, timed apart), against one
+  ``restore`` CLI call per file (each loads and compiles; ``cli_calls`` are timed and scaled
+  to ``files``, to keep the section affordable)."""
+  from restoration.inference import Restorer
+
+  out: dict = {
+    'folder_files': files,
+    'folder_file_seconds': seconds,
+    'folder_cli_calls_timed': cli_calls,
+    'folder': {},
+  }
+  with tempfile.TemporaryDirectory() as tmp:
+    src = os.path.join(tmp, 'in')
+    os.makedirs(src)
+    inputs = [os.path.join(src, f'{i:03d}.wav') for i in range(files)]
+    for path in inputs:
+      write_test_signal(path, seconds)
+    for k, wd in enumerate(workdirs):
+      start = time.perf_counter()
+      restorer = Restorer(wd)
+      restorer.restore_file(inputs[0], os.path.join(tmp, 'warm-up.wav'), progress=False)
+      load = time.perf_counter() - start
+      result = restorer.restore_tree(src, os.path.join(tmp, f'tree{k}'), progress=False)
+      if len(result.restored) != files:
+        raise RuntimeError(f'folder restore of {wd} failed: {result.failed}')
+      start = time.perf_counter()
+      for i, path in enumerate(inputs[:cli_calls]):
+        p = subprocess.run(
+          [sys.executable, '-m', 'restoration.restore', f'--workdir={wd}', path]
+          + [os.path.join(tmp, f'cli{k}_{i}.wav')],
+          capture_output=True,
+          text=True,
+        )
+        if p.returncode:
+          raise RuntimeError(f'restore CLI on {wd} failed: {p.stderr.strip()[-500:]}')
+      per_call = (time.perf_counter() - start) / cli_calls
+      tree = result.wall_seconds
+      name = f'{restorer.config.method}:{os.path.basename(os.path.normpath(wd))}'
+      out['folder'][name] = r = {
+        'in_process_files_per_s': files / tree,
+        'in_process_audio_seconds_per_s': result.audio_seconds / tree,
+        'in_process_load_compile_seconds': load,
+        'in_process_total_seconds': load + tree,
+        'separate_calls_files_per_s': 1 / per_call,
+        'separate_calls_audio_seconds_per_s': seconds / per_call,
+        'separate_calls_total_seconds': per_call * files,
+      }
+      print(
+        f'folder {name}: {files} files x {seconds} s in process: {r["in_process_files_per_s"]:.1f} '
+        f'files/s, {r["in_process_audio_seconds_per_s"]:.0f} audio s/s (after {load:.1f} s load '
+        f'+ compile; {load + tree:.1f} s in all); separate CLI calls: '
+        f'{r["separate_calls_files_per_s"]:.2f} files/s, '
+        f'{r["separate_calls_audio_seconds_per_s"]:.2f} audio s/s ({cli_calls} calls timed, '
+        f'scaled to {files}: {per_call * files:.0f} s)',
+        flush=True,
+      )
+  return out
+
+
 def run(config, sections, steps: int, workdirs: list[str] = (), long_minutes: int = 10) -> dict:
   results = {
     'devices': jax.device_count(),
@@ -207,6 +272,8 @@ def run(config, sections, steps: int, workdirs: list[str] = (), long_minutes: in
   }
   if 'restore' in sections and workdirs:
     results.update(bench_restore(list(workdirs), long_minutes=long_minutes))
+  if 'folder' in sections and workdirs:
+    results.update(bench_folder(list(workdirs)))
   if config is None:
     return results
   results.update(method=config.method, size=config.size)

@@ -16,7 +16,7 @@ _CONFIG = config_flags.DEFINE_config_file(
 _WORKDIRS = flags.DEFINE_list(
   'workdirs',
   [],
-  'Trained runs for the restore section, e.g. runs/demo/regression,runs/demo/diffusion.',
+  'Trained runs for the restore and folder sections, e.g. runs/demo/regression,runs/demo/gan.',
 )
 _LONG_MINUTES = flags.DEFINE_integer(
   'long_minutes',
@@ -27,7 +27,7 @@ _JSON = flags.DEFINE_string('json', None, 'Write the numbers to this JSON file.'
 _SECTIONS = flags.DEFINE_list(
   'sections',
   ['input', 'train', 'flops', 'restore'],
-  'What to measure (restore needs --workdirs; the others --config).',
+  'What to measure: input, train, flops (need --config), restore, folder (need --workdirs).',
 )
 _STEPS = flags.DEFINE_integer('steps', 20, 'Timed batches/steps per section (after warm-up).')
 
@@ -35,12 +35,12 @@ _STEPS = flags.DEFINE_integer('steps', 20, 'Timed batches/steps per section (aft
 def main(argv) -> None:
   del argv
   sections = set(_SECTIONS.value)
-  if _CONFIG.value is None and sections - {'restore'}:
-    sections &= {'restore'}
+  if _CONFIG.value is None and sections - {'restore', 'folder'}:
+    sections &= {'restore', 'folder'}
     if not _WORKDIRS.value:
       raise app.UsageError(
         'nothing to measure: pass --config=configs/<method>.py:<size> '
-        '(input, train, flops) and/or --workdirs=RUN[,RUN...] (restore)'
+        '(input, train, flops) and/or --workdirs=RUN[,RUN...] (restore, folder)'
       )
   from restoration.errors import UserError, exit_with
 

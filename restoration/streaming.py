@@ -1,0 +1,331 @@
+"""Chunked streaming restore of arrays, files and folders, for any model that maps a batch of
+fixed-length single-channel chunks to restored chunks.
+
+Shared by :class:`restoration.inference.Restorer` (a trained run) and
+:class:`restoration.exported.ExportedRestorer` (a serialised model), so this module imports no
+training, model or checkpoint code: an exported model runs with jax, numpy, soxr and soundfile.
+
+Files stream with bounded memory: blocks are read as they are needed (libsndfile; other formats
+are first decoded by ffmpeg to a temporary WAV on disk), resampled to the model's rate by a
+streaming resampler, restored in chunks of a fixed size (one compiled shape; the last chunk is
+zero-padded) that overlap and are joined with a Hann cross-fade, resampled back and written to
+a temporary file beside the output that replaces it only when complete. Each channel is
+restored independently (the models are trained on single channels). The output has the
+input's rate, channel count and exact length, sample-aligned with it (soxr compensates its
+filter delay).
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import os
+import secrets
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from restoration.data import audio
+from restoration.errors import UserError
+
+_RF64_BYTES = 2**32 - 2**20  # plain WAV (RIFF) sizes are 32-bit; switch to RF64 before that
+# Output formats by suffix: WAV keeps float (restored audio overshoots full scale and reads
+# back exactly); FLAC is integer-only, 24 bits, clipped to full scale.
+OUTPUT_SUBTYPES = {'.wav': 'FLOAT', '.flac': 'PCM_24'}
+
+
+class RestoreError(UserError, ValueError):
+  """Bad arguments or input for a restore; the message names the culprit."""
+
+
+def chunk_samples(chunk_seconds: float, overlap_seconds: float, rate: int) -> tuple[int, int]:
+  """``(chunk, overlap)`` in samples at ``rate``, checked: overlap at most half a chunk."""
+  if not chunk_seconds > 0:
+    raise RestoreError(f'chunk_seconds={chunk_seconds!r}: expected > 0')
+  if not 0 <= overlap_seconds <= chunk_seconds / 2:
+    raise RestoreError(
+      f'overlap_seconds={overlap_seconds!r}: expected in [0, '
+      f'chunk_seconds / 2 = {chunk_seconds / 2:g}]'
+    )
+  return max(1, int(round(chunk_seconds * rate))), int(round(overlap_seconds * rate))
+
+
+def resampler(in_rate: int, out_rate: int, channels: int) -> Callable[..., np.ndarray]:
+  """``fn(block [n, C], last=False)``: streaming soxr HQ (delay-compensated), or identity."""
+  if in_rate == out_rate:
+    return lambda x, last=False: x
+  stream = soxr.ResampleStream(in_rate, out_rate, channels, dtype='float32', quality='HQ')
+  return lambda x, last=False: stream.resample_chunk(np.ascontiguousarray(x, np.float32), last)
+
+
+class Chunker:
+  """Restores a stream at the model rate in chunks of ``length`` samples, each starting
+  ``length - overlap`` after the previous one; overlaps are cross-faded with Hann halves
+  (fade-in + fade-out = 1), which also hides the edges of each chunk's zero-padded STFT."""
+
+  def __init__(
+    self, fn: Callable[[np.ndarray, int], np.ndarray], length: int, overlap: int, channels: int
+  ):
+    """``fn(chunk [length, channels], chunk_index) -> restored chunk``."""
+    self._fn, self._length, self._overlap = fn, length, overlap
+    self._fade_in = (np.sin(0.5 * np.pi * (np.arange(overlap) + 0.5) / max(overlap, 1)) ** 2)[
+      :, None
+    ].astype(np.float32)
+    self._buffer = np.zeros((0, channels), np.float32)
+    self._tail: np.ndarray | None = None  # previous chunk's faded-out overlap
+    self._count = 0
+
+  def _chunk(self, x: np.ndarray, emit: int) -> np.ndarray:
+    y = np.array(self._fn(x, self._count), np.float32)
+    self._count += 1
+    o = self._overlap
+    if self._tail is not None:
+      y[:o] = y[:o] * self._fade_in + self._tail
+    self._tail = y[self._length - o :] * (1 - self._fade_in)
+    return y[:emit]
+
+  def push(self, x: np.ndarray) -> np.ndarray:
+    """Restored samples that are final once ``x`` is appended to the stream."""
+    self._buffer = np.concatenate([self._buffer, x])
+    hop = self._length - self._overlap
+    out = [self._buffer[:0]]
+    while self._buffer.shape[0] >= self._length:
+      out.append(self._chunk(self._buffer[: self._length], hop))
+      self._buffer = self._buffer[hop:]
+    return np.concatenate(out)
+
+  def finish(self) -> np.ndarray:
+    """The rest of the stream, through a zero-padded last chunk."""
+    n = self._buffer.shape[0]
+    if n == 0 and self._count:
+      return self._buffer
+    x = np.pad(self._buffer, ((0, self._length - n), (0, 0)))
+    return self._chunk(x, n)
+
+
+class Stream:
+  """Input-rate blocks in, restored input-rate blocks out; in total exactly as many samples
+  as went in (resampler rounding is padded or trimmed at the end, never in the middle)."""
+
+  def __init__(self, fn, model_rate: int, rate: int, channels: int, length: int, overlap: int):
+    self._down = resampler(rate, model_rate, channels)
+    self._chunker = Chunker(fn, length, overlap, channels)
+    self._up = resampler(model_rate, rate, channels)
+    self._channels = channels
+    self._pending = np.zeros((0, channels), np.float32)
+    self._read = self._written = 0
+
+  def _release(self, y: np.ndarray, final: bool = False) -> np.ndarray:
+    y = np.concatenate([self._pending, y])
+    n = self._read - self._written
+    if final and y.shape[0] < n:
+      y = np.pad(y, ((0, n - y.shape[0]), (0, 0)))
+    self._pending = y[n:]
+    self._written += min(n, y.shape[0])
+    return y[:n]
+
+  def push(self, block: np.ndarray) -> np.ndarray:
+    self._read += block.shape[0]
+    return self._release(self._up(self._chunker.push(self._down(block))))
+
+  def finish(self) -> np.ndarray:
+    rest = self._chunker.push(self._down(np.zeros((0, self._channels), np.float32), last=True))
+    rest = np.concatenate([rest, self._chunker.finish()])
+    return self._release(self._up(rest, last=True), final=True)
+
+
+@dataclasses.dataclass
+class TreeResult:
+  """What :meth:`ChunkedRestorer.restore_tree` did: output paths restored now, outputs that
+  already existed (a re-run resumes), ``(input, one-line reason)`` of the files that failed."""
+
+  restored: list[str] = dataclasses.field(default_factory=list)
+  existing: list[str] = dataclasses.field(default_factory=list)
+  failed: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+  audio_seconds: float = 0.0
+  wall_seconds: float = 0.0
+
+
+def plan_tree(in_dir: audio.PathLike, out_dir: audio.PathLike, fmt: str) -> list[tuple[Path, Path]]:
+  """``(input, output)`` for every audio file under ``in_dir``, mirrored under ``out_dir`` with
+  the suffix ``.{fmt}``; inputs whose outputs would collide (``a.mp3``, ``a.wav``) keep their
+  suffix in the name (``a.mp3.wav``). Refuses folders that are, or lie inside, each other, so
+  no output is ever written over or inside an input."""
+  from restoration.data.sources import AUDIO_EXTENSIONS, list_audio_files  # imports scipy
+
+  suffix = f'.{fmt}'
+  if suffix not in OUTPUT_SUBTYPES:
+    raise RestoreError(f'format={fmt!r}: expected one of {", ".join(OUTPUT_SUBTYPES)}')
+  src, dst = Path(os.path.realpath(in_dir)), Path(os.path.realpath(out_dir))
+  if not src.is_dir():
+    raise RestoreError(f'{os.fspath(in_dir)}: not a directory')
+  if dst.exists() and not dst.is_dir():
+    raise RestoreError(f'{os.fspath(out_dir)}: exists and is not a directory')
+  if dst == src or src in dst.parents or dst in src.parents:
+    raise RestoreError(
+      f'{os.fspath(out_dir)}: the output folder must not be, or lie inside, the input folder '
+      f'{os.fspath(in_dir)} (nor contain it); choose a separate folder'
+    )
+  files = list_audio_files(src)
+  if not files:
+    raise RestoreError(
+      f'{os.fspath(in_dir)}: no audio files ({", ".join(AUDIO_EXTENSIONS)}) under it'
+    )
+  outputs = [f.relative_to(src).with_suffix(suffix) for f in files]
+  taken = collections.Counter(outputs)
+  return [
+    (f, dst / (o if taken[o] == 1 else f.relative_to(src).with_name(f.name + suffix)))
+    for f, o in zip(files, outputs)
+  ]
+
+
+class ChunkedRestorer:
+  """Arrays, files and folders of any length through :meth:`restore_waves`, a model pass over
+  ``[batch, length]`` chunks at :attr:`sample_rate`; subclasses set the three attributes."""
+
+  sample_rate: int
+  chunk_length: int  # samples the model sees at once (one compiled shape)
+  overlap: int  # samples cross-faded between consecutive chunks
+
+  def restore_waves(self, waves: np.ndarray, index: int = 0) -> np.ndarray:
+    """One model pass over ``waves [batch, chunk_length]``; ``index`` picks sampling noise."""
+    raise NotImplementedError
+
+  def _stream(self, rate: int, channels: int) -> Stream:
+    return Stream(
+      lambda x, i: self.restore_waves(x.T, i).T,
+      self.sample_rate,
+      rate,
+      channels,
+      self.chunk_length,
+      self.overlap,
+    )
+
+  def restore_array(self, wave: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Restores ``wave`` ([samples] or [samples, channels], any rate) by the chunked path of
+    :meth:`restore_file`, in memory; returns float32 of the same shape and rate."""
+    wave = np.asarray(wave, np.float32)
+    if wave.ndim not in (1, 2) or wave.shape[0] == 0:
+      raise RestoreError(
+        f'wave: expected a non-empty [samples] or [samples, channels] array, got shape {wave.shape}'
+      )
+    if int(sample_rate) != sample_rate or sample_rate <= 0:
+      raise RestoreError(f'sample_rate={sample_rate!r}: expected a positive integer (Hz)')
+    x = wave.reshape(wave.shape[0], -1)
+    stream = self._stream(int(sample_rate), x.shape[1])
+    y = np.concatenate([stream.push(x), stream.finish()])
+    return y.reshape(wave.shape)
+
+  restore = restore_array
+
+  def restore_file(
+    self, in_path: audio.PathLike, out_path: audio.PathLike, progress: bool = True
+  ) -> dict[str, float]:
+    """Restores ``in_path`` into ``out_path`` (*.wav: 32-bit float; *.flac: 24-bit) block by
+    block (bounded memory).
+
+    Returns ``{'audio_seconds', 'wall_seconds', 'real_time_factor'}`` (wall / audio, so
+    below 1 is faster than real time; the first call includes compilation).
+    """
+    audio.check_output(out_path, refuse=[in_path])
+    with audio.open_audio(in_path) as source:
+      return self.restore_opened(source, os.fspath(out_path), progress)
+
+  def restore_opened(self, source: sf.SoundFile, out_path: str, progress: bool) -> dict[str, float]:
+    from tqdm import tqdm
+
+    suffix = os.path.splitext(out_path)[1].lower()
+    if suffix not in OUTPUT_SUBTYPES:
+      raise RestoreError(
+        f'{out_path}: restored audio is written as WAV or FLAC; name it *.wav or *.flac'
+      )
+    directory = os.path.dirname(os.path.abspath(out_path))
+    if not os.path.isdir(directory):
+      raise audio.AudioError(f'{out_path}: directory {directory} does not exist')
+    rate, channels = source.samplerate, source.channels
+    subtype = OUTPUT_SUBTYPES[suffix]
+    kind = suffix[1:].upper()
+    if kind == 'WAV' and source.frames * channels * 4 > _RF64_BYTES:
+      kind = 'RF64'
+    block = max(1024, (self.chunk_length - self.overlap) * rate // self.sample_rate)
+    stream = self._stream(rate, channels)
+    write = (lambda f, y: f.write(y)) if subtype == 'FLOAT' else _write_clipped
+    tmp = os.path.join(directory, f'.{os.path.basename(out_path)}.{secrets.token_hex(4)}.part')
+    start = time.perf_counter()
+    try:
+      with (
+        sf.SoundFile(
+          tmp, 'w', samplerate=rate, channels=channels, format=kind, subtype=subtype
+        ) as out,
+        tqdm(
+          total=round(source.frames / rate, 1),
+          unit='s',
+          unit_scale=True,
+          desc='restore',
+          file=sys.stderr,
+          disable=not progress,
+        ) as bar,
+      ):
+        frames = 0
+        for x in source.blocks(blocksize=block, dtype='float32', always_2d=True):
+          write(out, stream.push(x))
+          frames += x.shape[0]
+          bar.update(round(x.shape[0] / rate, 3))
+        write(out, stream.finish())
+      os.replace(tmp, out_path)
+    finally:
+      if os.path.exists(tmp):
+        os.remove(tmp)
+    wall = time.perf_counter() - start
+    seconds = frames / rate
+    return {'audio_seconds': seconds, 'wall_seconds': wall, 'real_time_factor': wall / seconds}
+
+  def restore_tree(
+    self,
+    in_dir: audio.PathLike,
+    out_dir: audio.PathLike,
+    *,
+    fmt: str = 'wav',
+    progress: bool = True,
+  ) -> TreeResult:
+    """Restores every audio file under ``in_dir`` into the same layout under ``out_dir``
+    (see :func:`plan_tree`), with this one loaded model. Outputs that exist are kept (each
+    is renamed into place only when complete), so a re-run resumes; a file that fails is
+    recorded in the result and the rest go on."""
+    from tqdm import tqdm
+
+    plan = plan_tree(in_dir, out_dir, fmt)
+    result = TreeResult()
+    start = time.perf_counter()
+    with tqdm(
+      total=len(plan), unit='file', desc='restore', file=sys.stderr, disable=not progress
+    ) as bar:
+      for src, dst in plan:
+        if dst.exists():
+          result.existing.append(os.fspath(dst))
+        else:
+          dst.parent.mkdir(parents=True, exist_ok=True)
+          try:
+            stats = self.restore_file(src, dst, progress=False)
+          except (UserError, sf.SoundFileError) as e:  # this file only: unreadable, corrupt
+            result.failed.append((os.fspath(src), ' '.join(str(e).split())))
+          else:
+            result.restored.append(os.fspath(dst))
+            result.audio_seconds += stats['audio_seconds']
+        result.wall_seconds = time.perf_counter() - start
+        bar.set_postfix_str(
+          f'{result.audio_seconds:.0f} s audio, '
+          f'{result.audio_seconds / max(result.wall_seconds, 1e-9):.0f}x real time'
+        )
+        bar.update()
+    return result
+
+
+def _write_clipped(f: sf.SoundFile, y: np.ndarray) -> None:
+  """Integer formats wrap around past full scale; clip instead."""
+  f.write(np.clip(y, -1.0, 1.0))
