@@ -7,6 +7,12 @@ count. Orbax writes each step to `<step>.orbax-checkpoint-tmp` and renames it on
 process killed mid-save leaves the previous step loadable; the leftover tmp dir is removed
 when the next `Checkpointer` opens the directory.
 
+Unreadable steps (files truncated or corrupted after the commit, e.g. a disk filled up or a
+copy was cut short): `restore_newest_readable` warns about each one and falls back to the
+newest step that loads; training also moves them to `checkpoints/unreadable/<step>` (kept for
+inspection, never deleted) so that it saves those steps afresh. `fallback=False` (the loop's
+`config.train.checkpoint_fallback`) stops at the first one instead.
+
 Preemption: `PreemptionGuard` turns SIGTERM into a flag that the loop polls between steps;
 in a multi-process job JAX's preemption sync manager (started by `jax.distributed.initialize`)
 owns SIGTERM and picks one step at which every process stops, so all of them save together.
@@ -14,10 +20,11 @@ owns SIGTERM and picks one step at which every process stops, so all of them sav
 
 from __future__ import annotations
 
+import logging
 import signal
 import types
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np
@@ -27,14 +34,56 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from restoration.errors import UserError
+from restoration.errors import NoCheckpointError, UserError
 
 PyTree = Any
 _policies = ocp.checkpoint_managers
+log = logging.getLogger('restoration')
 
 
 class CheckpointMismatchError(UserError, ValueError):
   """The stored state does not have the tree structure or leaf shapes the config builds."""
+
+
+class UnreadableCheckpointError(UserError, OSError):
+  """A checkpoint step's files cannot be read back (and falling back is refused or futile)."""
+
+
+class Restored(NamedTuple):
+  """What :meth:`Checkpointer.restore_newest_readable` loaded."""
+
+  step: int
+  state: PyTree
+  config: dict[str, Any]
+
+
+# What reading a damaged step raises: truncated TensorStore files (ValueError, which Orbax
+# wraps in a bare Exception for array data), corrupt JSON (JSONDecodeError, a ValueError),
+# missing files (OSError), metadata lacking keys (KeyError).
+_READ_ERRORS = (OSError, ValueError, KeyError)
+
+
+def _is_read_error(error: Exception) -> bool:
+  return isinstance(error, _READ_ERRORS) or type(error) is Exception
+
+
+class _Manager(ocp.CheckpointManager):
+  """Opening the directory reads every step's metrics; a step whose metrics file is corrupt
+  counts as one without metrics instead of failing the open, so that
+  `restore_newest_readable` can report the step and fall back."""
+
+  def metrics(self, step: int) -> PyTree | None:
+    try:
+      return super().metrics(step)
+    except _READ_ERRORS:
+      return None
+
+
+def _reason(error: Exception) -> str:
+  """The first line of a read error, without TensorStore's long spec, for a one-line warning."""
+  error = error.__cause__ or error  # TensorStore's own message, not Orbax's wrapper
+  text = str(error).strip().split('\n')[0].split(' [tensorstore_spec=')[0]
+  return f'{type(error).__name__}: {text[:300]}'
 
 
 def _path_str(path: Sequence[Any]) -> str:
@@ -118,7 +167,7 @@ class Checkpointer:
       ('config', ocp.args.JsonRestore),
     ):
       registry.add(item, args)
-    self._manager = ocp.CheckpointManager(
+    self._manager = _Manager(
       self.directory,
       options=ocp.CheckpointManagerOptions(
         save_decision_policy=_policies.FixedIntervalPolicy(save_every),
@@ -240,6 +289,74 @@ class Checkpointer:
     step = self._step_or_latest(step)
     restored = self._manager.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))
     return dict(restored['config'])
+
+  def restore_newest_readable(
+    self,
+    target: Callable[[dict[str, Any]], PyTree],
+    *,
+    prefer: int | None = None,
+    fallback: bool = True,
+    set_aside: bool = False,
+  ) -> Restored:
+    """Restores the newest step whose config and state load (``prefer`` is tried first).
+
+    ``target(saved_config)`` gives the abstract state (see :meth:`restore`). Each unreadable
+    step gets one warning line; with ``fallback=False`` the first one raises instead. A step
+    that reads but does not fit the target raises CheckpointMismatchError (no fallback: an
+    older step would not fit either). ``set_aside`` (training; not read-only) moves the
+    unreadable steps to ``checkpoints/unreadable/`` so that new saves of them proceed.
+    """
+    steps = sorted(self.all_steps(), reverse=True)
+    if not steps:
+      raise NoCheckpointError(f'no checkpoint in {self.directory}')
+    if prefer is not None:
+      if prefer not in steps:
+        raise NoCheckpointError(
+          f'no checkpoint for step {prefer} in {self.directory}; have {sorted(steps)}'
+        )
+      steps = [prefer] + [s for s in steps if s != prefer]
+    unreadable = []
+    for step in steps:
+      try:
+        config = self.saved_config(step)
+        abstract = target(config)
+        state = self.restore(abstract, step)
+      except Exception as e:
+        if isinstance(e, CheckpointMismatchError) or not _is_read_error(e):
+          raise
+        where = f'checkpoint step {step} in {self.directory} is unreadable ({_reason(e)})'
+        if not fallback:
+          raise UnreadableCheckpointError(where) from None
+        log.warning('%s; falling back to an older step', where)
+        unreadable.append(step)
+        continue
+      if unreadable:
+        log.info('restored checkpoint step %d of %s instead', step, self.directory)
+        if set_aside:
+          self._set_aside(unreadable)
+      return Restored(step, state, config)
+    raise UnreadableCheckpointError(
+      f'no readable checkpoint in {self.directory}: steps {", ".join(map(str, unreadable))} '
+      'are unreadable (see the warnings); move them away or use a new workdir'
+    )
+
+  def _set_aside(self, steps: list[int]) -> None:
+    """Moves step directories to ``checkpoints/unreadable/`` (process 0; all wait for it)."""
+    if self._read_only:
+      raise ValueError(f'Checkpointer for {self.directory} is read-only; cannot move {steps}')
+    if jax.process_count() > 1:
+      multihost_utils.sync_global_devices('restoration: unreadable checkpoints found')
+    if jax.process_index() == 0:
+      for step in steps:
+        aside, n = self.directory / 'unreadable' / str(step), 1
+        while aside.exists():  # the same step was set aside before
+          aside, n = self.directory / 'unreadable' / f'{step}.{n}', n + 1
+        aside.parent.mkdir(parents=True, exist_ok=True)
+        (self.directory / str(step)).rename(aside)
+        log.warning('moved unreadable checkpoint step %d to %s', step, aside)
+    if jax.process_count() > 1:
+      multihost_utils.sync_global_devices('restoration: unreadable checkpoints set aside')
+    self._manager.reload()
 
   def wait_until_finished(self) -> None:
     """Blocks until the in-flight async save is committed (call before exiting)."""

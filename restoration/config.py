@@ -188,6 +188,9 @@ def base_config(method: str, size: str, *, demo_steps: int = 300) -> ml_collecti
       ema_decay=0.999,
       max_nonfinite_steps=20,
       keep_checkpoints=3,
+      # Resuming, an unreadable newest step (truncated files) is moved to
+      # checkpoints/unreadable/ and the run resumes from the newest readable one; False stops.
+      checkpoint_fallback=True,
       best_metric='lsd',
       **_TRAIN_SIZES[size],
     )

@@ -41,6 +41,7 @@ def load_workdir(workdir: str, which: str = 'best') -> tuple[Any, Networks, Any,
   """``(config, networks, params, rest, step)`` of a trained run, onto the default device.
 
   ``which``: 'best' (by the validation metric; falls back to 'latest'), 'latest', or a step.
+  An unreadable best or latest step is skipped with a warning for the newest readable one.
   Sampling uses the EMA weights when the run kept them.
   """
   ckpt = Checkpointer(workdir, save_every=1, read_only=True)
@@ -50,16 +51,18 @@ def load_workdir(workdir: str, which: str = 'best') -> tuple[Any, Networks, Any,
       f'{workdir}: no checkpoint under {ckpt.directory}; train first with '
       'python -m restoration.main --config=... --workdir=' + str(workdir)
     )
-  if which == 'best':
-    step = ckpt.best_step() or step
-  elif which != 'latest':
-    step = int(which)
-  config = ml_collections.ConfigDict(ckpt.saved_config(step))
+  prefer = ckpt.best_step() if which == 'best' else None if which == 'latest' else int(which)
   device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
-  target = state_lib.abstract_state(config, None)
-  target = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=device), target)
-  state = ckpt.restore(target, step)
+
+  def target(saved: dict[str, Any]) -> Any:
+    abstract = state_lib.abstract_state(ml_collections.ConfigDict(saved), None)
+    return jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=device), abstract)
+
+  restored = ckpt.restore_newest_readable(
+    target, prefer=prefer, fallback=which in ('best', 'latest')
+  )
   ckpt.close()
+  config, state, step = ml_collections.ConfigDict(restored.config), restored.state, restored.step
   nets = state_lib.networks(config)
   params = state['ema'] if config.train.ema_decay else state['params'][nets.main]
   return config, nets, params, state['rest'][nets.main], step

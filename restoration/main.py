@@ -11,6 +11,8 @@ import logging
 from absl import app, flags
 from ml_collections import config_flags
 
+from restoration.errors import UserError, exit_with, flags_parser
+
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'configs/<method>.py:<size>')
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Run directory (checkpoints, TensorBoard, eval).')
 _MODE = flags.DEFINE_enum('mode', 'train', ['train', 'evaluate'], 'What to do.')
@@ -19,8 +21,6 @@ _MODE = flags.DEFINE_enum('mode', 'train', ['train', 'evaluate'], 'What to do.')
 def main(argv) -> None:
   del argv
   logging.getLogger('restoration').setLevel(logging.INFO)
-  from restoration.errors import UserError, exit_with
-
   try:
     if _MODE.value == 'train':
       from restoration.train import loop
@@ -36,4 +36,4 @@ def main(argv) -> None:
 
 if __name__ == '__main__':
   flags.mark_flags_as_required(['config', 'workdir'])
-  app.run(main)
+  app.run(main, flags_parser=flags_parser('main'))

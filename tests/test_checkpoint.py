@@ -1,6 +1,8 @@
-"""Real Orbax checkpoints: resharding restore, preservation, mismatch errors, and real
-preemption (SIGTERM) and crash (SIGKILL) of training processes (tests/ckpt_worker.py)."""
+"""Real Orbax checkpoints: resharding restore, preservation, mismatch errors, fallback past
+damaged steps, and real preemption (SIGTERM) and crash (SIGKILL) of training processes
+(tests/ckpt_worker.py)."""
 
+import logging
 import os
 import re
 import signal
@@ -8,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import jax
@@ -18,7 +21,13 @@ from flax import nnx
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from restoration.checkpoint import Checkpointer, CheckpointMismatchError, PreemptionGuard
+from restoration.checkpoint import (
+  Checkpointer,
+  CheckpointMismatchError,
+  PreemptionGuard,
+  UnreadableCheckpointError,
+)
+from restoration.errors import NoCheckpointError
 
 REPO = Path(__file__).resolve().parents[1]
 WORKER = str(REPO / 'tests' / 'ckpt_worker.py')
@@ -148,6 +157,77 @@ def test_mismatch_is_one_clear_line(tmp_path):
     ckpt.check_compatible(fewer)
   with pytest.raises(TypeError, match='state leaf rng is a typed PRNG key'):
     ckpt.save(101, {'rng': jax.random.key(0)}, config={})  # Would save but never restore.
+  ckpt.close()
+
+
+def _halve(files: Iterable[Path]) -> None:
+  """Truncates each file to half its size (a disk filling up, a copy cut short)."""
+  for f in files:
+    os.truncate(f, f.stat().st_size // 2)
+
+
+# What of the newest step gets damaged: its array data (TensorStore fails mid-restore), all its
+# state's files, its config JSON, or every file (metrics included, which Orbax reads when it
+# opens the directory).
+DAMAGE = {
+  'array_data': lambda step: (step / 'state' / 'ocdbt.process_0' / 'd').iterdir(),
+  'state_files': lambda step: (f for f in (step / 'state').rglob('*') if f.is_file()),
+  'config_json': lambda step: (step / 'config').glob('metadata'),
+  'every_file': lambda step: (f for f in step.rglob('*') if f.is_file()),
+}
+
+
+@pytest.mark.parametrize('damage', list(DAMAGE))
+def test_unreadable_newest_step_falls_back_and_is_set_aside(damage, tmp_path, caplog):
+  ckpt = Checkpointer(tmp_path, save_every=1, best_metric='loss')
+  weights = lambda step: jax.random.normal(jax.random.key(step), (128, 128))  # noqa: E731
+  for step in (1, 2, 3):  # random weights: compressed files as large as real ones
+    ckpt.save(step, {'w': weights(step)}, config={'step': step}, metrics={'loss': 10.0 - step})
+  ckpt.close()
+  newest = tmp_path / 'checkpoints' / '3'
+  _halve(DAMAGE[damage](newest))
+  target = lambda config: {'w': jax.ShapeDtypeStruct((128, 128), jnp.float32)}  # noqa: E731
+
+  reader = Checkpointer(tmp_path, read_only=True)
+  with pytest.raises(UnreadableCheckpointError, match=r'^checkpoint step 3 in .* is unreadable'):
+    reader.restore_newest_readable(target, fallback=False)
+  with caplog.at_level(logging.WARNING, logger='restoration'):
+    restored = reader.restore_newest_readable(target, prefer=3)
+  assert restored.step == 2 and restored.config == {'step': 2}
+  np.testing.assert_array_equal(np.asarray(restored.state['w']), np.asarray(weights(2)))
+  unreadable = [r.getMessage() for r in caplog.records if 'is unreadable' in r.getMessage()]
+  assert len(unreadable) == 1 and 'checkpoint step 3 ' in unreadable[0]
+  assert newest.is_dir()  # a reader moves nothing
+  reader.close()
+
+  files = sorted(str(f.relative_to(newest)) for f in newest.rglob('*') if f.is_file())
+  ckpt = Checkpointer(tmp_path, save_every=1, best_metric='loss')
+  assert ckpt.restore_newest_readable(target, set_aside=True).step == 2
+  aside = tmp_path / 'checkpoints' / 'unreadable' / '3'
+  assert sorted(str(f.relative_to(aside)) for f in aside.rglob('*') if f.is_file()) == files
+  assert ckpt.all_steps() == [1, 2]
+  assert ckpt.save(3, {'w': weights(30)}, config={'step': 3}, metrics={'loss': 1.0})
+  ckpt.wait_until_finished()
+  again = ckpt.restore_newest_readable(target)
+  assert again.step == 3 and ckpt.best_step() == 3
+  np.testing.assert_array_equal(np.asarray(again.state['w']), np.asarray(weights(30)))
+  ckpt.close()
+
+
+def test_no_readable_step_is_one_line(tmp_path):
+  ckpt = Checkpointer(tmp_path, save_every=1, async_save=False)
+  for step in (1, 2):
+    ckpt.save(step, {'w': jnp.zeros(4)}, config={})
+  _halve((tmp_path / 'checkpoints').glob('*/config/metadata'))
+  target = lambda config: {'w': jax.ShapeDtypeStruct((4,), jnp.float32)}  # noqa: E731
+  with pytest.raises(UnreadableCheckpointError) as info:
+    ckpt.restore_newest_readable(target)
+  assert str(info.value) == (
+    f'no readable checkpoint in {tmp_path}/checkpoints: steps 2, 1 are unreadable (see the '
+    'warnings); move them away or use a new workdir'
+  )
+  with pytest.raises(NoCheckpointError, match=r'no checkpoint for step 7 .* have \[1, 2\]'):
+    ckpt.restore_newest_readable(target, prefer=7)
   ckpt.close()
 
 

@@ -1,6 +1,8 @@
-"""Training system: every config trains at smoke size, backends agree, exact resume,
-preemption, shape-mismatch refusal, config errors, and a 2-process jax.distributed run."""
+"""Training system: every config trains at smoke size, backends agree, exact resume (also past
+an unreadable newest checkpoint), preemption, shape-mismatch refusal, config errors, and a
+2-process jax.distributed run."""
 
+import logging
 import os
 import signal
 import subprocess
@@ -13,9 +15,9 @@ import numpy as np
 import pytest
 
 from restoration import config as config_lib
-from restoration import methods
+from restoration import inference, methods
 from restoration.benchmark import synthetic_batch
-from restoration.checkpoint import Checkpointer, CheckpointMismatchError
+from restoration.checkpoint import Checkpointer, CheckpointMismatchError, UnreadableCheckpointError
 from restoration.config import load_config
 from restoration.train import loop, sharding
 from restoration.train import state as state_lib
@@ -85,6 +87,59 @@ def test_resume_is_exact(data_dir, tmp_path):
   b = Checkpointer(tmp_path / 'resumed', save_every=1).restore(target)
   assert int(a['step']) == int(b['step']) == 4
   for x, y in zip(jax.tree.leaves(a['params']), jax.tree.leaves(b['params'])):
+    np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def truncate_step(step_dir: Path) -> dict[str, int]:
+  """Halves every file of a committed step (a disk filling up, a copy cut short); returns the
+  new sizes by relative path."""
+  for f in step_dir.rglob('*'):
+    if f.is_file():
+      os.truncate(f, f.stat().st_size // 2)
+  return {
+    str(f.relative_to(step_dir)): f.stat().st_size for f in step_dir.rglob('*') if f.is_file()
+  }
+
+
+def test_unreadable_newest_step_is_set_aside_and_training_resumes_exactly(
+  data_dir, tmp_path, caplog
+):
+  c = smoke_config('regression', data_dir, num_steps=6, checkpoint_every=1, eval_every=100)
+  straight = loop.train_and_evaluate(c, str(tmp_path / 'straight'))
+  work = tmp_path / 'damaged'
+  loop.train_and_evaluate(c, str(work), stop_at=2)
+  loop.train_and_evaluate(c, str(work), stop_at=4)
+  sizes = truncate_step(work / 'checkpoints' / '4')
+
+  # Readers (evaluate, restore and notebooks load through load_workdir) skip it, moving nothing.
+  with caplog.at_level(logging.WARNING, logger='restoration'):
+    assert inference.load_workdir(str(work), 'best')[-1] == 3
+    assert inference.load_workdir(str(work), 'latest')[-1] == 3
+  warnings = [r.getMessage() for r in caplog.records if 'is unreadable' in r.getMessage()]
+  assert len(warnings) == 2 and all('checkpoint step 4 ' in w for w in warnings)
+  assert all('\n' not in w for w in warnings)
+  with pytest.raises(UnreadableCheckpointError, match='checkpoint step 4 '):
+    inference.load_workdir(str(work), '4')  # a step asked for by number is not swapped
+
+  c.train.checkpoint_fallback = False
+  with pytest.raises(UnreadableCheckpointError, match=r'step 4 .*checkpoint_fallback=False'):
+    loop.train_and_evaluate(c, str(work))
+  assert Checkpointer(work, read_only=True).all_steps() == [2, 3, 4]  # refusing moves nothing
+
+  c.train.checkpoint_fallback = True
+  caplog.clear()
+  with caplog.at_level(logging.INFO, logger='restoration'):
+    last = loop.train_and_evaluate(c, str(work))
+  assert 'resumed from' in caplog.text and 'at step 3' in caplog.text
+  aside = work / 'checkpoints' / 'unreadable' / '4'
+  moved = {str(f.relative_to(aside)): f.stat().st_size for f in aside.rglob('*') if f.is_file()}
+  assert moved == sizes
+  assert Checkpointer(work, read_only=True).all_steps() == [4, 5, 6]
+  assert last['step'] == 6 and last['params_checksum'] == straight['params_checksum']
+  target = state_lib.abstract_state(c, None)
+  a = Checkpointer(tmp_path / 'straight', read_only=True).restore(target)
+  b = Checkpointer(work, read_only=True).restore(target)
+  for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
     np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 

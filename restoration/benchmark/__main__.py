@@ -9,6 +9,7 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from restoration.benchmark import run
+from restoration.errors import flags_parser
 
 _CONFIG = config_flags.DEFINE_config_file(
   'config', None, 'configs/<method>.py:<size> (for the input, train and flops sections)'
@@ -56,4 +57,4 @@ def main(argv) -> None:
 
 
 if __name__ == '__main__':
-  app.run(main)
+  app.run(main, flags_parser=flags_parser('benchmark'))

@@ -110,7 +110,7 @@ class RestorationPairs(tfds.core.GeneratorBasedBuilder):
       split, num_items=c.num_items[SPLITS.index(split)], seed=c.seed
     )
     if not items:
-      raise ValueError(
+      raise sources.SourceError(
         f'data source {c.source!r} has no items for split {split!r} '
         '(a directory needs enough files for the 80/10/10 split)'
       )

@@ -10,6 +10,8 @@ import time
 from absl import app, flags
 from ml_collections import config_flags
 
+from restoration.errors import flags_parser
+
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Run config file (configs/<x>.py:size).')
 
 
@@ -38,4 +40,4 @@ def main(argv) -> None:
 
 if __name__ == '__main__':
   flags.mark_flag_as_required('config')
-  app.run(main)
+  app.run(main, flags_parser=flags_parser('prepare'))

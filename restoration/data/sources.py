@@ -16,11 +16,16 @@ from pathlib import Path
 import numpy as np
 
 from restoration.data import audio, splits, synthesis
+from restoration.errors import UserError
 
 SOURCES = ('synthetic', 'directory', 'tfds')
 AUDIO_EXTENSIONS = ('.wav', '.flac', '.ogg', '.mp3', '.opus', '.m4a')
 
 log = logging.getLogger(__name__)
+
+
+class SourceError(UserError, ValueError):
+  """The user's audio directory is missing, empty or holds no decodable file."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,7 +72,7 @@ def list_audio_files(directory: str | os.PathLike) -> list[Path]:
   """Audio files (by extension) under ``directory``, recursively, sorted; hidden ones skipped."""
   root = Path(directory)
   if not root.is_dir():
-    raise ValueError(
+    raise SourceError(
       f'audio_dir={os.fspath(directory)!r}: not a directory (expected a '
       f'directory of {"/".join(e[1:] for e in AUDIO_EXTENSIONS)} files)'
     )
@@ -105,7 +110,7 @@ def _directory_items(directory: str, split: str, num_items: int, seed: int) -> l
   root = Path(directory)
   files = list_audio_files(root)
   if not files:
-    raise ValueError(
+    raise SourceError(
       f'audio_dir={directory!r}: no audio files ({", ".join(AUDIO_EXTENSIONS)}) found under it'
     )
   keys = [p.relative_to(root).as_posix() for p in files]
@@ -127,7 +132,7 @@ def _directory_items(directory: str, split: str, num_items: int, seed: int) -> l
       skipped + len(items),
     )
   if not items and not any(_usable(root / k) for k in keys if splits.bucket(k) != split):
-    raise ValueError(
+    raise SourceError(
       f'audio_dir={directory!r}: no usable audio file; all {len(keys)} files '
       'are empty or cannot be decoded (see the warnings)'
     )

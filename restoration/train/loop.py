@@ -63,8 +63,18 @@ def setup(config, workdir: str):
   )
   if ckpt.latest_step() is not None:
     target = state_lib.abstract_state(config, shardings)
-    ckpt.check_compatible(target)
-    state = ckpt.restore(target)
+    try:
+      state = ckpt.restore_newest_readable(
+        lambda _: target, fallback=t.checkpoint_fallback, set_aside=True
+      ).state
+    except BaseException as e:
+      ckpt.close()
+      if isinstance(e, checkpoint_lib.UnreadableCheckpointError) and not t.checkpoint_fallback:
+        raise checkpoint_lib.UnreadableCheckpointError(
+          f'{e}; config.train.checkpoint_fallback=False: not falling back to an older step '
+          '(set it to True to resume from the newest readable one)'
+        ) from None
+      raise
     log.info('resumed from %s at step %d', ckpt.directory, int(state['step']))
   return mesh, nets, state, shardings, ckpt
 
@@ -122,12 +132,22 @@ def write_example_summaries(writer, step: int, example: dict[str, np.ndarray], c
 
 
 def train_and_evaluate(config, workdir: str, stop_at: int | None = None) -> dict[str, float]:
-  """Trains ``config.method`` in ``workdir``; resumes from its latest checkpoint.
+  """Trains ``config.method`` in ``workdir``; resumes from its latest readable checkpoint.
 
-  ``stop_at`` ends this invocation after that step (saved), as a preemption would.
+  ``stop_at`` ends this invocation after that step (saved), as a preemption would. However it
+  ends (an error too), pending async saves finish first: exiting under them makes Orbax's
+  background threads print tracebacks and leaves the step uncommitted.
   """
   t_setup = time.time()
   mesh, nets, state, shardings, ckpt = setup(config, workdir)
+  with ckpt:
+    return _train(config, workdir, stop_at, t_setup, mesh, nets, state, shardings, ckpt)
+
+
+def _train(
+  config, workdir: str, stop_at: int | None, t_setup: float, mesh, nets, state, shardings, ckpt
+) -> dict[str, float]:
+  """The body of :func:`train_and_evaluate` after :func:`setup`."""
   log.info(
     '[%s] state ready on %d devices (%.1f s); params %s',
     config.method,
