@@ -8,6 +8,7 @@ bad field stops the run with one clear line instead of failing deep inside a jit
 from __future__ import annotations
 
 import importlib.util
+import os
 import pathlib
 from typing import Any
 
@@ -191,6 +192,9 @@ def base_config(method: str, size: str, *, demo_steps: int = 300) -> ml_collecti
       # Resuming, an unreadable newest step (truncated files) is moved to
       # checkpoints/unreadable/ and the run resumes from the newest readable one; False stops.
       checkpoint_fallback=True,
+      # A trained run whose main network this run starts from (same shapes; restoration.train.
+      # warm_start): the GAN fine-tunes the regression model. Only a fresh run reads it.
+      init_from='',
       best_metric='lsd',
       **_TRAIN_SIZES[size],
     )
@@ -294,6 +298,11 @@ def validate(
       f'a divisor of the number of devices ({num_devices})',
     )
   need(t.num_steps > 0, 'train.num_steps', 'a positive integer')
+  need(
+    not t.init_from or os.path.isdir(os.path.join(t.init_from, 'checkpoints')),
+    'train.init_from',
+    'a trained run directory (with checkpoints/) or empty',
+  )
   need(t.learning_rate > 0, 'train.learning_rate', 'a positive float')
   need(0 <= t.ema_decay < 1, 'train.ema_decay', 'in [0, 1)')
   from restoration.train import sharding

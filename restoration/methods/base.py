@@ -95,6 +95,13 @@ class Method:
     del config, name
     return (spectrogram,), {}
 
+  def validation_scores(self, config, nets) -> Callable | None:
+    """``fn(state, batch, restored) -> {name: [B] scores}`` (the full train state: critics
+    live beside the main network) that validation averages beside LSD, or None (jit-able).
+    GANs report their critic's accuracy."""
+    del config, nets
+    return None
+
   def check(self, config, need: Callable[[bool, str, str], None]) -> None:
     """Method-specific config checks: ``need(ok, 'field', 'what was expected')``."""
 

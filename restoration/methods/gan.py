@@ -26,6 +26,8 @@ class GAN(base.Method):
   def networks(self, config, rngs):
     from restoration.models import discriminators, features
 
+    # The generator draws its initial weights first (the order the comparison was measured in).
+    generator = base.unet(config, rngs)
     feature_net = None
     if config.critic.kind == 'projected':
       feature_net = (
@@ -40,7 +42,7 @@ class GAN(base.Method):
       feature_net=feature_net,
       rngs=rngs,
     )
-    return {'generator': base.unet(config, rngs), 'critic': critic}
+    return {'generator': generator, 'critic': critic}
 
   def optimizers(self, config):
     return {
@@ -61,6 +63,26 @@ class GAN(base.Method):
     need(config.critic.kind in kinds, 'critic.kind', f'one of {", ".join(kinds)}')
     need(config.objective.n_critic >= 1, 'objective.n_critic', 'an integer >= 1')
     need(config.train.critic_learning_rate > 0, 'train.critic_learning_rate', 'a positive float')
+
+  def validation_scores(self, config, nets):
+    """Critic accuracy on held-out (clean, restored) pairs: the share of pairs whose clean
+    clip scores higher (mean logit over heads) than its restoration, 0.5 at chance. It works
+    for every loss, Wasserstein included, where a logit has no threshold."""
+    p = SpectralParams.from_config(config.spectral)
+    on_spectrogram = config.critic.kind == 'projected'
+
+    def scores(state, batch, restored):
+      length = batch['clean_wave'].shape[-1]
+      view = (lambda s: s) if on_spectrogram else (lambda s: spectral.synthesis(s, p, length))
+      critic = nets.merge('critic', state['params']['critic'], state['rest']['critic'])
+
+      def score(x):
+        logits, _ = critic(view(x))
+        return sum(l.reshape(l.shape[0], -1).mean(axis=1) for l in logits) / len(logits)
+
+      return {'critic_accuracy': (score(batch['clean']) > score(restored)).astype(jnp.float32)}
+
+    return scores
 
   def step(self, config, nets) -> base.Step:
     """n_critic critic updates (on the same batch, fresh penalty noise), then one generator

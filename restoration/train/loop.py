@@ -25,7 +25,7 @@ from restoration.data import pipeline
 from restoration.errors import UserError
 from restoration.evaluate import metrics as metrics_lib
 from restoration.spectral import SpectralParams
-from restoration.train import sharding
+from restoration.train import sharding, warm_start
 from restoration.train import state as state_lib
 
 log = logging.getLogger('restoration')
@@ -76,17 +76,21 @@ def setup(config, workdir: str):
         ) from None
       raise
     log.info('resumed from %s at step %d', ckpt.directory, int(state['step']))
+  elif t.init_from:
+    state = warm_start.warm_start(config, state, nets.main)
+    log.info('[%s] main network %r warm-started from %s', config.method, nets.main, t.init_from)
   return mesh, nets, state, shardings, ckpt
 
 
 def validate_model(
-  config, enhance, params, rest, builder, mesh, step: int
+  config, enhance, params, rest, builder, mesh, step: int, extra=None, state=None
 ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
   """Restores ``eval_batches`` validation batches with ``enhance`` (the run's jitted
   :func:`inference.enhancer`, built once so evaluations do not recompile) -> (scores, first
   example).
 
-  Scores: LSD (full and high band) and SI-SDR of the output, and the input's LSD beside it.
+  Scores: LSD (full and high band) and SI-SDR of the output, and the input's LSD beside it,
+  plus the method's own ``extra(state, batch, restored)`` scores (e.g. critic accuracy).
   The first example (clean/degraded/restored waves and spectrograms) feeds the summaries.
   """
   p = SpectralParams.from_config(config.spectral)
@@ -99,6 +103,9 @@ def validate_model(
   for i in range(config.train.eval_batches):
     batch = next(batches)
     out = enhance(params, rest, batch['degraded'], jax.random.key(step + i))
+    for key, value in (extra(state, batch, out) if extra is not None else {}).items():
+      value = multihost_utils.process_allgather(value, tiled=True)
+      scores.setdefault(key, []).extend(np.asarray(value).tolist())
     wave = spectral.synthesis(out, p, batch['clean_wave'].shape[-1])
     wave, clean, degraded = (
       np.asarray(multihost_utils.process_allgather(x, tiled=True))
@@ -185,7 +192,7 @@ def _train(
   config_dict = config.to_dict()
   lr = methods.lr_schedule(config, t.learning_rate)
   examples_per_step = t.global_batch
-  last, enhance = {}, None
+  last, enhance, extra = {}, None, None
   t0, timed_steps, compile_s = time.time(), 0, None
   t_start = time.time()
   with checkpoint_lib.PreemptionGuard() as guard:
@@ -230,8 +237,10 @@ def _train(
         hs = host_state(state)
         params = hs['ema'] if t.ema_decay else hs['params'][nets.main]
         enhance = enhance or jax.jit(inference.enhancer(config, nets))
+        if extra is None and method.validation_scores(config, nets) is not None:
+          extra = jax.jit(method.validation_scores(config, nets))
         eval_metrics, example = validate_model(
-          config, enhance, params, hs['rest'][nets.main], builder, mesh, done
+          config, enhance, params, hs['rest'][nets.main], builder, mesh, done, extra, hs
         )
         writer.write_scalars(done, {f'eval/{k}': v for k, v in eval_metrics.items()})
         write_example_summaries(writer, done, example, config)
@@ -273,6 +282,7 @@ def _train(
         'devices': jax.device_count(),
         'params': {k: state_lib.count_params(v) for k, v in final['params'].items()},
         **methods.run_facts(config),
+        'init_from': warm_start.source_budget(t.init_from) if t.init_from else None,
         'last': last,
       },
     )

@@ -1,0 +1,73 @@
+"""``train.init_from=<workdir>``: start a run's main network from another run's trained one.
+
+The two-stage recipe of predictive + generative restoration (ESRGAN-style GAN fine-tuning of
+a regression model): the GAN's generator, or any method whose main network has the same
+shapes, begins where the other run ended. Only the main network's weights (the EMA ones when
+the source kept them) move; optimizers, critics and the step counter start fresh. The source's
+training time is recorded so the report can charge it to the method that used it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import jax
+import numpy as np
+
+from restoration.checkpoint import CheckpointMismatchError
+
+
+def _flat(tree) -> dict[str, tuple[tuple[int, ...], Any]]:
+  return {
+    jax.tree_util.keystr(path): (tuple(leaf.shape), np.dtype(leaf.dtype))
+    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]
+  }
+
+
+def _check_same_shapes(source, target, where: str) -> None:
+  got, want = _flat(source), _flat(target)
+  for path in sorted(set(got) | set(want)):
+    if got.get(path) != want.get(path):
+      found = got.get(path, 'nothing')
+      raise CheckpointMismatchError(
+        f'train.init_from={where}: its main network has {path} {found} but this run builds '
+        f'{want.get(path, "nothing")}; warm-start from a run of the same model preset'
+      )
+
+
+def warm_start(config, state: dict, main: str) -> dict:
+  """``state`` with ``params[main]`` and ``ema`` replaced by ``config.train.init_from``'s main
+  network (shape-checked; shardings kept)."""
+  from restoration import inference
+
+  source = config.train.init_from
+  _, _, params, _, _ = inference.load_workdir(source, 'latest')
+  _check_same_shapes(params, state['params'][main], source)
+  target = state['params'][main]
+  moved = jax.tree.map(
+    lambda new, old: jax.device_put(np.asarray(new, old.dtype), old.sharding), params, target
+  )
+  return dict(
+    state,
+    params=dict(state['params'], **{main: moved}),
+    ema=jax.tree.map(lambda x: x.copy(), moved),
+  )
+
+
+def source_budget(workdir: str) -> dict[str, Any]:
+  """The warm start's own training cost (summed over its train_log.jsonl segments, and its
+  own warm start, recursively)."""
+  path = os.path.join(workdir, 'train_log.jsonl')
+  records = [json.loads(line) for line in open(path)] if os.path.exists(path) else []
+  budget = {
+    'workdir': os.fspath(workdir),
+    'method': records[-1]['method'] if records else None,
+    'steps': sum(r['end_step'] - r['start_step'] for r in records),
+    'wall_seconds': sum(r['wall_seconds'] for r in records),
+  }
+  inner = records[-1].get('init_from') if records else None
+  if inner:
+    budget['wall_seconds'] += inner['wall_seconds']
+  return budget
