@@ -3,9 +3,10 @@ each on the same test split and real recordings, and write the report.
 
 Writes into ``out``: one workdir per method (so ``restore``, ``evaluate`` and the notebooks can
 load each), ``report.md`` (the study's comparison table with measured rows),
-``spectrograms.png`` (clean / degraded / each method on one test clip), ``examples/*.wav`` and
-``real_recordings.json``. Re-running resumes: finished trainings are not repeated (their
-checkpoints are final) and evaluations are recomputed.
+``spectrograms.png`` (clean / degraded / each method on the most damaged speech and music clip,
+and their band above the codec's cut-off), ``examples/*.wav`` and ``real_recordings.json``.
+Re-running resumes: finished trainings are not repeated (their checkpoints are final) and
+evaluations are recomputed.
 """
 
 from __future__ import annotations
@@ -82,13 +83,19 @@ def score_real_recordings(
   max_seconds: float = 8.0,
   steps: Mapping[str, int | None] | None = None,
   sources: Sequence | None = None,
+  visqol_bitrates=(16,),
 ) -> dict | None:
   """Real speech and music (never trained on), MP3 at ``bitrates``: each method vs the input.
   ``steps`` picks a diffusion step count per method (default: the config's); ``sources``
   defaults to ``real_audio.REAL_SOURCES``. None, with a warning, when their packages are not
-  installed: the program never installs them, ``make real-audio`` does."""
+  installed: the program never installs them, ``make real-audio`` does.
+
+  Perceptual metrics as in ``evaluate.PERCEPTUAL``: PESQ-WB and STOI on speech at every
+  bitrate (about 0.1 s per 8 s clip), ViSQOL on music at ``visqol_bitrates`` only: it takes
+  about 1.3 s per 8 s clip on 2 cores, so 9 clips x 3 bitrates x (methods + input) would add
+  4 minutes to the demo, one bitrate about 80 s."""
   from restoration.data import codecs
-  from restoration.evaluate import metrics, real_audio
+  from restoration.evaluate import evaluate, metrics, real_audio
 
   sources = real_audio.REAL_SOURCES if sources is None else sources
   missing = real_audio.missing_packages(sources)
@@ -102,21 +109,36 @@ def score_real_recordings(
   restorers = _restorers(out, methods, steps)
   sr = next(iter(restorers.values())).sample_rate
   clips = real_audio.load_real_clips(sr, max_seconds=max_seconds, sources=sources)
+  available = set(metrics.available_optional_metrics())
+  perceptual = {
+    kind: {
+      'metrics': [n for n in evaluate.PERCEPTUAL[kind] if n in available],
+      'bitrates': [b for b in bitrates if kind == 'speech' or b in visqol_bitrates],
+      'seconds': 0.0,  # wall time of these metrics over every row
+    }
+    for kind in real_audio.KINDS
+  }
   scores: dict = {}
   for clip in clips:
+    kind = clip['kind']
     for kbps in bitrates:
       degraded = codecs.degrade(clip['wave'], sr, 'mp3', kbps)
       rows = {'input': degraded}
       rows.update({m: r.restore_array(degraded, sr) for m, r in restorers.items()})
+      names = perceptual[kind]['metrics'] if kbps in perceptual[kind]['bitrates'] else []
       for name, est in rows.items():
         m = metrics.compute_all(clip['wave'], est, sr, optional=False)
-        for group in (f'{clip["kind"]} mp3:{kbps}', clip['kind'], 'all'):
+        t = time.perf_counter()
+        m.update(metrics.perceptual(clip['wave'], est, sr, names))
+        perceptual[kind]['seconds'] += time.perf_counter() - t
+        for group in (f'{kind} mp3:{kbps}', kind, 'all'):
           scores.setdefault(group, {}).setdefault(name, []).append(m)
   result = {
     'clips': [
       {'name': c['name'], 'kind': c['kind'], 'seconds': len(c['wave']) / sr} for c in clips
     ],
     'bitrates': list(bitrates),
+    'perceptual': perceptual,
     'scores': {g: {n: metrics.aggregate(v) for n, v in rows.items()} for g, rows in scores.items()},
   }
   with open(os.path.join(out, 'real_recordings.json'), 'w') as f:
@@ -136,26 +158,76 @@ def write_figure_and_examples(
   degradation: str | None = None,
   steps: Mapping[str, int | None] | None = None,
 ) -> str:
-  """spectrograms.png and examples/*.wav for one test clip at the lowest bitrate (diffusion at
-  ``steps[method]`` sampler steps, default the config's)."""
+  """spectrograms.png, spectrograms.json (what it shows and why) and examples/<kind>_<panel>.wav:
+  per kind of clip, the held-out clip the codec damaged most in the high band
+  (``figures.most_damaged``) at ``degradation`` (default ``evaluate.damage_degradation``: the
+  lowest-bitrate MP3), restored by every method (diffusion at ``steps[method]`` sampler steps,
+  default the config's). Test clips first; validation clips, never trained on either, only
+  fill a kind the test split lacks (the smoke test split is all music)."""
   from restoration.data import audio
   from restoration.data import builder as builder_lib
-  from restoration.evaluate.figures import spectrogram_figure
+  from restoration.evaluate import evaluate, figures
 
   restorers = _restorers(out, methods, steps)
   cfg = next(iter(restorers.values())).config
   sr = int(cfg.data.sample_rate)
   degs = list(cfg.data.degradations)
-  degradation = degradation or min(degs, key=lambda d: float(d.split(':')[1]))
-  ex = builder_lib.get_builder(cfg.data).as_data_source('test')[0]
-  clean = ex['clean'][:, 0].astype(np.float32) / 32768
-  degraded = ex['degraded'][degs.index(degradation), :, 0].astype(np.float32) / 32768
-  panels = {'clean': clean, f'degraded ({degradation})': degraded}
-  panels.update({m: r.restore_array(degraded, sr) for m, r in restorers.items()})
+  degradation, rule = (
+    evaluate.damage_degradation(degs) if degradation is None else (degradation, 'requested')
+  )
+  builder = builder_lib.get_builder(cfg.data)
+  picks: dict = {}
+  for split in ('test', 'validation'):
+    wanted = [k for k in evaluate.source_kinds(cfg.data) if k not in picks]
+    if not wanted:
+      break
+    source = builder.as_data_source(split)
+    candidates = []
+    for ex in (source[i] for i in range(len(source))):
+      key = ex['key'].decode() if isinstance(ex['key'], bytes) else ex['key']
+      kind = evaluate.item_kind(key, cfg.data)
+      if kind in wanted:
+        clean = ex['clean'][:, 0].astype(np.float32) / 32768
+        degraded = ex['degraded'][degs.index(degradation), :, 0].astype(np.float32) / 32768
+        candidates.append(figures.Clip(key, kind, split, clean, degraded))
+    picks.update(figures.most_damaged(candidates, sr))
   os.makedirs(os.path.join(out, 'examples'), exist_ok=True)
-  for name, wave in panels.items():
-    audio.save(os.path.join(out, 'examples', name.split(' ')[0] + '.wav'), wave, sr)
+  rows, described = [], []
+  for kind in (k for k in evaluate.source_kinds(cfg.data) if k in picks):
+    clip, loss, count = picks[kind]
+    panels = {'clean': clip.clean, f'degraded {degradation}': clip.degraded}
+    panels.update({m: r.restore_array(clip.degraded, sr) for m, r in restorers.items()})
+    for name, wave in panels.items():
+      audio.save(os.path.join(out, 'examples', f'{kind}_{name.split(" ")[0]}.wav'), wave, sr)
+    cutoff = figures.codec_cutoff_hz(clip.clean, clip.degraded, sr)
+    rows.append((kind, panels, cutoff))
+    described.append(
+      {
+        'kind': kind,
+        'key': clip.key,
+        'split': clip.split,
+        'lsd_high': loss,
+        'candidates': count,
+        'cutoff_hz': cutoff,
+      }
+    )
+  title = (
+    f'{degradation} ({rule}); per kind, the clip with the highest input LSD-high:\n'
+    + '\n'.join(
+      f'{c["kind"]}: {c["split"]} clip {c["key"]} (LSD-high {c["lsd_high"]:.2f}, highest of '
+      f'{c["candidates"]}), codec cut-off {c["cutoff_hz"] / 1000:.1f} kHz'
+      for c in described
+    )
+  )
   path = os.path.join(out, 'spectrograms.png')
-  key = ex['key'].decode() if isinstance(ex['key'], bytes) else ex['key']
-  spectrogram_figure(panels, sr, path, title=f'test clip {key} ({degradation})')
+  grid = figures.damage_figure(rows, sr, path, title=title)
+  info = {
+    'degradation': degradation,
+    'degradation_rule': rule,
+    'clip_rule': 'per kind, the held-out clip with the highest LSD-high of degraded vs clean',
+    'clips': described,
+    'panels': grid,
+  }
+  with open(os.path.join(out, 'spectrograms.json'), 'w') as f:
+    json.dump(info, f, indent=2)
   return path

@@ -11,7 +11,7 @@ from test_metrics import CORE
 from test_restore import chirp
 
 from restoration import spectral
-from restoration.data import audio, builder, codecs
+from restoration.data import audio, builder, codecs, synthesis
 from restoration.evaluate import evaluate, metrics
 from restoration.objectives import sampling
 
@@ -73,6 +73,54 @@ def test_test_split_scores_and_files(regression):
   lsd = run['metrics']['all']
   assert '| all | - | 1 |' in table
   assert f'{lsd["restored"]["lsd"]["mean"]:.3g} ({lsd["degraded"]["lsd"]["mean"]:.3g})' in table
+
+
+def test_perceptual_subset_falls_back_to_the_lowest_mp3(regression, tmp_path):
+  result = evaluate.evaluate_workdir(
+    regression, optional_metrics=False, perceptual_items=2, out_dir=str(tmp_path)
+  )
+  config = _saved_config(regression)
+  info = result['perceptual']
+  # Smoke degradations are mp3:24 and opus:12: no mp3:16, so the lowest-bitrate MP3.
+  assert info['degradation'] == 'mp3:24' and 'mp3:16 is not' in info['rule']
+  # The smoke test split is all music: its first two items, ViSQOL only.
+  source = builder.get_builder(config.data).as_data_source('test')
+  first = [source[i] for i in range(2)]
+  assert info['items'] == [{'key': it['key'].decode(), 'kind': 'music'} for it in first]
+  assert info['metrics'] == {'music': ['visqol']} and info['seconds'] > 0
+  # The kind comes from the seed the builder synthesised the item with.
+  index = int(first[0]['key'].decode().split('/')[1])
+  wave = synthesis.synthesize(index, config.data.shuffle_seed, config.data.sample_rate, 1.0)
+  assert np.abs(first[0]['clean'][:, 0] / 32768 - wave).max() < 1e-3
+  assert synthesis.material(index, config.data.shuffle_seed) == 'music'
+  d = list(config.data.degradations).index('mp3:24')
+  expected = np.mean(
+    [
+      metrics.visqol(it['clean'][:, 0] / 32768, it['degraded'][d, :, 0] / 32768, 16000)
+      for it in first
+    ]
+  )
+  [run] = result['runs']
+  assert set(run['perceptual']['degraded']) == set(run['perceptual']['restored']) == {'visqol'}
+  assert run['perceptual']['degraded']['visqol']['n'] == 2
+  assert run['perceptual']['degraded']['visqol']['mean'] == pytest.approx(expected, rel=1e-4)
+  assert run['perceptual']['restored']['visqol']['n'] == 2
+  table = (tmp_path / 'metrics.md').read_text()
+  assert 'Perceptual subset at mp3:24' in table and '| steps | ViSQOL |' in table
+  off = evaluate.evaluate_workdir(
+    regression, optional_metrics=False, perceptual_items=0, max_items=1, out_dir=str(tmp_path)
+  )
+  assert off['perceptual'] is None and off['runs'][0]['perceptual'] is None
+
+
+def test_damage_degradation_prefers_mp3_16_then_the_lowest_mp3():
+  assert evaluate.damage_degradation(['mp3:32', 'mp3:16', 'opus:12']) == (
+    'mp3:16',
+    'the lowest-bitrate MP3 configured',
+  )
+  assert evaluate.damage_degradation(['opus:12', 'mp3:24', 'mp3:64'])[0] == 'mp3:24'
+  chosen, rule = evaluate.damage_degradation(['opus:24', 'vorbis:32', 'opus:12'])
+  assert chosen == 'opus:12' and 'no MP3' in rule
 
 
 def test_diffusion_step_counts(diffusion, tmp_path):
@@ -137,6 +185,11 @@ def test_user_files_through_the_cli(regression, tmp_path, monkeypatch):
     expected['lsd']['mean'], rel=1e-5
   )
   assert run['metrics'][name]['restored']['lsd']['n'] == 2
+  # User files have no kind: the perceptual subset scores all three metrics on them.
+  assert result['perceptual']['metrics'] == {'unknown': ['pesq_wb', 'stoi', 'visqol']}
+  assert [it['key'] for it in result['perceptual']['items']] == result['data']
+  assert set(run['perceptual']['restored']) == {'pesq_wb', 'stoi', 'visqol'}
+  assert run['perceptual']['degraded']['stoi']['n'] == 2
 
 
 def test_workdir_without_checkpoint_is_one_line_error(tmp_path, capsys, monkeypatch):

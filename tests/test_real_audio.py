@@ -10,7 +10,7 @@ import soundfile as sf
 
 from restoration import compare
 from restoration.data import codecs
-from restoration.evaluate import metrics, real_audio
+from restoration.evaluate import metrics, real_audio, report
 from restoration.evaluate.real_audio import REAL_SOURCES, RealAudioError, RealSource
 
 SR = 16000
@@ -146,3 +146,36 @@ def test_demo_skips_real_recordings_without_packages_and_installs_nothing(
   assert record.levelno == logging.WARNING
   assert 'no-such-package' in record.getMessage() and 'make real-audio' in record.getMessage()
   assert not os.listdir(tmp_path)
+
+
+def test_real_recordings_get_the_perceptual_metrics_of_their_kind(clips, smoke_run, tmp_path):
+  del clips  # fails first, with its message, when the packages are not installed
+  os.symlink(smoke_run('regression'), tmp_path / 'regression')
+  speech, music = (next(s for s in REAL_SOURCES if s.kind == k) for k in ('speech', 'music'))
+  result = compare.score_real_recordings(
+    str(tmp_path), ['regression'], bitrates=(16, 24), max_seconds=2.0, sources=[speech, music]
+  )
+  info = result['perceptual']
+  assert {k: (v['metrics'], v['bitrates']) for k, v in info.items()} == {
+    'speech': (['pesq_wb', 'stoi'], [16, 24]),
+    'music': (['visqol'], [16]),  # ViSQOL is slow: one bitrate only
+  }
+  assert info['music']['seconds'] > 0
+  scores = result['scores']
+  for row in ('input', 'regression'):
+    for kbps in (16, 24):
+      assert {'pesq_wb', 'stoi'} <= set(scores[f'speech mp3:{kbps}'][row])
+      assert 'visqol' not in scores[f'speech mp3:{kbps}'][row]
+      assert 'pesq_wb' not in scores[f'music mp3:{kbps}'][row]
+    assert scores['music mp3:16'][row]['visqol']['n'] == 1
+    assert 'visqol' not in scores['music mp3:24'][row]
+  [clip] = real_audio.load_real_clips(SR, max_seconds=2.0, sources=[music])
+  expected = metrics.visqol(clip['wave'], codecs.degrade(clip['wave'], SR, 'mp3', 16), SR)
+  assert scores['music mp3:16']['input']['visqol']['mean'] == pytest.approx(expected, rel=1e-4)
+  table = report.real_table(['regression'], result)
+  assert any(line.startswith('| music mp3:16 | ViSQOL (music) |') for line in table)
+  assert not any(line.startswith('| music mp3:24 | ViSQOL') for line in table)
+  assert (
+    table[-1].startswith('Perceptual rows: PESQ-WB, STOI on the speech clips at 16, 24 kbps')
+    and 'ViSQOL on the music clips at 16 kbps' in table[-1]
+  )

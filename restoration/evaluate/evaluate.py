@@ -13,15 +13,25 @@ Iterative methods (diffusion) are scored at every step count of ``config.samplin
 restored output and the degraded input are scored against the clean clip with
 ``metrics.compute_all`` (stereo: per channel, averaged).
 
+Perceptual metrics cost too much for every clip on CPU (ViSQOL about 0.3 s per 2 s clip), so
+a fixed subset gets them: the first ``perceptual_items`` items of each kind at one degradation
+(:func:`damage_degradation`: the lowest-bitrate MP3), PESQ-WB and STOI on speech, ViSQOL on
+music, all three on items of unknown kind (user files, directory and TFDS sources).
+``optional_metrics`` still means every optional metric on every clip.
+
 Writes ``OUT/metrics.json`` (default OUT: ``DIR/eval``) and ``OUT/metrics.md``::
 
   {'workdir', 'method', 'checkpoint_step', 'params', 'sample_rate', 'data', 'num_clips',
    'audio_seconds', 'degradations', 'optional_metrics',
+   'perceptual': None (disabled) | {'skipped': why} |
+                 {'degradation', 'rule': why that one, 'per_kind', 'metrics': {kind: [metric]},
+                  'items': [{'key', 'kind'}], 'seconds': wall seconds scoring the subset},
    'runs': [{'steps': int | None, 'network_calls': model passes per clip (per chunk for
              ``data``), 'real_time_factor': wall seconds per second of single-channel audio
              (compiled; a second call is timed),
              'metrics': {degradation | 'all': {'restored' | 'degraded':
-                                               {metric: {'mean', 'std', 'n'}}}}}]}
+                                               {metric: {'mean', 'std', 'n'}}}},
+             'perceptual': None | {'restored' | 'degraded': {metric: {'mean', 'std', 'n'}}}}]}
 
 Undefined values (NaN) are written as null.
 """
@@ -56,10 +66,91 @@ TABLE_COLUMNS = (
   ('visqol', 'ViSQOL'),
 )
 _DATA_PATHS = ('data_dir', 'audio_dir', 'tfds_data_dir')
+PREFERRED_DEGRADATION = 'mp3:16'  # the demo's lowest MP3 bitrate: its cut-off is plain to see
+# The perceptual metrics that suit each kind of clip; 'unknown' when the source has no kinds.
+PERCEPTUAL = {
+  'speech': ('pesq_wb', 'stoi'),
+  'music': ('visqol',),
+  'unknown': ('pesq_wb', 'stoi', 'visqol'),
+}
 
 
 class EvaluateError(UserError, ValueError):
   """Bad evaluation input; the message names it."""
+
+
+def damage_degradation(degradations: Sequence[str]) -> tuple[str, str]:
+  """``(degradation, why)``: the one the perceptual subset and the figure use, the lowest-bitrate
+  MP3 (``PREFERRED_DEGRADATION`` in the demo; smoke runs have mp3:24), else the lowest bitrate
+  of any codec. ``why`` says which fallback applied, for the JSON and the report."""
+  from restoration.data import codecs
+
+  parsed = [(codecs.parse_degradation(d), d) for d in degradations]
+  mp3 = [p for p in parsed if p[0][0] == 'mp3']
+  chosen = min(mp3 or parsed, key=lambda p: p[0][1])[1]
+  if chosen == PREFERRED_DEGRADATION:
+    return chosen, 'the lowest-bitrate MP3 configured'
+  if mp3:
+    return chosen, f'the lowest-bitrate MP3 configured ({PREFERRED_DEGRADATION} is not)'
+  return chosen, 'the lowest bitrate configured (no MP3 is)'
+
+
+def source_kinds(data_cfg) -> tuple[str, ...]:
+  """The kinds of clip a source holds: the synthetic corpus has speech and music."""
+  return ('speech', 'music') if data_cfg.source == 'synthetic' else ('unknown',)
+
+
+def item_kind(key: str, data_cfg) -> str:
+  """'speech' or 'music' for a synthetic item (``synthesis.material`` with the seed the builder
+  synthesised it with), else 'unknown': files and TFDS examples carry no kind."""
+  from restoration.data import synthesis
+
+  if data_cfg.source != 'synthetic':
+    return 'unknown'
+  return synthesis.material(int(key.rsplit('/', 1)[1]), int(data_cfg.shuffle_seed))
+
+
+class _Perceptual:
+  """Accumulates the perceptual subset: the first ``per_kind`` items of each kind offered, each
+  scored (degraded and every run's output) with the metrics of ``PERCEPTUAL[kind]``."""
+
+  def __init__(self, per_kind: int, degradation: str, kind_of: Callable[[str], str], runs: int):
+    self.per_kind, self.degradation, self.kind_of = per_kind, degradation, kind_of
+    self.items: list[dict] = []
+    self.degraded: list[dict] = []
+    self.restored: list[list[dict]] = [[] for _ in range(runs)]
+    self.seconds = 0.0
+
+  def offer(
+    self, key: str, clean: np.ndarray, degraded: np.ndarray, outputs: Sequence[np.ndarray], sr: int
+  ) -> None:
+    kind = self.kind_of(key)
+    if sum(it['kind'] == kind for it in self.items) >= self.per_kind:
+      return
+    start = time.perf_counter()
+    names = PERCEPTUAL[kind]
+    self.items.append({'key': key, 'kind': kind})
+    self.degraded.append(metrics_lib.perceptual(_squeeze(clean), _squeeze(degraded), sr, names))
+    for scores, y in zip(self.restored, outputs):
+      scores.append(metrics_lib.perceptual(_squeeze(clean), _squeeze(y), sr, names))
+    self.seconds += time.perf_counter() - start
+
+  def describe(self, rule: str) -> dict:
+    kinds = {it['kind'] for it in self.items}
+    return {
+      'degradation': self.degradation,
+      'rule': rule,
+      'per_kind': self.per_kind,
+      'metrics': {k: list(v) for k, v in PERCEPTUAL.items() if k in kinds},
+      'items': self.items,
+      'seconds': self.seconds,
+    }
+
+  def run_scores(self, i: int) -> dict:
+    return {
+      'restored': metrics_lib.aggregate(self.restored[i]),
+      'degraded': metrics_lib.aggregate(self.degraded),
+    }
 
 
 def _real_time_factor(fn: Callable[[], Any], channel_seconds: float) -> float:
@@ -87,8 +178,8 @@ def _test_split(
   config, max_items: int | None
 ) -> tuple[str, Callable[[int, int], Iterator[tuple[np.ndarray, np.ndarray]]], int, float]:
   """``(description, pairs, count, clip seconds)`` of the test split, where
-  ``pairs(degradation index, batch)`` yields (clean, degraded) ``[n, S, C]`` batches read on
-  demand, so memory stays flat however large the split."""
+  ``pairs(degradation index, batch)`` yields (keys, clean, degraded ``[n, S, C]``) batches read
+  on demand, so memory stays flat however large the split."""
   from restoration.data import builder as builder_lib
 
   builder = builder_lib.prepare(config.data)
@@ -102,7 +193,8 @@ def _test_split(
       items = [source[i] for i in range(start, min(count, start + batch))]
       clean = np.stack([it['clean'] for it in items]).astype(np.float32) / 32768
       degraded = np.stack([it['degraded'][d] for it in items]).astype(np.float32) / 32768
-      yield clean, degraded
+      keys = [k.decode() if isinstance(k, bytes) else k for k in (it['key'] for it in items)]
+      yield keys, clean, degraded
 
   return (
     f'test split of {builder.builder_config.name} in {config.data.data_dir}',
@@ -172,6 +264,7 @@ def evaluate_workdir(
   optional_metrics: bool = True,
   max_seconds: float = 30.0,
   batch_size: int = 16,
+  perceptual_items: int = 8,
 ) -> dict:
   """Scores ``workdir``'s ``checkpoint``; writes metrics.json and metrics.md; returns the dict.
 
@@ -179,6 +272,7 @@ def evaluate_workdir(
   ``tfds_data_dir``) and ``sampling.eval_steps``; the model and everything else come from the
   config saved with the checkpoint. ``max_items`` caps test items or files; ``batch_size``
   is the number of single-channel clips per compiled call on the test split.
+  ``perceptual_items``: items of each kind in the perceptual subset (0 disables it).
   """
   from restoration import inference, methods, spectral
   from restoration.data import codecs
@@ -186,6 +280,8 @@ def evaluate_workdir(
 
   if max_items is not None and max_items < 1:
     raise EvaluateError(f'max_items={max_items!r}: expected a positive count')
+  if perceptual_items < 0:
+    raise EvaluateError(f'perceptual_items={perceptual_items!r}: expected a count >= 0')
   restorer = inference.Restorer(workdir, checkpoint=checkpoint)
   cfg = restorer.config
   if config is not None:
@@ -202,6 +298,23 @@ def evaluate_workdir(
   degraded_scores = {d: [] for d in degradations}
   restored_scores = [{d: [] for d in degradations} for _ in runs]
   rtf = [math.nan] * len(runs)
+  degradation, rule = damage_degradation(degradations)
+  missing = [n for n in PERCEPTUAL['unknown'] if n not in metrics_lib.available_optional_metrics()]
+  perceptual = (
+    _Perceptual(
+      perceptual_items,
+      degradation,
+      (lambda key: item_kind(key, cfg.data)) if data is None else (lambda key: 'unknown'),
+      len(runs),
+    )
+    if perceptual_items and not missing
+    else None
+  )
+  skipped = (
+    {'skipped': f'{", ".join(missing)}: pip install .[metrics]'}
+    if perceptual_items and missing
+    else None
+  )
 
   if data is None:
     description, pairs, count, clip_seconds = _test_split(cfg, max_items)
@@ -209,19 +322,23 @@ def evaluate_workdir(
     items_per_call = max(1, min(batch_size, count * channels) // channels)
     batch = items_per_call * channels  # one compiled shape; the last call is zero-padded
     for d, name in enumerate(degradations):
-      for clean, degraded in pairs(d, items_per_call):
+      for keys, clean, degraded in pairs(d, items_per_call):
         waves = _fold(degraded)
         padded = np.pad(waves, ((0, batch - waves.shape[0]), (0, 0)))
         degraded_scores[name] += [
           _score(c, x, sr, p, optional_metrics) for c, x in zip(clean, degraded)
         ]
+        outputs = []
         for i, r in enumerate(runs):
           if math.isnan(rtf[i]):
             rtf[i] = _real_time_factor(lambda: r.restore_waves(padded), batch * waves.shape[1] / sr)
-          restored = _unfold(r.restore_waves(padded)[: waves.shape[0]], channels)
+          outputs.append(_unfold(r.restore_waves(padded)[: waves.shape[0]], channels))
           restored_scores[i][name] += [
-            _score(c, y, sr, p, optional_metrics) for c, y in zip(clean, restored)
+            _score(c, y, sr, p, optional_metrics) for c, y in zip(clean, outputs[i])
           ]
+        if perceptual and name == degradation:
+          for j, key in enumerate(keys):
+            perceptual.offer(key, clean[j], degraded[j], [o[j] for o in outputs], sr)
   else:
     files = _user_files(data)[:max_items]
     description = files
@@ -229,15 +346,17 @@ def evaluate_workdir(
     audio_seconds = sum(c.shape[0] for c in cleans) / sr
     for name in degradations:
       codec, kbps = codecs.parse_degradation(name)
-      for clean in cleans:
+      for key, clean in zip(files, cleans):
         degraded = codecs.degrade(clean, sr, codec, kbps)
         degraded_scores[name].append(_score(clean, degraded, sr, p, optional_metrics))
+        outputs = []
         for i, r in enumerate(runs):
           if math.isnan(rtf[i]):
             rtf[i] = _real_time_factor(lambda: r.restore_array(degraded, sr), degraded.size / sr)
-          restored_scores[i][name].append(
-            _score(clean, r.restore_array(degraded, sr), sr, p, optional_metrics)
-          )
+          outputs.append(r.restore_array(degraded, sr))
+          restored_scores[i][name].append(_score(clean, outputs[i], sr, p, optional_metrics))
+        if perceptual and name == degradation:
+          perceptual.offer(key, clean, degraded, outputs, sr)
 
   result = {
     'workdir': os.fspath(workdir),
@@ -250,6 +369,7 @@ def evaluate_workdir(
     'audio_seconds': audio_seconds,
     'degradations': degradations,
     'optional_metrics': list(metrics_lib.available_optional_metrics() if optional_metrics else ()),
+    'perceptual': perceptual.describe(rule) if perceptual else skipped,
     'runs': [
       {
         'steps': r.steps if iterative else None,
@@ -261,6 +381,7 @@ def evaluate_workdir(
             for d in degradations
           }
         ),
+        'perceptual': perceptual.run_scores(i) if perceptual else None,
       }
       for i, r in enumerate(runs)
     ],
@@ -288,12 +409,6 @@ def markdown(result: dict) -> str:
       present |= set(kinds['restored'])
   columns = [(k, h) for k, h in TABLE_COLUMNS if k in present]
 
-  def cell(kinds: dict, key: str) -> str:
-    values = [kinds[kind][key]['mean'] for kind in ('restored', 'degraded')]
-    return '{} ({})'.format(
-      *('-' if v is None or not math.isfinite(v) else f'{v:.3g}' for v in values)
-    )
-
   data = result['data']
   data = data if isinstance(data, str) else f'{len(data)} files'
   lines = [
@@ -314,9 +429,43 @@ def markdown(result: dict) -> str:
     for name, kinds in run['metrics'].items():
       lines.append(
         f'| {name} | {steps} | {run["network_calls"]} | '
-        f'{run["real_time_factor"]:.3g} | ' + ' | '.join(cell(kinds, k) for k, _ in columns) + ' |'
+        f'{run["real_time_factor"]:.3g} | ' + ' | '.join(_cell(kinds, k) for k, _ in columns) + ' |'
       )
-  return '\n'.join(lines) + '\n'
+  return '\n'.join(lines + _perceptual_lines(result)) + '\n'
+
+
+def _cell(kinds: dict, key: str) -> str:
+  values = [kinds[kind].get(key, {}).get('mean') for kind in ('restored', 'degraded')]
+  return '{} ({})'.format(
+    *('-' if v is None or not math.isfinite(v) else f'{v:.3g}' for v in values)
+  )
+
+
+def _perceptual_lines(result: dict) -> list[str]:
+  """The perceptual subset's table (one row per step count), or why it was skipped."""
+  info = result.get('perceptual')
+  if not info:
+    return []
+  if 'skipped' in info:
+    return ['', f'Perceptual metrics skipped: {info["skipped"]}.']
+  headers = dict(TABLE_COLUMNS)
+  names = [n for n in PERCEPTUAL['unknown'] if any(n in m for m in info['metrics'].values())]
+  counts = ', '.join(
+    f'{sum(it["kind"] == k for it in info["items"])} {k} ({", ".join(headers[n] for n in m)})'
+    for k, m in info['metrics'].items()
+  )
+  lines = [
+    '',
+    f'Perceptual subset at {info["degradation"]} ({info["rule"]}): {counts}; scored in '
+    f'{info["seconds"]:.1f} s.',
+    '',
+    '| steps | ' + ' | '.join(headers[n] for n in names) + ' |',
+    '|' + '---|' * (1 + len(names)),
+  ]
+  for run in result['runs']:
+    steps = '-' if run['steps'] is None else str(run['steps'])
+    lines.append(f'| {steps} | ' + ' | '.join(_cell(run['perceptual'], n) for n in names) + ' |')
+  return lines
 
 
 def write(result: dict, out_dir: str) -> None:

@@ -339,6 +339,18 @@ def compute_all(
   return {k: float(np.mean([m[k] for m in per_channel])) for k in per_channel[0]}
 
 
+def perceptual(
+  ref: np.ndarray, est: np.ndarray, sample_rate: int, names: Iterable[str]
+) -> dict[str, float]:
+  """Only the optional metrics ``names`` of one clip (per channel, averaged as in
+  :func:`compute_all`): subsets that suit them get them without recomputing the rest."""
+  ref, est = check_pair(ref, est, sample_rate)
+  channels = [(ref, est)] if ref.ndim == 1 else list(zip(ref.T, est.T))
+  return {
+    n: float(np.mean([_OPTIONAL_FNS[n](r, e, sample_rate) for r, e in channels])) for n in names
+  }
+
+
 def aggregate(results: Iterable[Mapping[str, float]]) -> dict[str, dict[str, float]]:
   """Per metric ``{'mean', 'std', 'n'}`` over clips; NaNs are skipped, std is population std."""
   values: dict[str, list[float]] = {}

@@ -18,9 +18,12 @@ QUALITY = (
   ('mel_distance', 'mel distance', 'lower'),
   ('high_band_energy_ratio', 'high-band energy ratio', 'closer to 1'),
   ('spec_mse', 'spectrogram MSE', 'lower'),
-  ('pesq_wb', 'PESQ-WB', 'higher'),
-  ('stoi', 'STOI', 'higher'),
-  ('visqol', 'ViSQOL', 'higher'),
+)
+# Rendered from each run's 'perceptual' block: the fixed subset that suits each metric.
+PERCEPTUAL = (
+  ('pesq_wb', 'PESQ-WB (speech)', 'higher'),
+  ('stoi', 'STOI (speech)', 'higher'),
+  ('visqol', 'ViSQOL (music)', 'higher'),
 )
 
 
@@ -121,6 +124,15 @@ def comparison_table(out: str, methods: Sequence[str], evals: Mapping[str, dict]
       _fmt(_mean(first, key)),
       [_fmt(_mean(best[m]['metrics']['all']['restored'], key)) for m in cols],
     )
+  first_perceptual = (evals[cols[0]]['runs'][0].get('perceptual') or {}).get('degraded', {})
+  for key, label, better in PERCEPTUAL:
+    if not math.isfinite(_mean(first_perceptual, key)):
+      continue
+    row(
+      f'quality, perceptual subset: {label} ({better})',
+      _fmt(_mean(first_perceptual, key)),
+      [_fmt(_mean((best[m].get('perceptual') or {}).get('restored', {}), key)) for m in cols],
+    )
   row(
     'noise handling: SI-SDR gain over input (dB)',
     '0',
@@ -177,6 +189,49 @@ def comparison_table(out: str, methods: Sequence[str], evals: Mapping[str, dict]
   return lines
 
 
+def perceptual_note(evals: Mapping[str, dict]) -> list[str]:
+  """The line under the table that says which clips the perceptual rows scored."""
+  info = next(iter(evals.values())).get('perceptual')
+  if not info:
+    return []
+  if 'skipped' in info:
+    return ['', f'Perceptual metrics were skipped: {info["skipped"]}.']
+  counts = ', '.join(
+    f'the first {sum(it["kind"] == k for it in info["items"])} {k} test clips '
+    f'({", ".join(label.split(" (")[0] for key, label, _ in PERCEPTUAL if key in names)})'
+    for k, names in info['metrics'].items()
+  )
+  seconds = ', '.join(
+    f'{m} {(ev.get("perceptual") or {}).get("seconds", math.nan):.1f} s' for m, ev in evals.items()
+  )
+  return [
+    '',
+    f'Perceptual subset: {counts}, at {info["degradation"]} only ({info["rule"]}), since '
+    f'ViSQOL is too slow on CPU for every clip and degradation; scoring the subset took {seconds}.',
+  ]
+
+
+def figure_caption(figure: str) -> list[str]:
+  """What the figure shows and why those clips, from the JSON written beside it."""
+  path = os.path.splitext(figure)[0] + '.json'
+  if not os.path.exists(path):
+    return []
+  with open(path) as f:
+    info = json.load(f)
+  clips = '; '.join(
+    f'{c["kind"]}: {c["split"]} clip {c["key"]}, LSD-high {c["lsd_high"]:.2f} (the highest of '
+    f'{c["candidates"]}), codec cut-off {c["cutoff_hz"] / 1000:.1f} kHz'
+    for c in info['clips']
+  )
+  return [
+    f'Spectrograms at {info["degradation"]} ({info["degradation_rule"]}): columns clean, '
+    'degraded and each method; per clip, the full band and, below it, the band above the '
+    f'codec cut-off (dashed) on its own colour scale. Clips by rule, {info["clip_rule"]}: '
+    f'{clips}. Audio: `examples/<kind>_<column>.wav`.',
+    '',
+  ]
+
+
 def _code_cell(lines: Mapping[str, int]) -> str:
   if not lines:
     return '–'
@@ -205,6 +260,20 @@ def reading(methods: Sequence[str], evals: Mapping[str, dict], real: dict | None
         'energy of any content (noise too) in bins the codec removed lowers it; '
         'read it with SI-SDR and mel distance.'
       )
+  subset = (evals[methods[0]]['runs'][0].get('perceptual') or {}).get('degraded', {})
+  for key, label, _ in PERCEPTUAL:
+    if not math.isfinite(_mean(subset, key)):
+      continue
+    scores = {
+      m: _mean((_best_run(evals[m]).get('perceptual') or {}).get('restored', {}), key)
+      for m in methods
+    }
+    better = [m for m in methods if scores[m] > _mean(subset, key)]
+    lines.append(
+      f'- {label} on the perceptual subset: input {_mean(subset, key):.3g}; '
+      + ', '.join(f'{m} {v:.3g}' for m, v in scores.items())
+      + f'. Above the input: {", ".join(better) if better else "none"}.'
+    )
   for m in (m for m in methods if len(evals[m]['runs']) > 1):
     runs = evals[m]['runs']
     lsds = [
@@ -249,6 +318,26 @@ def real_table(methods: Sequence[str], real: dict) -> list[str]:
         + ' | '.join(_fmt(_mean(s[m], key)) for m in methods)
         + ' |'
       )
+    for key, label, _ in PERCEPTUAL:
+      if math.isfinite(_mean(s['input'], key)):
+        lines.append(
+          f'| {g} | {label} | {_fmt(_mean(s["input"], key))} | '
+          + ' | '.join(_fmt(_mean(s[m], key)) for m in methods)
+          + ' |'
+        )
+  labels = {key: label.split(' (')[0] for key, label, _ in PERCEPTUAL}
+  subsets = [
+    f'{", ".join(labels[n] for n in p["metrics"])} on the {kind} clips at '
+    f'{", ".join(str(b) for b in p["bitrates"])} kbps ({p["seconds"]:.0f} s)'
+    for kind, p in real.get('perceptual', {}).items()
+    if p['metrics'] and p['bitrates']
+  ]
+  if subsets:
+    lines += [
+      '',
+      f'Perceptual rows: {"; ".join(subsets)}; the speech, music and all rows '
+      'average over those bitrates only.',
+    ]
   return lines
 
 
@@ -273,6 +362,7 @@ def write_demo_report(
     f'(dataset preparation {timings.get("prepare_seconds", math.nan):.0f} s).',
     '',
     *comparison_table(out, methods, evals),
+    *perceptual_note(evals),
     '',
   ]
   for m in (m for m in methods if len(evals[m]['runs']) > 1):
@@ -303,6 +393,7 @@ def write_demo_report(
     '',
     f'![spectrograms]({os.path.basename(figure)})',
     '',
+    *figure_caption(figure),
     'Per-degradation tables: `<method>/eval/metrics.md`. Timings (s): '
     + ', '.join(f'{k} {v:.0f}' for k, v in timings.items()),
     '',
