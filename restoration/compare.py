@@ -19,9 +19,19 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from restoration.config import load_config
+from restoration.config import ConfigError, load_config
 
 log = logging.getLogger('restoration')
+
+
+EQUAL_BUDGET = 'regression_equal_budget'
+
+
+def _budget_seconds(workdir: str) -> float:
+  """Wall seconds a run cost, its warm start included (from its train_log.jsonl)."""
+  from restoration.train import warm_start
+
+  return warm_start.source_budget(workdir)['wall_seconds']
 
 
 def run(
@@ -31,12 +41,25 @@ def run(
   data_dir: str,
   real: bool,
   optional_metrics: bool = False,
+  warm_start: Mapping[str, str] | None = None,
+  equal_budget: bool = False,
 ) -> dict:
-  """Trains, evaluates and reports ``methods`` (configs/<method>.py at ``size``)."""
+  """Trains, evaluates and reports ``methods`` (configs/<method>.py at ``size``).
+
+  ``warm_start`` maps a method to the run it starts from (``train.init_from``; e.g. the GANs
+  fine-tune the regression model), which must come earlier in ``methods``. ``equal_budget``
+  adds the column :data:`EQUAL_BUDGET`: the regression run continued for as long as the most
+  expensive warm-started run took on top of it, so that predictive + generative methods are
+  compared with a baseline of the same total training time.
+  """
   from restoration.data import builder as builder_lib
   from restoration.evaluate import evaluate, report
   from restoration.train import loop
 
+  warm_start = dict(warm_start or {})
+  for m, source in warm_start.items():
+    if m not in methods or source not in methods or methods.index(source) > methods.index(m):
+      raise ConfigError(f'warm start {m}:{source}: expected two of the methods, {source} first')
   os.makedirs(out, exist_ok=True)
   timings = {}
   start = time.time()
@@ -44,30 +67,55 @@ def run(
   for m in methods:
     configs[m] = load_config(m, size)
     configs[m].data.data_dir = data_dir
+    if m in warm_start:
+      configs[m].train.init_from = os.path.join(out, warm_start[m])
   t = time.time()
   builder_lib.prepare(configs[methods[0]].data)
   timings['prepare_seconds'] = time.time() - t
   log.info('compare: dataset ready in %.0f s', timings['prepare_seconds'])
-  for m in methods:
+  runs = list(methods)
+
+  def train(name: str) -> bool:
     t = time.time()
-    log.info('compare: training %s (%d steps)', m, configs[m].train.num_steps)
-    last = loop.train_and_evaluate(configs[m], os.path.join(out, m))
-    timings[f'train_{m}_seconds'] = time.time() - t
-    if last['step'] < configs[m].train.num_steps:  # preempted (SIGTERM): saved, stop here
-      log.info('compare: stopped during %s at step %d; re-run to continue', m, last['step'])
+    log.info('compare: training %s (%d steps)', name, configs[name].train.num_steps)
+    last = loop.train_and_evaluate(configs[name], os.path.join(out, name))
+    timings[f'train_{name}_seconds'] = time.time() - t
+    if last['step'] < configs[name].train.num_steps:  # preempted (SIGTERM): saved, stop here
+      log.info('compare: stopped during %s at step %d; re-run to continue', name, last['step'])
+      return False
+    return True
+
+  for m in methods:
+    if not train(m):
+      return {'timings': timings}
+  if equal_budget and warm_start:
+    base = 'regression'
+    extra = max(
+      _budget_seconds(os.path.join(out, m)) - _budget_seconds(os.path.join(out, base))
+      for m in warm_start
+    )
+    rate = report.train_summary(os.path.join(out, base))['steps_per_second']
+    c = load_config(base, size)
+    c.data.data_dir = data_dir
+    c.train.init_from = os.path.join(out, base)
+    c.train.num_steps = max(1, int(round(extra * rate)))
+    c.train.eval_every = c.train.checkpoint_every = c.train.num_steps
+    configs[EQUAL_BUDGET] = c
+    runs.append(EQUAL_BUDGET)
+    if not train(EQUAL_BUDGET):
       return {'timings': timings}
   evals = {}
-  for m in methods:
+  for m in runs:
     t = time.time()
     evals[m] = evaluate.evaluate_workdir(
       os.path.join(out, m), config=configs[m], optional_metrics=optional_metrics
     )
     timings[f'evaluate_{m}_seconds'] = time.time() - t
   steps = report.best_steps(evals)
-  real_results = score_real_recordings(out, methods, steps=steps) if real else None
-  figure = write_figure_and_examples(out, methods, steps=steps)
+  real_results = score_real_recordings(out, runs, steps=steps) if real else None
+  figure = write_figure_and_examples(out, runs, steps=steps)
   timings['total_seconds'] = time.time() - start
-  report.write_demo_report(out, methods, evals, real_results, timings, figure)
+  report.write_demo_report(out, runs, evals, real_results, timings, figure)
   log.info(
     'compare: done in %.0f s; report at %s',
     timings['total_seconds'],

@@ -152,6 +152,7 @@ def base_config(method: str, size: str, *, demo_steps: int = 300) -> ml_collecti
       gp_weight=0.0,  # WGAN-GP penalty weight
       r1_weight=0.0,
       n_critic=1,  # critic updates per generator update
+      critic_warmup_steps=0,  # first steps: the generator trains without adversarial terms
       feature_matching_weight=2.0,
       reconstruction=dict(mse=1.0, mrstft=1.0, mel=0.0),
       # diffusion

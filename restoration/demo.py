@@ -16,6 +16,14 @@ _METHODS = flags.DEFINE_list(
   ['regression', 'gan', 'wgan', 'projected_gan', 'diffusion'],
   'Methods to train and compare (configs/<method>.py each).',
 )
+_WARM_START = flags.DEFINE_list(
+  'warm_start',
+  ['gan:regression', 'wgan:regression', 'projected_gan:regression'],
+  'method:source pairs: the method starts from the source run (train.init_from).',
+)
+_EQUAL_BUDGET = flags.DEFINE_bool(
+  'equal_budget', True, "Also continue the regression run for the warm-started runs' budget."
+)
 _DATA_DIR = flags.DEFINE_string('data_dir', 'data/tfds', 'Where the prepared dataset lives.')
 _REAL = flags.DEFINE_bool('real', True, 'Also score real recordings (`make real-audio`).')
 _OPTIONAL = flags.DEFINE_bool(
@@ -30,8 +38,18 @@ def main(argv) -> None:
   from restoration.errors import UserError, exit_with
 
   try:
+    pairs = [p.split(':') for p in _WARM_START.value]
+    if any(len(p) != 2 for p in pairs):
+      raise UserError(f'--warm_start={",".join(_WARM_START.value)}: expected method:source pairs')
     compare.run(
-      _OUT.value, _SIZE.value, _METHODS.value, _DATA_DIR.value, _REAL.value, _OPTIONAL.value
+      _OUT.value,
+      _SIZE.value,
+      _METHODS.value,
+      _DATA_DIR.value,
+      _REAL.value,
+      _OPTIONAL.value,
+      warm_start=dict(pairs),
+      equal_budget=_EQUAL_BUDGET.value,
     )
   except UserError as e:
     exit_with('demo', e)

@@ -60,6 +60,7 @@ def train_summary(workdir: str) -> dict:
     'describe': records[-1].get('describe', {}),
     'gflops': records[-1].get('gflops_per_audio_second', {}),
     'code_lines': records[-1].get('code_lines', {}),
+    'init_from': records[0].get('init_from'),
   }
 
 
@@ -166,6 +167,7 @@ def comparison_table(out: str, methods: Sequence[str], evals: Mapping[str, dict]
     '',
     [
       f'{train[m].get("steps", "–")} steps, {train[m].get("wall_seconds", math.nan):.0f} s'
+      + _warm_start_cell(train[m].get('init_from'))
       for m in cols
     ],
   )
@@ -229,6 +231,32 @@ def figure_caption(figure: str) -> list[str]:
     f'codec cut-off (dashed) on its own colour scale. Clips by rule, {info["clip_rule"]}: '
     f'{clips}. Audio: `examples/<kind>_<column>.wav`.',
     '',
+  ]
+
+
+def _warm_start_cell(init_from: Mapping | None) -> str:
+  if not init_from:
+    return ''
+  name = os.path.basename(os.path.normpath(init_from['workdir']))
+  return f' + warm start from {name} ({init_from["wall_seconds"]:.0f} s)'
+
+
+def budget_note(out: str, methods: Sequence[str]) -> list[str]:
+  """One line under the table when some runs started from another (predictive + generative):
+  their budget includes the warm start's training time."""
+  warm = {m: train_summary(os.path.join(out, m)).get('init_from') for m in methods}
+  warm = {m: w for m, w in warm.items() if w}
+  if not warm:
+    return []
+  totals = ', '.join(
+    f'{m} {w["wall_seconds"] + train_summary(os.path.join(out, m))["wall_seconds"]:.0f} s'
+    for m, w in warm.items()
+  )
+  return [
+    '',
+    f'Warm-started runs fine-tune another run; its training time counts in their budget '
+    f'(total wall time: {totals}). A regression run continued for as long, when present, '
+    'is the baseline at the same total budget.',
   ]
 
 
@@ -362,6 +390,7 @@ def write_demo_report(
     f'(dataset preparation {timings.get("prepare_seconds", math.nan):.0f} s).',
     '',
     *comparison_table(out, methods, evals),
+    *budget_note(out, methods),
     *perceptual_note(evals),
     '',
   ]

@@ -15,6 +15,11 @@ from restoration.train import steps
 from restoration.train.sharding import per_example_keys
 
 
+def _score(logits) -> jax.Array:
+  """A critic's verdict per example: its mean logit over heads and positions."""
+  return sum(l.reshape(l.shape[0], -1).mean(axis=1) for l in logits) / len(logits)
+
+
 class GAN(base.Method):
   family = 'GAN'
   architecture = 'shared band-split U-Net + critic'
@@ -62,6 +67,11 @@ class GAN(base.Method):
     need(config.objective.adversarial in losses, 'objective.adversarial', f'one of {losses}')
     need(config.critic.kind in kinds, 'critic.kind', f'one of {", ".join(kinds)}')
     need(config.objective.n_critic >= 1, 'objective.n_critic', 'an integer >= 1')
+    need(
+      config.objective.critic_warmup_steps >= 0,
+      'objective.critic_warmup_steps',
+      'an integer >= 0 (generator steps without adversarial terms)',
+    )
     need(config.train.critic_learning_rate > 0, 'train.critic_learning_rate', 'a positive float')
 
   def validation_scores(self, config, nets):
@@ -75,12 +85,8 @@ class GAN(base.Method):
       length = batch['clean_wave'].shape[-1]
       view = (lambda s: s) if on_spectrogram else (lambda s: spectral.synthesis(s, p, length))
       critic = nets.merge('critic', state['params']['critic'], state['rest']['critic'])
-
-      def score(x):
-        logits, _ = critic(view(x))
-        return sum(l.reshape(l.shape[0], -1).mean(axis=1) for l in logits) / len(logits)
-
-      return {'critic_accuracy': (score(batch['clean']) > score(restored)).astype(jnp.float32)}
+      real, fake = (_score(critic(view(x))[0]) for x in (batch['clean'], restored))
+      return {'critic_accuracy': (real > fake).astype(jnp.float32)}
 
     return scores
 
@@ -109,11 +115,15 @@ class GAN(base.Method):
 
         def critic_loss(cparams):
           critic_fn = lambda x: nets.merge('critic', cparams, state['rest']['critic'])(x)[0]
-          real_logits = critic_fn(real)
-          loss = critic_loss_fn(real_logits, critic_fn(fake))
+          real_logits, fake_logits = critic_fn(real), critic_fn(fake)
+          loss = critic_loss_fn(real_logits, fake_logits)
           # What a critic that cannot tell real from fake scores (all logits 0), for the logs.
           zeros = [jnp.zeros_like(l) for l in real_logits]
-          terms = {'critic/adversarial': loss, 'critic/at_chance': critic_loss_fn(zeros, zeros)}
+          terms = {
+            'critic/adversarial': loss,
+            'critic/at_chance': critic_loss_fn(zeros, zeros),
+            'critic/accuracy': jnp.mean(_score(real_logits) > _score(fake_logits)),
+          }
           if o.gp_weight:
             keys = per_example_keys(k, real.shape[0], axis_name)
             terms['critic/gradient_penalty'] = adversarial.gradient_penalty(
@@ -142,7 +152,9 @@ class GAN(base.Method):
         recon, rterms = reconstruction.reconstruction_loss(
           pred, batch['clean'], params=p, length=length, weights=weights, sample_rate=sr
         )
-        loss = o.adversarial_weight * adv + o.feature_matching_weight * fm + recon
+        # Critic warm-up: the generator ignores a critic that has not yet learnt anything.
+        on = (state['step'] >= o.critic_warmup_steps).astype(recon.dtype)
+        loss = on * (o.adversarial_weight * adv + o.feature_matching_weight * fm) + recon
         return loss, {
           'generator/adversarial': adv,
           'generator/feature_matching': fm,

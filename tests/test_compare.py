@@ -1,0 +1,44 @@
+"""The comparison pipeline behind `make demo`, at smoke size: warm-started GAN, the equal-budget
+regression column, evaluation, figure and report, with no real recordings."""
+
+import json
+
+import pytest
+
+from restoration import compare
+from restoration.config import ConfigError
+
+
+def test_warm_started_comparison_with_an_equal_budget_baseline(smoke_data_dir, tmp_path):
+  out = tmp_path / 'cmp'
+  result = compare.run(
+    str(out),
+    'smoke',
+    ['regression', 'gan'],
+    smoke_data_dir,
+    real=False,
+    warm_start={'gan': 'regression'},
+    equal_budget=True,
+  )
+  assert set(result['evals']) == {'regression', 'gan', compare.EQUAL_BUDGET}
+  gan = [json.loads(line) for line in open(out / 'gan' / 'train_log.jsonl')]
+  extra = [json.loads(line) for line in open(out / compare.EQUAL_BUDGET / 'train_log.jsonl')]
+  assert gan[-1]['init_from']['workdir'] == str(out / 'regression')
+  assert extra[-1]['init_from']['workdir'] == str(out / 'regression')
+  assert extra[-1]['method'] == 'regression' and extra[-1]['end_step'] >= 1
+  report = (out / 'report.md').read_text()
+  header = next(line for line in report.splitlines() if line.startswith('| aspect |'))
+  assert compare.EQUAL_BUDGET in header and '| gan |' in header
+  assert (out / 'spectrograms.png').stat().st_size > 0
+
+
+def test_a_warm_start_needs_its_source_first(smoke_data_dir, tmp_path):
+  with pytest.raises(ConfigError, match='warm start gan:regression'):
+    compare.run(
+      str(tmp_path),
+      'smoke',
+      ['gan', 'regression'],
+      smoke_data_dir,
+      False,
+      warm_start={'gan': 'regression'},
+    )
