@@ -18,11 +18,13 @@ _METHODS = flags.DEFINE_list(
 )
 _WARM_START = flags.DEFINE_list(
   'warm_start',
-  ['gan:regression', 'wgan:regression', 'projected_gan:regression'],
-  'method:source pairs: the method starts from the source run (train.init_from).',
+  [],
+  'method:source pairs, e.g. gan:regression: the method starts from the source run '
+  '(train.init_from). Not the default yet: fine-tuned at demo size, the critic loss stays at '
+  'chance.',
 )
 _EQUAL_BUDGET = flags.DEFINE_bool(
-  'equal_budget', True, "Also continue the regression run for the warm-started runs' budget."
+  'equal_budget', False, 'With --warm_start: add the regression run continued for as long.'
 )
 _DATA_DIR = flags.DEFINE_string('data_dir', 'data/tfds', 'Where the prepared dataset lives.')
 _REAL = flags.DEFINE_bool('real', True, 'Also score real recordings (`make real-audio`).')
@@ -38,7 +40,7 @@ def main(argv) -> None:
   from restoration.errors import UserError, exit_with
 
   try:
-    pairs = [p.split(':') for p in _WARM_START.value]
+    pairs = [p.split(':') for p in _WARM_START.value if p]
     if any(len(p) != 2 for p in pairs):
       raise UserError(f'--warm_start={",".join(_WARM_START.value)}: expected method:source pairs')
     compare.run(
