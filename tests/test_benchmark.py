@@ -12,25 +12,23 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_restore_section_reports_rtf_per_step_count_and_peak_memory(smoke_run, tmp_path):
-  runs = [smoke_run('regression'), smoke_run('diffusion')]
-  out = tmp_path / 'bench.json'
+def _benchmark(*args, json_out: Path) -> subprocess.CompletedProcess:
+  """``python -m restoration.benchmark ARGS --json=json_out``, which must succeed."""
   p = subprocess.run(
-    [
-      sys.executable,
-      '-m',
-      'restoration.benchmark',
-      '--sections=restore',
-      f'--workdirs={",".join(runs)}',
-      '--long_minutes=2',
-      f'--json={out}',
-    ],
+    [sys.executable, '-m', 'restoration.benchmark', *args, f'--json={json_out}'],
     cwd=ROOT,
     capture_output=True,
     text=True,
     timeout=600,
   )
   assert p.returncode == 0, p.stderr[-2000:]
+  return p
+
+
+def test_restore_section_reports_rtf_per_step_count_and_peak_memory(smoke_run, tmp_path):
+  runs = [smoke_run('regression'), smoke_run('diffusion')]
+  out = tmp_path / 'bench.json'
+  _benchmark('--sections=restore', f'--workdirs={",".join(runs)}', '--long_minutes=2', json_out=out)
   result = json.loads(out.read_text())
   rtf = result['restore_real_time_factor']
   from restoration.inference import saved_config
@@ -53,21 +51,7 @@ def test_restore_section_reports_rtf_per_step_count_and_peak_memory(smoke_run, t
 
 def test_folder_section_compares_in_process_with_separate_calls(smoke_run, tmp_path):
   out = tmp_path / 'bench.json'
-  p = subprocess.run(
-    [
-      sys.executable,
-      '-m',
-      'restoration.benchmark',
-      '--sections=folder',
-      f'--workdirs={smoke_run("regression")}',
-      f'--json={out}',
-    ],
-    cwd=ROOT,
-    capture_output=True,
-    text=True,
-    timeout=600,
-  )
-  assert p.returncode == 0, p.stderr[-2000:]
+  p = _benchmark('--sections=folder', f'--workdirs={smoke_run("regression")}', json_out=out)
   print(p.stdout.splitlines()[0])  # the measured numbers, for the record
   assert '5 calls timed, scaled to 50' in p.stdout
   result = json.loads(out.read_text())

@@ -116,6 +116,27 @@ class Method:
     }
 
 
+class ConditionalDenoiser(Method):
+  """Iterative methods whose main network is the shared U-Net taking the noisy process
+  variable, the degraded spectrogram as condition and a noise level (diffusion, bridge)."""
+
+  main = 'denoiser'
+  iterative = True
+
+  def networks(self, config, rngs: nnx.Rngs) -> dict[str, nnx.Module]:
+    return {
+      'denoiser': unet(
+        config, rngs, in_channels=2, cond_channels=2, noise_embedding=True, residual=False
+      )
+    }
+
+  def forward_inputs(self, config, name: str, spectrogram: jax.Array) -> tuple[tuple, dict]:
+    return (spectrogram,), {'cond': spectrogram, 'noise_level': jnp.zeros((1,))}
+
+  def eval_steps(self, config) -> list[int | None]:
+    return [int(s) for s in config.sampling.eval_steps]
+
+
 def register(method: Method) -> Method:
   """Adds ``method`` to the registry under ``method.name`` (names are unique)."""
   if not method.name:

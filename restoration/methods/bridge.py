@@ -5,7 +5,6 @@ its clean estimate, sampled in a few Euler/DDIM-like steps whose last returns th
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 
 from restoration.methods import base
 from restoration.objectives import bridge, diffusion, reconstruction
@@ -18,7 +17,7 @@ def _predict_fn(nets, params, rest, degraded):
   return lambda x, t: model(x, cond=degraded, noise_level=t)
 
 
-class Bridge(base.Method):
+class Bridge(base.ConditionalDenoiser):
   family = 'diffusion'
   architecture = 'shared band-split U-Net (time-conditioned, degraded input as condition)'
   objective = (
@@ -26,19 +25,7 @@ class Bridge(base.Method):
     'reconstruction losses (complex MSE + multi-resolution STFT) on the clean estimate'
   )
   uses = 'few-step generative restoration; 1 step is a regression pass, more add detail'
-  main = 'denoiser'
-  iterative = True
   specific_modules = ('restoration.objectives.bridge', 'restoration.objectives.diffusion')
-
-  def networks(self, config, rngs):
-    return {
-      'denoiser': base.unet(
-        config, rngs, in_channels=2, cond_channels=2, noise_embedding=True, residual=False
-      )
-    }
-
-  def forward_inputs(self, config, name, spectrogram):
-    return (spectrogram,), {'cond': spectrogram, 'noise_level': jnp.zeros((1,))}
 
   def check(self, config, need):
     o = config.objective
@@ -103,9 +90,6 @@ class Bridge(base.Method):
 
   def network_calls(self, config, steps: int | None = None) -> int:
     return steps or config.sampling.steps
-
-  def eval_steps(self, config) -> list[int | None]:
-    return [int(s) for s in config.sampling.eval_steps]
 
   def describe(self, config) -> dict[str, str]:
     o = config.objective

@@ -4,7 +4,6 @@ by Euler/Heun/DDIM from pure noise or from the degraded input noised to ``start_
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 
 from restoration.methods import base
 from restoration.objectives import diffusion, sampling
@@ -17,26 +16,14 @@ def _net_fn(nets, params, rest):
   return lambda x, cond, c_noise: model(x, cond=cond, noise_level=c_noise)
 
 
-class Diffusion(base.Method):
+class Diffusion(base.ConditionalDenoiser):
   family = 'diffusion'
   objective = (
     'denoising score matching (EDM preconditioning and weighting) on the codec residual, '
     'conditioned on the degraded input'
   )
   uses = 'offline, highest-fidelity restoration where compute per clip is acceptable'
-  main = 'denoiser'
-  iterative = True
   specific_modules = ('restoration.objectives.diffusion', 'restoration.objectives.sampling')
-
-  def networks(self, config, rngs):
-    return {
-      'denoiser': base.unet(
-        config, rngs, in_channels=2, cond_channels=2, noise_embedding=True, residual=False
-      )
-    }
-
-  def forward_inputs(self, config, name, spectrogram):
-    return (spectrogram,), {'cond': spectrogram, 'noise_level': jnp.zeros((1,))}
 
   def check(self, config, need):
     o, s = config.objective, config.sampling
@@ -121,9 +108,6 @@ class Diffusion(base.Method):
 
   def network_calls(self, config, steps: int | None = None) -> int:
     return sampling.num_network_calls(config.sampling.sampler, steps or config.sampling.steps)
-
-  def eval_steps(self, config) -> list[int | None]:
-    return [int(s) for s in config.sampling.eval_steps]
 
   def describe(self, config) -> dict[str, str]:
     s, o = config.sampling, config.objective
