@@ -42,7 +42,13 @@ def main(argv: list[str] | None = None) -> int:
     '--optional_metrics',
     action=argparse.BooleanOptionalAction,
     default=True,
-    help='PESQ/STOI/ViSQOL when installed',
+    help='PESQ/STOI/ViSQOL when installed, on every clip',
+  )
+  p.add_argument(
+    '--perceptual_items',
+    type=int,
+    default=8,
+    help='test items of each kind scored with PESQ/STOI (speech) or ViSQOL (music); 0: none',
   )
   args = p.parse_args(argv)
   from absl import logging as absl_logging  # orbax logs routine notes as warnings
@@ -58,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
       out_dir=args.out_dir,
       optional_metrics=args.optional_metrics,
       max_seconds=args.max_seconds,
+      perceptual_items=args.perceptual_items,
     )
   except UserError as e:
     exit_with('evaluate', e)
