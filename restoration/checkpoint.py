@@ -118,6 +118,27 @@ def _flat_shapes(tree: PyTree) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
   return {_path_str(p): (tuple(x.shape), np.dtype(x.dtype)) for p, x in leaves}
 
 
+def check_same_shapes(stored: PyTree, target: PyTree, *, where: str, advice: str) -> None:
+  """Raises CheckpointMismatchError naming the first leaf of ``target`` (what the config builds)
+  whose path, shape or dtype ``stored`` lacks, or the first stored leaf the config lacks."""
+  stored, target = _flat_shapes(stored), _flat_shapes(target)
+  for path, (shape, dtype) in target.items():
+    if path not in stored:
+      raise CheckpointMismatchError(
+        f'{where} has no {path} but the config builds {path} {_shape_str(shape, dtype)}; {advice}'
+      )
+    if stored[path] != (shape, dtype):
+      raise CheckpointMismatchError(
+        f'{where} has {path} {_shape_str(*stored[path])} but the config builds '
+        f'{_shape_str(shape, dtype)}; {advice}'
+      )
+  for path, (shape, dtype) in stored.items():
+    if path not in target:
+      raise CheckpointMismatchError(
+        f'{where} has {path} {_shape_str(shape, dtype)} which the config does not build; {advice}'
+      )
+
+
 class Checkpointer:
   """Saves/restores `{state, config}` steps in `workdir/checkpoints`; every process calls it."""
 
@@ -240,25 +261,12 @@ class Checkpointer:
     """
     step = self._step_or_latest(step)
     _reject_typed_keys(abstract_state, 'abstract_state')
-    stored = _flat_shapes(self._manager.item_metadata(step)['state'].tree)
-    target = _flat_shapes(abstract_state)
-    where = f'checkpoint at {self.directory / str(step)}'
-    advice = 'use a new --workdir or the old config'
-    for path, (shape, dtype) in target.items():
-      if path not in stored:
-        raise CheckpointMismatchError(
-          f'{where} has no {path} but the config builds {path} {_shape_str(shape, dtype)}; {advice}'
-        )
-      if stored[path] != (shape, dtype):
-        raise CheckpointMismatchError(
-          f'{where} has {path} {_shape_str(*stored[path])} but the config builds '
-          f'{_shape_str(shape, dtype)}; {advice}'
-        )
-    for path, (shape, dtype) in stored.items():
-      if path not in target:
-        raise CheckpointMismatchError(
-          f'{where} has {path} {_shape_str(shape, dtype)} which the config does not build; {advice}'
-        )
+    check_same_shapes(
+      self._manager.item_metadata(step)['state'].tree,
+      abstract_state,
+      where=f'checkpoint at {self.directory / str(step)}',
+      advice='use a new --workdir or the old config',
+    )
 
   def restore(self, abstract_state: PyTree, step: int | None = None) -> PyTree:
     """Loads `step` (default: latest) into the shapes, dtypes and shardings of `abstract_state`.

@@ -10,6 +10,7 @@ big_vision's import-by-name; every module of the package is imported on the firs
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import pkgutil
@@ -147,7 +148,9 @@ def register(method: Method) -> Method:
   return method
 
 
+@functools.cache
 def _load_all() -> None:
+  """Imports every method module once (each registers itself on import)."""
   package = importlib.import_module('restoration.methods')
   for info in pkgutil.iter_modules(package.__path__):
     if info.name not in _NOT_METHODS:
@@ -221,20 +224,16 @@ def one_second_spectrogram(config) -> jax.Array:
 
 
 def forward_gflops_per_audio_second(config, modules: dict[str, nnx.Module]) -> dict[str, float]:
-  """XLA's FLOP count of each network's forward pass on one second of audio, in GFLOP.
+  """XLA's FLOP count of each network's forward pass on one second of audio, in GFLOP
+  (``models.unet.forward_flops``: the lowered program, well under a second per network)."""
+  from restoration.models.unet import forward_flops
 
-  Read from the lowered (not compiled) program, so it costs well under a second per network.
-  """
   method = get(config.method)
   x = one_second_spectrogram(config)
   out = {}
   for name, module in modules.items():
     args, kwargs = method.forward_inputs(config, name, x)
-    graphdef, state = nnx.split(module)
-    forward = lambda state, args, kwargs: nnx.merge(graphdef, state)(*args, **kwargs)
-    cost = jax.jit(forward).lower(state, args, kwargs).cost_analysis()
-    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-    out[name] = float(cost['flops']) / 1e9
+    out[name] = forward_flops(module, *args, **kwargs) / 1e9
   return out
 
 

