@@ -4,7 +4,7 @@ from restoration.config import base_config
 
 
 def get_config(size: str = 'demo'):
-  c = base_config('gan', size or 'demo', demo_steps=150)
+  c = base_config('gan', size or 'demo', demo_steps=150, finetune_steps=100)
   c.objective.adversarial = 'non_saturating'
   c.critic.kind = 'mrstft'
   c.objective.feature_matching_weight = 2.0

@@ -8,7 +8,7 @@ from restoration.config import base_config
 
 
 def get_config(size: str = 'demo'):
-  c = base_config('projected_gan', size or 'demo', demo_steps=150)
+  c = base_config('projected_gan', size or 'demo', demo_steps=150, finetune_steps=100)
   c.objective.adversarial = 'hinge'
   c.critic.kind = 'projected'
   c.critic.feature_checkpoint = ''

@@ -4,7 +4,7 @@ from restoration.config import base_config
 
 
 def get_config(size: str = 'demo'):
-  c = base_config('wgan', size or 'demo', demo_steps=100)
+  c = base_config('wgan', size or 'demo', demo_steps=100, finetune_steps=50)
   c.objective.adversarial = 'wasserstein'
   c.objective.gp_weight = 10.0
   c.objective.n_critic = 2

@@ -46,18 +46,23 @@ def run(
 ) -> dict:
   """Trains, evaluates and reports ``methods`` (configs/<method>.py at ``size``).
 
-  ``warm_start`` maps a method to the run it starts from (``train.init_from``; e.g. the GANs
-  fine-tune the regression model), which must come earlier in ``methods``. ``equal_budget``
-  adds the column :data:`EQUAL_BUDGET`: the regression run continued for as long as the most
-  expensive warm-started run took on top of it, so that predictive + generative methods are
-  compared with a baseline of the same total training time.
+  ``warm_start`` maps a method to the run whose main network it fine-tunes (``train.init_from``
+  under the ``finetune`` preset; e.g. the GANs fine-tune the regression model), which must
+  come earlier in ``methods``; a method that ``starts_from`` another (the predictive bridge's
+  frozen predictor) gets that run without asking. ``equal_budget`` adds the column
+  :data:`EQUAL_BUDGET`: the regression run continued for as long as the most expensive
+  warm-started run took on top of it, so that predictive + generative methods are compared
+  with a baseline of the same total training time.
   """
+  from restoration import methods as methods_lib
   from restoration.data import builder as builder_lib
   from restoration.evaluate import evaluate, report
   from restoration.train import loop
 
   warm_start = dict(warm_start or {})
-  for m, source in warm_start.items():
+  sources = {m: warm_start.get(m) or methods_lib.get(m).starts_from for m in methods}
+  sources = {m: source for m, source in sources.items() if source}
+  for m, source in sources.items():
     if m not in methods or source not in methods or methods.index(source) > methods.index(m):
       raise ConfigError(f'warm start {m}:{source}: expected two of the methods, {source} first')
   os.makedirs(out, exist_ok=True)
@@ -65,10 +70,12 @@ def run(
   start = time.time()
   configs = {}
   for m in methods:
-    configs[m] = load_config(m, size)
+    # A warm-started main network fine-tunes (the 'finetune' preset: lower learning rate,
+    # critic warm-up, fewer steps); a method that only reads its source trains as usual.
+    configs[m] = load_config(m, f'{size},finetune' if m in warm_start else size)
     configs[m].data.data_dir = data_dir
-    if m in warm_start:
-      configs[m].train.init_from = os.path.join(out, warm_start[m])
+    if m in sources:
+      configs[m].train.init_from = os.path.join(out, sources[m])
   t = time.time()
   builder_lib.prepare(configs[methods[0]].data)
   timings['prepare_seconds'] = time.time() - t
@@ -88,11 +95,11 @@ def run(
   for m in methods:
     if not train(m):
       return {'timings': timings}
-  if equal_budget and warm_start:
+  if equal_budget and sources:
     base = 'regression'
     extra = max(
       _budget_seconds(os.path.join(out, m)) - _budget_seconds(os.path.join(out, base))
-      for m in warm_start
+      for m in sources
     )
     rate = report.train_summary(os.path.join(out, base))['steps_per_second']
     c = load_config(base, size)

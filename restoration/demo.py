@@ -13,18 +13,20 @@ _OUT = flags.DEFINE_string('out', 'runs/demo', 'Output directory.')
 _SIZE = flags.DEFINE_enum('size', 'demo', ['smoke', 'demo', 'base', 'large'], 'Config size.')
 _METHODS = flags.DEFINE_list(
   'methods',
-  ['regression', 'gan', 'wgan', 'projected_gan', 'diffusion'],
-  'Methods to train and compare (configs/<method>.py each).',
+  ['regression', 'gan', 'wgan', 'projected_gan', 'predictive_bridge'],
+  'Methods to train and compare (configs/<method>.py each); e.g. add diffusion and bridge '
+  '(trained from scratch).',
 )
 _WARM_START = flags.DEFINE_list(
   'warm_start',
-  [],
-  'method:source pairs, e.g. gan:regression: the method starts from the source run '
-  '(train.init_from). Not the default yet: fine-tuned at demo size, the critic loss stays at '
-  'chance.',
+  ['gan:regression', 'wgan:regression', 'projected_gan:regression'],
+  "method:source pairs: the method fine-tunes the source run's main network "
+  '(train.init_from, the finetune preset). Empty: every method trains from scratch.',
 )
 _EQUAL_BUDGET = flags.DEFINE_bool(
-  'equal_budget', False, 'With --warm_start: add the regression run continued for as long.'
+  'equal_budget',
+  True,
+  'With warm starts: add the regression run continued for as long as the longest one took.',
 )
 _DATA_DIR = flags.DEFINE_string('data_dir', 'data/tfds', 'Where the prepared dataset lives.')
 _REAL = flags.DEFINE_bool('real', True, 'Also score real recordings (`make real-audio`).')
@@ -43,6 +45,8 @@ def main(argv) -> None:
     pairs = [p.split(':') for p in _WARM_START.value if p]
     if any(len(p) != 2 for p in pairs):
       raise UserError(f'--warm_start={",".join(_WARM_START.value)}: expected method:source pairs')
+    if not flags.FLAGS['warm_start'].present:  # the defaults, for the methods that run
+      pairs = [(m, s) for m, s in pairs if m in _METHODS.value and s in _METHODS.value]
     compare.run(
       _OUT.value,
       _SIZE.value,

@@ -37,6 +37,7 @@ def smoke_run(smoke_data_dir, tmp_path_factory):
   session and shared by test modules and xdist workers (a file lock guards the training)."""
   from test_train import smoke_config
 
+  from restoration import methods
   from restoration.checkpoint import Checkpointer
   from restoration.train import loop
 
@@ -48,7 +49,11 @@ def smoke_run(smoke_data_dir, tmp_path_factory):
     with open(root / f'.smoke_run_{method}.lock', 'w') as lock:
       fcntl.flock(lock, fcntl.LOCK_EX)
       if Checkpointer(workdir, read_only=True).latest_step() is None:
-        loop.train_and_evaluate(smoke_config(method, smoke_data_dir), str(workdir))
+        c = smoke_config(method, smoke_data_dir)
+        source = methods.get(method).starts_from
+        if source:  # e.g. the predictive bridge's frozen predictor
+          c.train.init_from = get(source)
+        loop.train_and_evaluate(c, str(workdir))
     return str(workdir)
 
   return get

@@ -14,14 +14,18 @@ def test_warm_started_comparison_with_an_equal_budget_baseline(smoke_data_dir, t
   result = compare.run(
     str(out),
     'smoke',
-    ['regression', 'gan'],
+    ['regression', 'gan', 'predictive_bridge'],
     smoke_data_dir,
     real=False,
     warm_start={'gan': 'regression'},
     equal_budget=True,
   )
-  assert set(result['evals']) == {'regression', 'gan', compare.EQUAL_BUDGET}
+  assert set(result['evals']) == {'regression', 'gan', 'predictive_bridge', compare.EQUAL_BUDGET}
   gan = [json.loads(line) for line in open(out / 'gan' / 'train_log.jsonl')]
+  # The GAN fine-tunes (the finetune preset's learning rate); the bridge reads its predictor.
+  assert gan[-1]['last']['learning_rate'] <= 2e-4
+  bridge = [json.loads(line) for line in open(out / 'predictive_bridge' / 'train_log.jsonl')]
+  assert bridge[-1]['init_from']['workdir'] == str(out / 'regression')
   extra = [json.loads(line) for line in open(out / compare.EQUAL_BUDGET / 'train_log.jsonl')]
   assert gan[-1]['init_from']['workdir'] == str(out / 'regression')
   assert extra[-1]['init_from']['workdir'] == str(out / 'regression')

@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 from test_train import smoke_config
 
+from restoration import config as config_lib
 from restoration import inference
 from restoration.checkpoint import CheckpointMismatchError
+from restoration.config import ConfigError
 from restoration.train import loop
 
 
@@ -41,3 +43,20 @@ def test_other_shapes_are_refused_in_one_line(smoke_run, smoke_data_dir, tmp_pat
   c.train.init_from = smoke_run('regression')
   with pytest.raises(CheckpointMismatchError, match=r'^train.init_from=.*: its main network has'):
     loop.setup(c, str(tmp_path))
+
+
+def test_predictive_bridge_freezes_the_regression_run_as_its_predictor(smoke_run, smoke_data_dir):
+  source, workdir = smoke_run('regression'), smoke_run('predictive_bridge')
+  _, _, want, _, _ = inference.load_workdir(source, 'latest')
+  _, _, _, rest, _ = inference.load_workdir(workdir, 'latest')
+  got = jax.device_get(rest['predictor'])
+  leaves = jax.tree.leaves(want)
+  assert len(jax.tree.leaves(got)) == len(leaves) > 0
+  for a, b in zip(jax.tree.leaves(got), leaves):  # trained through, still the source's weights
+    np.testing.assert_array_equal(a, b)
+  [record] = [json.loads(line) for line in open(os.path.join(workdir, 'train_log.jsonl'))]
+  assert record['init_from']['method'] == 'regression'
+
+  c = smoke_config('predictive_bridge', smoke_data_dir)
+  with pytest.raises(ConfigError, match=r'^config.train.init_from=.*regression'):
+    config_lib.validate(c)

@@ -254,7 +254,8 @@ def budget_note(out: str, methods: Sequence[str]) -> list[str]:
   )
   return [
     '',
-    f'Warm-started runs fine-tune another run; its training time counts in their budget '
+    f'Warm-started runs start from another run (fine-tune its network, or freeze it as a '
+    f'predictor); its training time counts in their budget '
     f'(total wall time: {totals}). A regression run continued for as long, when present, '
     'is the baseline at the same total budget.',
   ]

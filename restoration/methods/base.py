@@ -48,6 +48,9 @@ class Method:
   main: str = 'generator'
   restores: bool = True  # False: trains something that is not a restorer (no validation)
   iterative: bool = False  # True: quality and cost depend on a sampler step count
+  # A method that cannot train without a trained run of another (``train.init_from``) names
+  # that method here (the demo and the tests provide it).
+  starts_from: str = ''
   # Modules the method composes beyond its own file and the shared backbone/steps, for the
   # "implementation complexity" row (restoration.methods.code_lines).
   specific_modules: tuple[str, ...] = ()
@@ -95,6 +98,12 @@ class Method:
     """``(args, kwargs)`` of network ``name`` on one second of audio, for its FLOP count."""
     del config, name
     return (spectrogram,), {}
+
+  def warm_start_target(self, config) -> tuple[str, ...]:
+    """Where ``train.init_from``'s main network goes in the train state (default: this run's
+    main network, which then fine-tunes; a predictive + generative method may freeze it)."""
+    del config
+    return ('params', self.main)
 
   def validation_scores(self, config, nets) -> Callable | None:
     """``fn(state, batch, restored) -> {name: [B] scores}`` (the full train state: critics

@@ -77,7 +77,7 @@ def setup(config, workdir: str):
       raise
     log.info('resumed from %s at step %d', ckpt.directory, int(state['step']))
   elif t.init_from:
-    state = warm_start.warm_start(config, state, nets.main)
+    state = warm_start.warm_start(config, state, methods.get(config.method))
     log.info('[%s] main network %r warm-started from %s', config.method, nets.main, t.init_from)
   return mesh, nets, state, shardings, ckpt
 

@@ -19,28 +19,49 @@ import numpy as np
 from restoration.checkpoint import check_same_shapes
 
 
-def warm_start(config, state: dict, main: str) -> dict:
-  """``state`` with ``params[main]`` and ``ema`` replaced by ``config.train.init_from``'s main
-  network (shape-checked; shardings kept)."""
+def warm_start(config, state: dict, method) -> dict:
+  """``state`` with the subtree at ``method.warm_start_target(config)`` replaced by
+  ``config.train.init_from``'s main network (shape-checked; shardings kept). When that
+  subtree is the main network's trainable params, the EMA starts from them too."""
   from restoration import inference
 
   source = config.train.init_from
   _, _, params, _, _ = inference.load_workdir(source, 'latest')
+  where = method.warm_start_target(config)
+  target = state
+  for key in where:
+    target = target[key]
   check_same_shapes(
     params,
-    state['params'][main],
+    target,
     where=f'train.init_from={source}: its main network',
     advice='warm-start from a run of the same model preset',
   )
-  target = state['params'][main]
-  moved = jax.tree.map(
-    lambda new, old: jax.device_put(np.asarray(new, old.dtype), old.sharding), params, target
+  # By path, not by tree: the target may hold the weights as another variable type (Frozen).
+  stored = {jax.tree_util.keystr(p): x for p, x in jax.tree_util.tree_flatten_with_path(params)[0]}
+  paths, treedef = jax.tree_util.tree_flatten_with_path(target)
+  moved = jax.tree_util.tree_unflatten(
+    treedef,
+    [
+      jax.device_put(np.asarray(stored[jax.tree_util.keystr(p)], old.dtype), old.sharding)
+      for p, old in paths
+    ],
   )
-  return dict(
-    state,
-    params=dict(state['params'], **{main: moved}),
-    ema=jax.tree.map(lambda x: x.copy(), moved),
-  )
+  state = _replace(state, where, moved)
+  if tuple(where) == ('params', method.main):
+    state = dict(state, ema=jax.tree.map(lambda x: x.copy(), moved))
+  return state
+
+
+def _replace(tree, path, value):
+  """A copy of the nested mapping ``tree`` with ``tree[path[0]][path[1]]...`` set to ``value``
+  (nnx.State subtrees stay nnx.State)."""
+  if not path:
+    return value
+  head, rest = path[0], path[1:]
+  new = type(tree)({**tree}) if not isinstance(tree, dict) else dict(tree)
+  new[head] = _replace(tree[head], rest, value)
+  return new
 
 
 def source_budget(workdir: str) -> dict[str, Any]:
