@@ -33,6 +33,10 @@ def test_warm_started_comparison_with_an_equal_budget_baseline(smoke_data_dir, t
   report = (out / 'report.md').read_text()
   header = next(line for line in report.splitlines() if line.startswith('| aspect |'))
   assert compare.EQUAL_BUDGET in header and '| gan |' in header
+  cols = [c.strip() for c in header.split('|')[1:-1]]
+  accuracy = next(line for line in report.splitlines() if 'critic accuracy, held-out' in line)
+  cells = dict(zip(cols, (c.strip() for c in accuracy.split('|')[1:-1])))
+  assert cells['regression'] == '–' and 0 <= float(cells['gan'].split()[0]) <= 1
   assert (out / 'spectrograms.png').stat().st_size > 0
 
 

@@ -56,6 +56,8 @@ def train_summary(workdir: str) -> dict:
     'segments': len(records),
     'critic_loss': records[-1]['last'].get('critic/adversarial'),
     'critic_at_chance': records[-1]['last'].get('critic/at_chance'),
+    'critic_accuracy': records[-1]['last'].get('eval/critic_accuracy'),
+    'critic_train_accuracy': records[-1]['last'].get('critic/accuracy'),
     # Written by training (restoration.methods.run_facts): the report renders, never rebuilds.
     'describe': records[-1].get('describe', {}),
     'gflops': records[-1].get('gflops_per_audio_second', {}),
@@ -153,6 +155,16 @@ def comparison_table(out: str, methods: Sequence[str], evals: Mapping[str, dict]
     [
       f'{_fmt(train[m]["critic_loss"])} ({_fmt(train[m]["critic_at_chance"])})'
       if train[m].get('critic_loss') is not None
+      else '–'
+      for m in cols
+    ],
+  )
+  row(
+    'stability: critic accuracy, held-out pairs (last training batch); 0.5 at chance',
+    '',
+    [
+      f'{_fmt(train[m]["critic_accuracy"])} ({_fmt(train[m]["critic_train_accuracy"])})'
+      if train[m].get('critic_accuracy') is not None
       else '–'
       for m in cols
     ],
