@@ -133,21 +133,34 @@ class BandLinear(nnx.Module):
 
 
 class ResBlock(nnx.Module):
-  """GroupNorm-SiLU-conv twice, with optional FiLM (scale, shift) from the noise embedding."""
+  """GroupNorm-SiLU-conv twice, with optional FiLM (scale, shift) from the noise embedding.
 
-  def __init__(self, c_in: int, c_out: int, *, emb_dim: int, dtype, rngs: nnx.Rngs):
+  Any rank: ``kernel=(3,)`` on ``[B, samples, C]`` makes it the waveform vocoder's 1D block
+  (``models.vocoder``)."""
+
+  def __init__(
+    self,
+    c_in: int,
+    c_out: int,
+    *,
+    emb_dim: int,
+    dtype,
+    rngs: nnx.Rngs,
+    kernel: tuple[int, ...] = (3, 3),
+  ):
     conv = lambda a, b, k: nnx.Conv(a, b, k, dtype=dtype, rngs=rngs)
     self.norm1 = nnx.GroupNorm(c_in, num_groups=_num_groups(c_in), dtype=dtype, rngs=rngs)
-    self.conv1 = conv(c_in, c_out, (3, 3))
+    self.conv1 = conv(c_in, c_out, kernel)
     self.film = nnx.Linear(emb_dim, 2 * c_out, dtype=dtype, rngs=rngs) if emb_dim else None
     self.norm2 = nnx.GroupNorm(c_out, num_groups=_num_groups(c_out), dtype=dtype, rngs=rngs)
-    self.conv2 = conv(c_out, c_out, (3, 3))
-    self.skip = conv(c_in, c_out, (1, 1)) if c_in != c_out else None
+    self.conv2 = conv(c_out, c_out, kernel)
+    self.skip = conv(c_in, c_out, (1,) * len(kernel)) if c_in != c_out else None
 
   def __call__(self, x: jax.Array, emb: jax.Array | None) -> jax.Array:
     h = self.norm2(self.conv1(nnx.silu(self.norm1(x))))
     if self.film is not None:
-      scale, shift = jnp.split(self.film(nnx.silu(emb))[:, None, None, :], 2, axis=-1)
+      film = jnp.expand_dims(self.film(nnx.silu(emb)), tuple(range(1, h.ndim - 1)))
+      scale, shift = jnp.split(film, 2, axis=-1)
       h = h * (1 + scale) + shift
     h = self.conv2(nnx.silu(h))
     return h + (x if self.skip is None else self.skip(x))
