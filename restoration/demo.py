@@ -13,7 +13,7 @@ _OUT = flags.DEFINE_string('out', 'runs/demo', 'Output directory.')
 _SIZE = flags.DEFINE_enum('size', 'demo', ['smoke', 'demo', 'base', 'large'], 'Config size.')
 _METHODS = flags.DEFINE_list(
   'methods',
-  ['regression', 'gan', 'wgan', 'projected_gan', 'predictive_bridge'],
+  ['regression', 'gan', 'wgan', 'projected_gan', 'predictive_bridge', 'vocoder'],
   'Methods to train and compare (configs/<method>.py each); e.g. add diffusion and bridge '
   '(trained from scratch).',
 )
