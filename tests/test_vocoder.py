@@ -98,5 +98,6 @@ def test_model_overrides_take_the_vocoders_fields_and_leave_the_unets_alone():
     config_lib.validate(c)
 
 
-def test_restoring_ten_minutes_keeps_memory_flat(smoke_run, tmp_path):
-  assert_memory_is_flat(smoke_run('vocoder'), tmp_path)
+def test_restoring_twenty_minutes_keeps_memory_flat(smoke_run, tmp_path):
+  # 20 minutes: holding it whole would add 77 MB, well clear of the noise between processes.
+  assert_memory_is_flat(smoke_run('vocoder'), tmp_path, long_minutes=20, margin_mb=45)
