@@ -43,6 +43,8 @@ def test_config_string_selects_music_preset_for_every_method(method):
   plain = load_config(method, 'base')
   assert c.objective.to_dict() == plain.objective.to_dict()
   assert (plain.data.sample_rate, plain.presets) == (16000, ())
+  if methods.get(method).starts_from:  # e.g. the predictive bridge's predictor run
+    c.train.init_from = f'runs/{methods.get(method).starts_from}'
   config_lib.validate(c, num_devices=8)
 
 

@@ -256,7 +256,10 @@ def test_two_process_distributed_training_agrees(data_dir, tmp_path):
 @pytest.mark.parametrize('method', METHODS)
 def test_every_size_preset_validates(method):
   for size in config_lib.SIZES:
-    config_lib.validate(load_config(method, size), num_devices=8)
+    c = load_config(method, size)
+    if methods.get(method).starts_from:  # e.g. the predictive bridge's predictor run
+      c.train.init_from = f'runs/{methods.get(method).starts_from}'
+    config_lib.validate(c, num_devices=8)
 
 
 def test_untrained_diffusion_model_stays_near_the_input_only_in_residual_space(data_dir):
