@@ -32,7 +32,7 @@ def stereo_sweeps(seconds: float, sr: int) -> np.ndarray:
 
 
 @pytest.mark.parametrize('method', METHODS)
-def test_config_string_selects_music_preset_for_every_method(method):
+def test_config_string_selects_music_preset_for_every_method(method, smoke_run):
   c = load_config(method, 'base,music44k')
   assert (c.method, c.size, c.presets) == (method, 'base', ('music44k',))
   assert (c.data.sample_rate, c.data.channels) == (44100, 2)
@@ -44,7 +44,7 @@ def test_config_string_selects_music_preset_for_every_method(method):
   assert c.objective.to_dict() == plain.objective.to_dict()
   assert (plain.data.sample_rate, plain.presets) == (16000, ())
   if methods.get(method).starts_from:  # e.g. the predictive bridge's predictor run
-    c.train.init_from = f'runs/{methods.get(method).starts_from}'
+    c.train.init_from = smoke_run(methods.get(method).starts_from)
   config_lib.validate(c, num_devices=8)
 
 

@@ -254,11 +254,11 @@ def test_two_process_distributed_training_agrees(data_dir, tmp_path):
 
 
 @pytest.mark.parametrize('method', METHODS)
-def test_every_size_preset_validates(method):
+def test_every_size_preset_validates(method, smoke_run):
   for size in config_lib.SIZES:
     c = load_config(method, size)
     if methods.get(method).starts_from:  # e.g. the predictive bridge's predictor run
-      c.train.init_from = f'runs/{methods.get(method).starts_from}'
+      c.train.init_from = smoke_run(methods.get(method).starts_from)
     config_lib.validate(c, num_devices=8)
 
 
