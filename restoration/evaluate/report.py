@@ -149,25 +149,21 @@ def comparison_table(out: str, methods: Sequence[str], evals: Mapping[str, dict]
     '',
     [str(train[m].get('skipped_steps', '–')) for m in cols],
   )
-  row(
-    'stability: final critic loss (at chance)',
-    '',
-    [
-      f'{_fmt(train[m]["critic_loss"])} ({_fmt(train[m]["critic_at_chance"])})'
-      if train[m].get('critic_loss') is not None
+
+  def pair(first: str, second: str) -> list[str]:
+    """``first (second)`` of each run's train summary, '–' for runs without a critic."""
+    return [
+      f'{_fmt(train[m][first])} ({_fmt(train[m][second])})'
+      if train[m].get(first) is not None
       else '–'
       for m in cols
-    ],
-  )
+    ]
+
+  row('stability: final critic loss (at chance)', '', pair('critic_loss', 'critic_at_chance'))
   row(
     'stability: critic accuracy, held-out pairs (last training batch); 0.5 at chance',
     '',
-    [
-      f'{_fmt(train[m]["critic_accuracy"])} ({_fmt(train[m]["critic_train_accuracy"])})'
-      if train[m].get('critic_accuracy') is not None
-      else '–'
-      for m in cols
-    ],
+    pair('critic_accuracy', 'critic_train_accuracy'),
   )
   row(
     'training compute: steps/s (2 CPU cores)',

@@ -45,6 +45,19 @@ def _predict_fn(model: nnx.Module, anchor: jax.Array) -> bridge.PredictFn:
   return lambda x, t: model(x, cond=anchor, noise_level=t)
 
 
+def check_bridge(config, need) -> None:
+  """The bridge objective's and sampler's fields (shared by every method that samples it)."""
+  o, s = config.objective, config.sampling
+  need(o.space in diffusion.SPACES, 'objective.space', f'one of {diffusion.SPACES}')
+  need(o.residual_scale > 0, 'objective.residual_scale', 'a positive float')
+  need(o.get('bridge_sigma', -1) >= 0, 'objective.bridge_sigma', 'a float >= 0')
+  need(0 <= o.get('bridge_p_start', -1) <= 1, 'objective.bridge_p_start', 'in [0, 1]')
+  need(s.steps >= 1, 'sampling.steps', 'an integer >= 1')
+  need(
+    len(s.eval_steps) > 0 and min(s.eval_steps) >= 1, 'sampling.eval_steps', 'positive step counts'
+  )
+
+
 class Bridge(base.ConditionalDenoiser):
   family = 'diffusion'
   architecture = 'shared band-split U-Net (time-conditioned, degraded input as condition)'
@@ -69,23 +82,13 @@ class Bridge(base.ConditionalDenoiser):
     return super().warm_start_target(config)
 
   def check(self, config, need):
-    o = config.objective
     need(
       not self.predictive or bool(config.train.init_from),
       'train.init_from',
       f'the workdir of a trained one-pass restorer (e.g. regression): {self.name} freezes it '
       'as its predictor',
     )
-    need(o.space in diffusion.SPACES, 'objective.space', f'one of {diffusion.SPACES}')
-    need(o.residual_scale > 0, 'objective.residual_scale', 'a positive float')
-    need(o.get('bridge_sigma', -1) >= 0, 'objective.bridge_sigma', 'a float >= 0')
-    need(0 <= o.get('bridge_p_start', -1) <= 1, 'objective.bridge_p_start', 'in [0, 1]')
-    need(config.sampling.steps >= 1, 'sampling.steps', 'an integer >= 1')
-    need(
-      len(config.sampling.eval_steps) > 0 and min(config.sampling.eval_steps) >= 1,
-      'sampling.eval_steps',
-      'positive step counts',
-    )
+    check_bridge(config, need)
 
   def step(self, config, nets) -> base.Step:
     o = config.objective

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 
 from restoration import spectral
 from restoration.methods import base
+from restoration.methods import bridge as bridge_method
 from restoration.models import unet, vocoder
 from restoration.objectives import bridge, diffusion, reconstruction
 from restoration.spectral import SpectralParams
@@ -69,7 +70,6 @@ class Vocoder(base.ConditionalDenoiser):
     return (wave,), {'cond': wave, 'noise_level': jnp.zeros((1,))}
 
   def check(self, config, need):
-    o, s = config.objective, config.sampling
     presets = tuple(vocoder.VOCODER_PRESETS)
     need(config.model.preset in presets, 'model.preset', f'one of {presets}')
     for field in config.model.overrides:
@@ -78,16 +78,7 @@ class Vocoder(base.ConditionalDenoiser):
         f'model.overrides.{field}',
         f'a field of the vocoder network {_OVERRIDABLE} (or of the shared U-Net, unused here)',
       )
-    need(o.space in diffusion.SPACES, 'objective.space', f'one of {diffusion.SPACES}')
-    need(o.residual_scale > 0, 'objective.residual_scale', 'a positive float')
-    need(o.get('bridge_sigma', -1) >= 0, 'objective.bridge_sigma', 'a float >= 0')
-    need(0 <= o.get('bridge_p_start', -1) <= 1, 'objective.bridge_p_start', 'in [0, 1]')
-    need(s.steps >= 1, 'sampling.steps', 'an integer >= 1')
-    need(
-      len(s.eval_steps) > 0 and min(s.eval_steps) >= 1,
-      'sampling.eval_steps',
-      'positive step counts',
-    )
+    bridge_method.check_bridge(config, need)
 
   def step(self, config, nets) -> base.Step:
     o = config.objective
