@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from restoration.checkpoint import Checkpointer
 from restoration.config import ConfigError, load_config
 
 log = logging.getLogger('restoration')
@@ -84,6 +85,10 @@ def run(
 
   def train(name: str) -> bool:
     t = time.time()
+    if Checkpointer(os.path.join(out, name), read_only=True).latest_step() == (
+      configs[name].train.num_steps
+    ):
+      timings.setdefault('reused', []).append(name)  # finished earlier: not trained again
     log.info('compare: training %s (%d steps)', name, configs[name].train.num_steps)
     last = loop.train_and_evaluate(configs[name], os.path.join(out, name))
     timings[f'train_{name}_seconds'] = time.time() - t

@@ -38,6 +38,11 @@ def test_warm_started_comparison_with_an_equal_budget_baseline(smoke_data_dir, t
   cells = dict(zip(cols, (c.strip() for c in accuracy.split('|')[1:-1])))
   assert cells['regression'] == '–' and 0 <= float(cells['gan'].split()[0]) <= 1
   assert (out / 'spectrograms.png').stat().st_size > 0
+  assert 'reused the finished' not in report
+  # A re-run trains nothing again and says so.
+  again = compare.run(str(out), 'smoke', ['regression'], smoke_data_dir, real=False)
+  assert again['timings']['reused'] == ['regression']
+  assert 'reused the finished trainings of regression' in (out / 'report.md').read_text()
 
 
 def test_a_warm_start_needs_its_source_first(smoke_data_dir, tmp_path):

@@ -383,7 +383,7 @@ def write_demo_report(
   methods: Sequence[str],
   evals: Mapping[str, dict],
   real: dict | None,
-  timings: Mapping[str, float],
+  timings: Mapping[str, float | list[str]],
   figure: str,
 ) -> str:
   """``report.md``: the measured table, quality per step count of the iterative methods, the
@@ -396,7 +396,14 @@ def write_demo_report(
     f'degradations: {", ".join(evals[methods[0]]["degradations"])}); '
     'quality is the mean over all test clips and degradations. Wall time of the whole '
     f'demo: {timings.get("total_seconds", math.nan) / 60:.1f} min '
-    f'(dataset preparation {timings.get("prepare_seconds", math.nan):.0f} s).',
+    f'(dataset preparation {timings.get("prepare_seconds", math.nan):.0f} s)'
+    + (
+      f'; it reused the finished trainings of {", ".join(timings["reused"])} (their times '
+      'are in the table)'
+      if timings.get('reused')
+      else ''
+    )
+    + '.',
     '',
     *comparison_table(out, methods, evals),
     *budget_note(out, methods),
@@ -433,7 +440,7 @@ def write_demo_report(
     '',
     *figure_caption(figure),
     'Per-degradation tables: `<method>/eval/metrics.md`. Timings (s): '
-    + ', '.join(f'{k} {v:.0f}' for k, v in timings.items()),
+    + ', '.join(f'{k} {v:.0f}' for k, v in timings.items() if k != 'reused'),
     '',
   ]
   path = os.path.join(out, 'report.md')
