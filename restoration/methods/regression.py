@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import jax
-
 from restoration.methods import base
 from restoration.objectives import reconstruction
 from restoration.spectral import SpectralParams
@@ -32,14 +30,9 @@ class Regression(base.Method):
           pred, batch['clean'], params=p, length=length, weights=weights, sample_rate=sr
         )
 
-      (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(state['params']['generator'])
-      state, info = steps.update(state, nets, 'generator', grads, loss, axis_name)
-      metrics = {
-        'loss': loss,
-        'generator_grad_norm': info['generator_grad_norm'],
-        **{f'recon/{k}': v for k, v in terms.items()},
-      }
-      return steps.finish(state, nets, config.train.ema_decay, info['ok'], metrics, axis_name)
+      return steps.single_network_step(
+        state, nets, 'generator', loss_fn, config.train.ema_decay, axis_name
+      )
 
     return step
 

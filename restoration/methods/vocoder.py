@@ -107,14 +107,9 @@ class Vocoder(base.ConditionalDenoiser):
           sample_rate=sr,
         )
 
-      (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(state['params']['denoiser'])
-      state, info = steps_lib.update(state, nets, 'denoiser', grads, loss, axis_name)
-      metrics = {
-        'loss': loss,
-        'denoiser_grad_norm': info['denoiser_grad_norm'],
-        **{f'recon/{k}': v for k, v in terms.items()},
-      }
-      return steps_lib.finish(state, nets, config.train.ema_decay, info['ok'], metrics, axis_name)
+      return steps_lib.single_network_step(
+        state, nets, 'denoiser', loss_fn, config.train.ema_decay, axis_name
+      )
 
     return step
 

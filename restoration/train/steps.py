@@ -59,6 +59,22 @@ def finish(
   return state, metrics
 
 
+def single_network_step(
+  state: dict, nets: Networks, name: str, loss_fn, ema_decay: float, axis_name
+) -> tuple[dict, dict]:
+  """One update of network ``name`` by ``loss_fn(params) -> (loss, terms)``, ``terms`` logged
+  as ``recon/*``: the whole step of the methods that train one network on the reconstruction
+  losses (regression, bridge, vocoder)."""
+  (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(state['params'][name])
+  state, info = update(state, nets, name, grads, loss, axis_name)
+  metrics = {
+    'loss': loss,
+    f'{name}_grad_norm': info[f'{name}_grad_norm'],
+    **{f'recon/{k}': v for k, v in terms.items()},
+  }
+  return finish(state, nets, ema_decay, info['ok'], metrics, axis_name)
+
+
 def reconstruction_weights(config) -> dict[str, float]:
   """``config.objective.reconstruction`` as plain floats (static inside the jitted step)."""
   return {k: float(v) for k, v in dict(config.objective.reconstruction).items()}
