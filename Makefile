@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint format install clean-demo real-audio
+.PHONY: demo study test lint format install clean-demo real-audio
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ real-audio: $(VENV)/.installed
 
 demo: $(VENV)/.installed $(REAL_AUDIO_IF_ROOT)
 	$(PY) -m restoration.demo
+
+# Table 1's stability, noise handling, learning curves and diversity (restoration/study).
+study: $(VENV)/.installed
+	$(PY) -m restoration.study
 
 test: lint $(REAL_AUDIO_IF_ROOT)
 	$(PY) -m pytest -q -n 2 tests

@@ -93,7 +93,15 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     }
     for size, warmup in (('smoke', 1), ('demo', 20), ('base', 1000), ('large', 2000))
   },
+  # The study (``restoration.study``): 5 runs per method must fit 90 minutes on 2 cores, so a
+  # run gets a quarter of the demo's compute (half the batch; :func:`base_config` halves the
+  # steps and warm-ups) and validates four times, for its learning curve, on one batch.
+  'study': {
+    size: {'train.global_batch': 8, 'train.eval_batches': 1, 'train.log_every': log_every}
+    for size, log_every in (('smoke', 1), ('demo', 5), ('base', 100), ('large', 100))
+  },
 }
+STUDY_EVALS = 4  # validations per run under the 'study' preset: the learning curve's points
 
 
 class ConfigError(UserError, ValueError):
@@ -161,7 +169,7 @@ def base_config(
     c.data.degradations = ('mp3:24', 'opus:12')
   c.spectral = ml_collections.ConfigDict(dict(n_fft=512, hop=128, alpha=0.5, beta=0.15))
 
-  c.model = ml_collections.ConfigDict(dict(preset=size, overrides={}))
+  c.model = ml_collections.ConfigDict(dict(preset=size, overrides={}, noise_channels=0))
   c.critic = ml_collections.ConfigDict(dict(kind='mrstft', preset=size, feature_checkpoint=''))
   c.objective = ml_collections.ConfigDict(
     dict(
@@ -237,6 +245,14 @@ def base_config(
   c.presets = presets
   for name in presets:
     _apply_preset(c, name)
+  if 'study' in presets and size == 'demo':
+    t = c.train
+    t.num_steps = max(1, t.num_steps // 2)
+    t.warmup_steps //= 2
+    c.objective.critic_warmup_steps //= 2
+  if 'study' in presets:
+    c.train.eval_every = -(-c.train.num_steps // STUDY_EVALS)
+    c.train.checkpoint_every = c.train.num_steps
   return c
 
 

@@ -31,6 +31,10 @@ from restoration.train import state as state_lib
 log = logging.getLogger('restoration')
 
 
+# Logged scalars kept at every log step in train_log.jsonl (the study's learning signals).
+HISTORY_KEYS = ('loss', 'critic/adversarial', 'critic/at_chance', 'critic/accuracy')
+
+
 class NonFiniteError(UserError, RuntimeError):
   """Too many consecutive steps with a non-finite loss or gradient."""
 
@@ -196,7 +200,8 @@ def _train(
   scores_fn = method.validation_scores(config, nets)
   extra = jax.jit(scores_fn) if scores_fn is not None else None
   t0, timed_steps, compile_s = time.time(), 0, None
-  t_start = time.time()
+  t_start, eval_s = time.time(), 0.0
+  curve, history = [], []  # the learning curve and the logged learning signals, for the log
   with checkpoint_lib.PreemptionGuard() as guard:
     end = min(t.num_steps, stop_at or t.num_steps)
     for step in range(start, end):
@@ -234,8 +239,10 @@ def _train(
         )
         log.info('[%s] step %d/%d %s ETA %.0fs', config.method, done, t.num_steps, shown, eta)
         last.update(m)
+        history.append({'step': done, **{k: m[k] for k in HISTORY_KEYS if k in m}})
       eval_metrics = None
       if method.restores and (done % t.eval_every == 0 or done == t.num_steps):
+        t_eval = time.time()
         hs = host_state(state)
         params = hs['ema'] if t.ema_decay else hs['params'][nets.main]
         enhance = enhance or jax.jit(inference.enhancer(config, nets))
@@ -251,6 +258,10 @@ def _train(
           ' '.join(f'{k}={v:.4g}' for k, v in eval_metrics.items()),
         )
         last.update({f'eval/{k}': v for k, v in eval_metrics.items()})
+        eval_s += time.time() - t_eval
+        curve.append(
+          {'step': done, 'train_seconds': time.time() - t_start - eval_s, **eval_metrics}
+        )
       stop = guard.should_stop(done)
       ckpt.save(
         done, host_state(state), config=config_dict, metrics=eval_metrics, force=stop or done == end
@@ -277,6 +288,7 @@ def _train(
         'start_step': start,
         'end_step': int(final['step']),
         'wall_seconds': time.time() - t_start,
+        'eval_seconds': eval_s,
         'compile_seconds': compile_s,
         'skipped_steps': int(final['skipped']),
         'devices': jax.device_count(),
@@ -284,6 +296,8 @@ def _train(
         **methods.run_facts(config),
         'init_from': warm_start.source_budget(t.init_from) if t.init_from else None,
         'last': last,
+        'curve': curve,
+        'history': history,
       },
     )
   return last
