@@ -189,9 +189,26 @@ def module_of(method: Method) -> str:
 
 
 def unet(config, rngs: nnx.Rngs, **kwargs) -> nnx.Module:
-  """The shared U-Net at ``config.model.preset`` plus ``config.model.overrides``."""
+  """The shared U-Net at ``config.model.preset`` plus ``config.model.overrides``.
+
+  ``config.model.noise_channels`` (a noise input) reaches only a U-Net whose method passes
+  ``noise_channels=`` (the GAN's generator); any other stops the run at start rather than
+  ignore the field.
+  """
+  from restoration.config import ConfigError
   from restoration.models import unet as unet_lib
 
+  m = config.model
+  if 'noise_channels' in m.overrides:
+    raise ConfigError(
+      f'config.model.overrides.noise_channels={m.overrides.noise_channels!r}: expected no such '
+      'override (set config.model.noise_channels)'
+    )
+  if m.get('noise_channels', 0) and 'noise_channels' not in kwargs:
+    raise ConfigError(
+      f'config.model.noise_channels={m.noise_channels!r}: expected 0: only the GAN family '
+      f'takes a noise input ({config.method} does not)'
+    )
   args = dict(unet_lib.UNET_PRESETS[config.model.preset])
   args.update(dict(config.model.overrides))
   args['n_freq'] = SpectralParams.from_config(config.spectral).n_freq

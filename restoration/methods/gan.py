@@ -1,11 +1,16 @@
 """GANs: the shared U-Net as generator, judged by critics (minimax, hinge/LSGAN, Wasserstein-GP,
 and the projected critic on frozen features). One class, three registered variants that differ
-in the words the report prints; the loss, penalty and critic come from the config."""
+in the words the report prints; the loss, penalty and critic come from the config.
+
+``model.noise_channels > 0`` makes the generator stochastic (Lattner & Nistal 2021): that many
+channels of N(0, 1) join its input, drawn from the train step's rng and, at inference, from the
+enhancer's (a chunk's sampling key), so a seed picks one of many plausible restorations."""
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+from flax import nnx
 
 from restoration import spectral
 from restoration.methods import base
@@ -13,6 +18,26 @@ from restoration.objectives import adversarial, reconstruction
 from restoration.spectral import SpectralParams
 from restoration.train import steps
 from restoration.train.sharding import per_example_keys
+
+# What the train step folds into its rng for the generator's noise (the critic updates fold in
+# 0 .. n_critic - 1 for their penalty keys).
+_NOISE_KEY = 2**31 - 1
+
+
+def noise_channels(config) -> int:
+  """The generator's N(0, 1) input channels (0: deterministic; also runs saved before the
+  field existed)."""
+  return int(config.model.get('noise_channels', 0))
+
+
+def _noise(rng, degraded, channels: int, axis_name=None) -> jax.Array | None:
+  """``[B, T, F, channels]`` of N(0, 1) beside ``degraded [B, T, F, 2]``, one key per global
+  example (so jit and pmap, a batch and its parts, draw alike); None without noise channels."""
+  if not channels:
+    return None
+  shape = (*degraded.shape[1:-1], channels)
+  keys = per_example_keys(rng, degraded.shape[0], axis_name)
+  return jax.vmap(lambda k: jax.random.normal(k, shape, degraded.dtype))(keys)
 
 
 def _score(logits) -> jax.Array:
@@ -32,7 +57,10 @@ class GAN(base.Method):
     from restoration.models import discriminators, features
 
     # The generator draws its initial weights first (the order the comparison was measured in).
-    generator = base.unet(config, rngs)
+    generator = base.unet(config, rngs, noise_channels=noise_channels(config))
+    # Every caller passes ``noise=`` (drawn from its rng), so the generator keeps no rng stream
+    # of its own: a typed key the checkpoint refuses, frozen inside a pure step anyway.
+    generator.noise_rngs = nnx.data(None)
     feature_net = None
     if config.critic.kind == 'projected':
       feature_net = (
@@ -58,7 +86,20 @@ class GAN(base.Method):
   def forward_inputs(self, config, name, spectrogram):
     if name == 'critic' and config.critic.kind != 'projected':  # waveform critics
       return (jnp.zeros((1, config.data.sample_rate)),), {}
+    if name == 'generator' and noise_channels(config):  # values do not change the count
+      return (spectrogram,), {'noise': jnp.zeros((*spectrogram.shape[:-1], noise_channels(config)))}
     return (spectrogram,), {}
+
+  def enhancer(self, config, nets, *, steps=None):
+    """One generator pass; a stochastic generator's noise comes from ``rng`` (same rng, same
+    output)."""
+    del steps
+    n = noise_channels(config)
+
+    def run(params, rest, degraded, rng):
+      return nets.merge(self.main, params, rest)(degraded, noise=_noise(rng, degraded, n))
+
+    return run
 
   def check(self, config, need):
     from restoration.models import discriminators
@@ -73,6 +114,18 @@ class GAN(base.Method):
       'an integer >= 0 (generator steps without adversarial terms)',
     )
     need(config.train.critic_learning_rate > 0, 'train.critic_learning_rate', 'a positive float')
+    n = config.model.get('noise_channels', 0)
+    need(
+      isinstance(n, int) and not isinstance(n, bool) and n >= 0,
+      'model.noise_channels',
+      'an integer >= 0 (N(0, 1) input channels of the generator; 0: deterministic)',
+    )
+
+  def describe(self, config):
+    words = super().describe(config)
+    if noise_channels(config):
+      words['architecture'] += f'; noise input ({noise_channels(config)} N(0, 1) channels)'
+    return words
 
   def validation_scores(self, config, nets):
     """Critic accuracy on held-out (clean, restored) pairs: the share of pairs whose clean
@@ -98,14 +151,19 @@ class GAN(base.Method):
     critic_loss_fn, generator_loss_fn = adversarial.get_adversarial(o.adversarial)
     weights, sr = steps.reconstruction_weights(config), config.data.sample_rate
     on_spectrogram = config.critic.kind == 'projected'
+    n_noise = noise_channels(config)
 
     def step(state, batch, rng, *, axis_name=None):
       length = batch['clean_wave'].shape[-1]
       view = (lambda s: s) if on_spectrogram else (lambda s: spectral.synthesis(s, p, length))
       real = view(batch['clean'])
+      # A stochastic generator's noise: explicit (its own rng stream would not advance in a
+      # pure step), one draw per step for the critic's fakes and the generator's loss alike.
+      noise = _noise(jax.random.fold_in(rng, _NOISE_KEY), batch['degraded'], n_noise, axis_name)
 
       def generate(params):
-        return nets.merge('generator', params, state['rest']['generator'])(batch['degraded'])
+        generator = nets.merge('generator', params, state['rest']['generator'])
+        return generator(batch['degraded'], noise=noise)
 
       metrics = {}
       ok = jnp.array(True)
