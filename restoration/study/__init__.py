@@ -1,0 +1,250 @@
+"""The study behind ``make study``: the parts of the study's Table 1 that one run per method
+cannot show (stability across seeds and learning rates, noise handling, learning curves,
+diversity), measured for every registered restoring method.
+
+Per method: seeds :data:`SEEDS` at the configured learning rate and one run (seed 0) at each of
+:data:`LR_SCALES` times it (every learning rate of the run, the critic's too), at the ``study``
+preset (a quarter of the demo's compute per run; ``restoration.config.PRESETS``). The GANs
+fine-tune the regression run of the same seed (the demo's recipe, ``finetune`` preset); a
+method that ``starts_from`` another gets that run. One extra GAN with a noise input
+(:data:`STOCHASTIC`) is trained for the diversity row. Then every run is scored on the same
+test items, the seed-0 runs on noisy inputs (``study.noise``) and across sampling seeds
+(``study.diversity``), and ``study.report`` writes ``study.md``, ``study.json`` and
+``learning_curves.png``.
+
+Re-running resumes: a finished training is not repeated, an evaluation of the same checkpoint
+is read back, and a run that stopped part-way continues from its checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import time
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from restoration.checkpoint import Checkpointer
+from restoration.config import ConfigError, load_config
+
+log = logging.getLogger('restoration')
+
+SEEDS = (0, 1, 2)
+LR_SCALES = (0.5, 2.0)
+# The demo's predictive + generative recipe: the GANs fine-tune the regression model.
+WARM_START = {'gan': 'regression', 'wgan': 'regression', 'projected_gan': 'regression'}
+# The stochastic generator of the diversity row: a GAN whose U-Net also reads N(0, 1) channels
+# (Lattner & Nistal 2021). Trained from scratch: the extra input channel changes the first
+# layer's shape, so the regression weights do not fit it.
+STOCHASTIC = 'gan_stochastic'
+STOCHASTIC_FIELDS = {'model.noise_channels': 1}
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+  """One training of the study: ``name`` is its workdir under the output directory."""
+
+  name: str
+  method: str
+  seed: int = 0
+  lr_scale: float = 1.0
+  source: str | None = None  # the run whose network this one starts from
+  fields: tuple[tuple[str, object], ...] = ()  # extra config fields (dotted keys)
+
+  @property
+  def group(self) -> str:
+    return self.name.split('/')[0]
+
+
+def default_methods() -> list[str]:
+  """Every registered method that restores audio (not the feature pretraining), regression
+  first since others start from it."""
+  from restoration import methods as methods_lib
+
+  names = [m for m in methods_lib.names() if methods_lib.get(m).restores]
+  return sorted(names, key=lambda m: m != 'regression')
+
+
+def plan(
+  methods: Sequence[str],
+  warm_start: Mapping[str, str] | None = None,
+  seeds: Sequence[int] = SEEDS,
+  lr_scales: Sequence[float] = LR_SCALES,
+) -> list[Run]:
+  """The runs, each after the run it starts from."""
+  from restoration import methods as methods_lib
+
+  warm_start = WARM_START if warm_start is None else warm_start
+  runs = []
+  for m in methods:
+    source = warm_start.get(m) or methods_lib.get(m).starts_from
+    if source and (source not in methods or methods.index(source) > methods.index(m)):
+      raise ConfigError(f'study: {m} starts from {source}: expected {source} earlier in methods')
+    for s in seeds:
+      runs.append(Run(f'{m}/seed={s}', m, seed=s, source=source and f'{source}/seed={s}'))
+    for scale in lr_scales:
+      runs.append(
+        Run(f'{m}/lr={scale:g}x', m, lr_scale=scale, source=source and f'{source}/seed=0')
+      )
+  if 'gan' in methods:
+    runs.append(Run(f'{STOCHASTIC}/seed=0', 'gan', fields=tuple(STOCHASTIC_FIELDS.items())))
+  return runs
+
+
+def config_for(run: Run, size: str, data_dir: str, out: str):
+  """The run's config: ``size`` with the study preset, ``finetune`` when it fine-tunes."""
+  tuned = run.source is not None and run.method in WARM_START
+  c = load_config(run.method, f'{size},{"finetune," if tuned else ""}study')
+  c.seed = run.seed
+  c.data.data_dir = data_dir
+  c.train.learning_rate *= run.lr_scale
+  c.train.critic_learning_rate *= run.lr_scale
+  for field, value in run.fields:
+    *parents, leaf = field.split('.')
+    node = c
+    for part in parents:
+      node = node[part]
+    node[leaf] = value
+  if run.source:
+    c.train.init_from = os.path.join(out, run.source)
+  return c
+
+
+def _train(run: Run, config, workdir: str) -> dict:
+  """Trains (or resumes) one run -> ``{'status': 'done' | 'reused' | 'diverged' | 'stopped'}``."""
+  from restoration.train import loop
+
+  if Checkpointer(workdir, read_only=True).latest_step() == config.train.num_steps:
+    return {'status': 'reused'}
+  t = time.time()
+  log.info('study: training %s (%d steps)', run.name, config.train.num_steps)
+  try:
+    last = loop.train_and_evaluate(config, workdir)
+  except loop.NonFiniteError as e:  # a diverged run is a result of the study, not a failure
+    log.warning('study: %s diverged: %s', run.name, e)
+    return {'status': 'diverged', 'error': str(e), 'seconds': time.time() - t}
+  if last['step'] < config.train.num_steps:
+    return {'status': 'stopped'}
+  return {'status': 'done', 'seconds': time.time() - t}
+
+
+def _evaluate(config, workdir: str, max_items: int) -> dict:
+  """The run's test-split scores at its configured sampler steps; read back when the same
+  checkpoint was scored before (a re-run)."""
+  from restoration.evaluate import evaluate
+
+  path = os.path.join(workdir, 'eval', 'metrics.json')
+  step = Checkpointer(workdir, read_only=True).latest_step()
+  if os.path.exists(path):
+    with open(path) as f:
+      saved = json.load(f)
+    if saved.get('checkpoint_step') == step and saved.get('num_clips') == max_items:
+      return saved
+  return evaluate.evaluate_workdir(
+    workdir,
+    config=config,
+    checkpoint='latest',
+    steps_list=[config.sampling.steps],
+    max_items=max_items,
+    optional_metrics=False,
+    perceptual_items=0,
+  )
+
+
+def _test_clips(config, count: int, degradation: str) -> tuple[list, list]:
+  """The first ``count`` test items: clean mono waves, and the same at ``degradation``."""
+  from restoration.data import builder as builder_lib
+
+  source = builder_lib.get_builder(config.data).as_data_source('test')
+  index = list(config.data.degradations).index(degradation)
+  items = [source[i] for i in range(min(count, len(source)))]
+  clean = [it['clean'][:, 0].astype(np.float32) / 32768 for it in items]
+  degraded = [it['degraded'][index, :, 0].astype(np.float32) / 32768 for it in items]
+  return clean, degraded
+
+
+def run(
+  out: str,
+  size: str = 'demo',
+  methods: Sequence[str] | None = None,
+  data_dir: str = 'data/tfds',
+  eval_items: int = 16,
+  noise_items: int = 8,
+  diversity_items: int = 4,
+  diversity_seeds: Sequence[int] = (0, 1, 2, 3),
+  seeds: Sequence[int] = SEEDS,
+  lr_scales: Sequence[float] = LR_SCALES,
+) -> dict:
+  """Trains every run of :func:`plan`, scores them, writes the study report into ``out``.
+
+  ``eval_items`` test items (every degradation) score each run; the first ``noise_items``
+  feed the noise rows and ``diversity_items`` (at the lowest-bitrate MP3) the diversity row,
+  on each method's seed-0 run.
+  """
+  from restoration.data import builder as builder_lib
+  from restoration.evaluate import evaluate
+  from restoration.inference import Restorer
+  from restoration.study import diversity, noise, report
+
+  methods = list(methods or default_methods())
+  runs = plan(methods, seeds=seeds, lr_scales=lr_scales)
+  os.makedirs(out, exist_ok=True)
+  start = time.time()
+  configs = {r.name: config_for(r, size, data_dir, out) for r in runs}
+  builder_lib.prepare(configs[runs[0].name].data)
+  status, seconds = {}, {}
+  for r in runs:
+    if r.source and status.get(r.source, {}).get('status') not in ('done', 'reused'):
+      status[r.name] = {'status': 'skipped', 'error': f'its source {r.source} did not finish'}
+      continue
+    status[r.name] = _train(r, configs[r.name], os.path.join(out, r.name))
+    if status[r.name]['status'] == 'stopped':  # preempted: saved; a re-run continues
+      log.info('study: stopped during %s; re-run to continue', r.name)
+      return {'status': status}
+  seconds['train'] = time.time() - start
+  t = time.time()
+  evals = {
+    r.name: _evaluate(configs[r.name], os.path.join(out, r.name), eval_items)
+    for r in runs
+    if status[r.name]['status'] in ('done', 'reused')
+  }
+  seconds['evaluate'] = time.time() - t
+  t = time.time()
+  first = configs[runs[0].name]
+  degradation, _ = evaluate.damage_degradation(list(first.data.degradations))
+  sr = int(first.data.sample_rate)
+  clean, degraded = _test_clips(first, max(noise_items, diversity_items), degradation)
+  heads = [r for r in runs if r.seed == 0 and r.lr_scale == 1.0 and r.name in evals]
+  restorers = {r.group: Restorer(os.path.join(out, r.name), checkpoint='latest') for r in heads}
+  noise_scores = noise.evaluate_noise(
+    {g: r for g, r in restorers.items() if g != STOCHASTIC},
+    clean[:noise_items],
+    sr,
+    degradation=degradation,
+  )
+  seconds['noise'] = time.time() - t
+  t = time.time()
+  spread = {
+    g: diversity.output_spread(r, degraded[:diversity_items], seeds=diversity_seeds)
+    for g, r in restorers.items()
+  }
+  seconds['diversity'] = time.time() - t
+  seconds['total'] = time.time() - start
+  result = {
+    'size': size,
+    'methods': methods,
+    'seeds': list(seeds),
+    'lr_scales': list(lr_scales),
+    'runs': [dataclasses.asdict(r) for r in runs],
+    'status': status,
+    'evals': {n: report.eval_summary(e) for n, e in evals.items()},
+    'noise': noise_scores,
+    'diversity': spread,
+    'seconds': seconds,
+  }
+  report.write(out, result, runs)
+  log.info('study: done in %.0f s; report at %s', seconds['total'], os.path.join(out, 'study.md'))
+  return result
