@@ -120,13 +120,18 @@ def _parse_arg(arg: str) -> tuple[str, tuple[str, ...]]:
   return size, tuple(presets)
 
 
+def set_field(c: ml_collections.ConfigDict, field: str, value: Any) -> None:
+  """``c.<field> = value`` for a dotted ``field`` (``'train.learning_rate'``)."""
+  *parents, leaf = field.split('.')
+  node = c
+  for part in parents:
+    node = node[part]
+  node[leaf] = value
+
+
 def _apply_preset(c: ml_collections.ConfigDict, name: str) -> None:
   for field, value in PRESETS[name][c.size].items():
-    *parents, leaf = field.split('.')
-    node = c
-    for part in parents:
-      node = node[part]
-    node[leaf] = value
+    set_field(c, field, value)
 
 
 def base_config(

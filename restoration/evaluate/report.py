@@ -57,6 +57,7 @@ def train_summary(workdir: str) -> dict:
     'critic_loss': records[-1]['last'].get('critic/adversarial'),
     'critic_at_chance': records[-1]['last'].get('critic/at_chance'),
     'critic_accuracy': records[-1]['last'].get('eval/critic_accuracy'),
+    'last': records[-1]['last'],
     'critic_train_accuracy': records[-1]['last'].get('critic/accuracy'),
     # Written by training (restoration.methods.run_facts): the report renders, never rebuilds.
     'describe': records[-1].get('describe', {}),
@@ -408,6 +409,9 @@ def write_demo_report(
     *comparison_table(out, methods, evals),
     *budget_note(out, methods),
     *perceptual_note(evals),
+    '',
+    'One seed per method here; stability across seeds and learning rates, noise handling, '
+    'learning curves and diversity are in `docs/study.md` (`make study`).',
     '',
   ]
   for m in (m for m in methods if len(evals[m]['runs']) > 1):

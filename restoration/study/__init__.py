@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from restoration.checkpoint import Checkpointer
-from restoration.config import ConfigError, load_config
+from restoration.config import ConfigError, load_config, set_field
 
 log = logging.getLogger('restoration')
 
@@ -103,11 +103,7 @@ def config_for(run: Run, size: str, data_dir: str, out: str):
   c.train.learning_rate *= run.lr_scale
   c.train.critic_learning_rate *= run.lr_scale
   for field, value in run.fields:
-    *parents, leaf = field.split('.')
-    node = c
-    for part in parents:
-      node = node[part]
-    node[leaf] = value
+    set_field(c, field, value)
   if run.source:
     c.train.init_from = os.path.join(out, run.source)
   return c
@@ -164,6 +160,20 @@ def _test_clips(config, count: int, degradation: str) -> tuple[list, list]:
   clean = [it['clean'][:, 0].astype(np.float32) / 32768 for it in items]
   degraded = [it['degraded'][index, :, 0].astype(np.float32) / 32768 for it in items]
   return clean, degraded
+
+
+def _commit() -> str | None:
+  """The checkout's commit, for the report (None outside a git checkout)."""
+  import subprocess
+
+  here = os.path.dirname(os.path.abspath(__file__))
+  try:
+    done = subprocess.run(
+      ['git', '-C', here, 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True
+    )
+  except OSError:
+    return None
+  return done.stdout.strip() or None
 
 
 def run(
@@ -235,6 +245,7 @@ def run(
   seconds['total'] = time.time() - start
   result = {
     'size': size,
+    'commit': _commit(),
     'methods': methods,
     'seeds': list(seeds),
     'lr_scales': list(lr_scales),

@@ -117,7 +117,10 @@ def stability(out: str, result: Mapping, runs: Sequence) -> dict:
     for r in mine:
       ev, st = scores[r.name], result['status'][r.name]
       s = train_summary(os.path.join(out, r.name))
-      worse = ev is not None and not (ev['restored']['lsd'] < ev['input']['lsd'])
+      last = s.get('last', {})
+      worse = (ev is not None and not ev['restored']['lsd'] < ev['input']['lsd']) or not (
+        last.get('eval/lsd', -math.inf) < last.get('eval/input_lsd', math.inf)
+      )
       if st['status'] in ('diverged', 'skipped') or worse or s.get('skipped_steps'):
         diverged.append(r.name)
     chance = [critic_at_chance(os.path.join(out, r.name)) for r in mine]
@@ -277,6 +280,8 @@ def aspects(out: str, result: Mapping, rows: Mapping, reached: Mapping, target: 
     )
   )
   reach = {f: min(by_family(reached, f), default=None) for f in FAMILIES}
+  times = [(t, f) for f, t in reach.items() if t is not None]
+  first = min(times)[1] if times else None
   rate = {m: summ[m].get('steps_per_second') for m in ms}
   table.append(
     (
@@ -284,6 +289,7 @@ def aspects(out: str, result: Mapping, rows: Mapping, reached: Mapping, target: 
       f'training seconds to validation LSD-high <= {_fmt(target)} (where the regression '
       "seeds' validation ended, on average; warm start included; – never): "
       + ', '.join(f'{m} {_fmt(reached.get(m), 3)}' for m in ms)
+      + f'; first to get there: {first or "none"}'
       + '; steps/s: '
       + ', '.join(f'{m} {_fmt(rate[m])}' for m in ms),
       _verdict(
@@ -410,6 +416,9 @@ def write(out: str, result: dict, runs: Sequence) -> str:
   lines = [
     "# The study's Table 1, measured",
     '',
+    f'Command: `make study` (`python -m restoration.study --size={result["size"]}`) at commit '
+    f'`{result.get("commit") or "unknown"}`, on 2 CPU cores.',
+    '',
     f'{len(runs)} runs at the `{result["size"]},study` preset ({len(ms)} methods x seeds '
     f'{result["seeds"]} and learning-rate scales {result["lr_scales"]} of seed 0, plus a '
     'stochastic GAN); each scored on the first '
@@ -445,8 +454,8 @@ def write(out: str, result: dict, runs: Sequence) -> str:
     )
   lines += [
     '',
-    'Diverged: a non-finite stop, skipped non-finite steps, or a test LSD no better than the '
-    "input's. Critic at chance: training-batch accuracy <= "
+    'Diverged: a non-finite stop, skipped non-finite steps, or a final validation or test LSD '
+    "no better than the input's. Critic at chance: training-batch accuracy <= "
     f"{CHANCE_ACCURACY} at a logged step, over all the method's runs.",
     '',
     '## Noise handling (inference only: every model was trained on clean codec pairs)',
