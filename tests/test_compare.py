@@ -39,6 +39,13 @@ def test_warm_started_comparison_with_an_equal_budget_baseline(smoke_data_dir, t
   assert cells['regression'] == '–' and 0 <= float(cells['gan'].split()[0]) <= 1
   assert (out / 'spectrograms.png').stat().st_size > 0
   assert 'reused the finished' not in report
+  assert 'docs/study.md' in report
+  # The generative methods' targets, said against both regression baselines, met or not.
+  for m in ('gan', 'predictive_bridge'):
+    target = next(line for line in report.splitlines() if f'Target for **{m}**' in line)
+    assert target.count(': met') + target.count(': missed') == 2
+    assert f'vs {compare.EQUAL_BUDGET}: LSD-high' in target
+  assert 'Target for **regression' not in report
   # A re-run trains nothing again and says so.
   again = compare.run(str(out), 'smoke', ['regression'], smoke_data_dir, real=False)
   assert again['timings']['reused'] == ['regression']
