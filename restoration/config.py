@@ -228,6 +228,8 @@ def base_config(
       # warm_start): the GAN fine-tunes the regression model. Only a fresh run reads it.
       init_from='',
       best_metric='lsd',
+      # Network compute: 'float32' | 'bfloat16' (params, optimizer, EMA, losses stay float32).
+      compute_dtype='float32',
       **_TRAIN_SIZES[size],
     )
   )
@@ -345,6 +347,8 @@ def validate(
   )
   need(t.learning_rate > 0, 'train.learning_rate', 'a positive float')
   need(0 <= t.ema_decay < 1, 'train.ema_decay', 'in [0, 1)')
+  dtypes = methods.COMPUTE_DTYPES
+  need(t.compute_dtype in dtypes, 'train.compute_dtype', f'one of {", ".join(dtypes)}')
   from restoration.train import sharding
 
   backends = sharding.BACKENDS

@@ -1,6 +1,7 @@
 """The benchmark's restore and folder sections on smoke runs: one real-time factor per method and
 diffusion step count, the restore CLI's peak memory on a short and a longer file, and folder
-restore in one process against separate CLI calls."""
+restore in one process against separate CLI calls; the train section's FLOPs, MFU (none on a
+CPU), printed line and profiler trace; the peak table's lookup."""
 
 import json
 import subprocess
@@ -8,6 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from restoration.benchmark import device_peak_tflops
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -73,3 +76,36 @@ def test_benchmark_without_config_or_workdirs_is_a_usage_error():
   )
   assert p.returncode != 0
   assert 'nothing to measure' in p.stderr
+
+
+def test_train_section_reports_flops_mfu_and_writes_a_profile(smoke_data_dir, tmp_path):
+  out, trace = tmp_path / 'bench.json', tmp_path / 'trace'
+  p = _benchmark(
+    '--config=configs/regression.py:smoke',
+    f'--config.data.data_dir={smoke_data_dir}',
+    '--config.train.compute_dtype=bfloat16',
+    '--sections=input,train',
+    '--steps=2',
+    f'--profile={trace}',
+    json_out=out,
+  )
+  r = json.loads(out.read_text())
+  print(next(line for line in p.stdout.splitlines() if line.startswith('train (')))
+  assert r['compute_dtype'] == 'bfloat16' and r['device_kind'] == 'cpu'
+  assert r['train_flops_per_step'] > 0 and r['train_tflops_per_s'] > 0
+  assert r['device_peak_tflops'] is None and r['train_mfu'] is None  # no peak for a CPU
+  assert r['train_audio_seconds_per_s'] == pytest.approx(0.5 * r['train_examples_per_s'])
+  assert 'MFU –' in p.stdout and 'input/train ratio' in p.stdout
+  assert list(trace.rglob('*.xplane.pb'))  # the jax.profiler trace of the extra steps
+
+
+def test_peak_table_matches_device_kinds():
+  assert device_peak_tflops('NVIDIA H200', 'bfloat16') == 989.4
+  assert device_peak_tflops('NVIDIA H100 80GB HBM3', 'float32') == 494.7  # TF32 at default
+  assert device_peak_tflops('NVIDIA H100 PCIe', 'bfloat16') == 756.0
+  assert device_peak_tflops('NVIDIA A100-SXM4-80GB', 'bfloat16') == 312.0
+  assert device_peak_tflops('TPU v5 lite', 'bfloat16') == 197.0
+  assert device_peak_tflops('TPU v5', 'bfloat16') == 459.0
+  assert device_peak_tflops('TPU v4', 'bfloat16') == 275.0
+  assert device_peak_tflops('cpu', 'bfloat16') is None
+  assert device_peak_tflops('Some Future Accelerator', 'float32') is None

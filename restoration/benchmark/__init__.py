@@ -1,14 +1,16 @@
 """Speed numbers, measured (the CLI is ``python -m restoration.benchmark``, see ``__main__``).
 
 Sections (``--sections``): ``input`` (pipeline examples/s and spectrogram frames/s after
-warm-up), ``train`` (compile time, steps/s and examples/s of the compiled step on synthetic
-batches of the real shape, peak host memory), ``flops`` (forward GFLOP per second of audio of
-each network, from XLA's cost analysis), ``restore`` (for each trained ``--workdirs`` run: the
-real-time factor of ``restore`` on a file, every step count of an iterative method's
-``sampling.eval_steps``; and the peak memory of the ``restore`` CLI on a 1-minute and a long
-file), ``folder`` (for each ``--workdirs`` run: files/s and audio seconds/s of one in-process
-folder restore of 50 short files, against separate ``restore`` CLI calls, a few of them timed and
-scaled). Speed targets are checked here, not in unit tests.
+warm-up), ``train`` (compile time, steps/s, examples/s and audio seconds/s of the compiled step
+on synthetic batches of the real shape, its FLOPs from XLA's cost analysis, the model FLOP
+utilisation against the device's peak at ``train.compute_dtype``, peak host memory; with
+``--profile=DIR`` a ``jax.profiler`` trace of a few steps), ``flops`` (forward GFLOP per second
+of audio of each network, from XLA's cost analysis), ``restore`` (for each trained
+``--workdirs`` run: the real-time factor of ``restore`` on a file, every step count of an
+iterative method's ``sampling.eval_steps``; and the peak memory of the ``restore`` CLI on a
+1-minute and a long file), ``folder`` (for each ``--workdirs`` run: files/s and audio seconds/s
+of one in-process folder restore of 50 short files, against separate ``restore`` CLI calls, a
+few of them timed and scaled). Speed targets are checked here, not in unit tests.
 """
 
 from __future__ import annotations
@@ -23,6 +25,36 @@ import time
 
 import jax
 import numpy as np
+
+# Dense (no 2:4 sparsity) peak TFLOP/s of one device: (device_kind substring, bfloat16, float32),
+# first match on the lower-cased ``jax.devices()[0].device_kind``; None: unknown, MFU not shown.
+# The float32 column is what JAX's default precision runs float32 dots and convolutions at: TF32
+# tensor cores on NVIDIA Ampere and Hopper (jax-ml/jax#12008, #18934), one bfloat16 pass on TPU
+# (jax-ml/jax#1856); the vector-unit FP32 peak is in each comment.
+DEVICE_PEAK_TFLOPS: tuple[tuple[str, float | None, float | None], ...] = (
+  ('h200 nvl', 835.5, 417.5),  # NVIDIA H200 NVL datasheet (FP32 60)
+  ('h200', 989.4, 494.7),  # NVIDIA H200 SXM datasheet (FP32 66.9): H100 SXM's compute
+  ('h100 pcie', 756.0, 378.0),  # NVIDIA H100 PCIe datasheet (FP32 51.2)
+  ('h100', 989.4, 494.7),  # NVIDIA H100 SXM datasheet (FP32 66.9)
+  ('a100', 312.0, 156.0),  # NVIDIA A100 datasheet, SXM and PCIe (FP32 19.5)
+  ('tpu v4', 275.0, 275.0),  # Cloud TPU v4 docs: bf16 per chip
+  ('tpu v5 lite', 197.0, 197.0),  # Cloud TPU v5e docs (v5e's device_kind is 'TPU v5 lite')
+  ('tpu v5e', 197.0, 197.0),
+  ('tpu v5', 459.0, 459.0),  # Cloud TPU v5p docs (device_kind 'TPU v5' or 'TPU v5p')
+  ('tpu v6 lite', 918.0, 918.0),  # Cloud TPU v6e (Trillium) docs
+  ('cpu', None, None),  # a host CPU: no published peak (the demo's 2 cores: ~0.09 fp32)
+)
+PROFILE_STEPS = 3  # train steps traced by --profile
+
+
+def device_peak_tflops(device_kind: str, dtype: str) -> float | None:
+  """Dense peak TFLOP/s of one ``device_kind`` device computing in ``dtype`` ('bfloat16' or
+  'float32'), from :data:`DEVICE_PEAK_TFLOPS`; None for a CPU or an unlisted device."""
+  kind = device_kind.lower()
+  for name, bf16, fp32 in DEVICE_PEAK_TFLOPS:
+    if name in kind:
+      return bf16 if dtype == 'bfloat16' else fp32
+  return None
 
 
 def peak_host_memory_mb() -> float:
@@ -68,8 +100,16 @@ def synthetic_batch(config, seed: int = 0) -> dict:
   }
 
 
-def bench_train(config, steps: int) -> dict:
+def bench_train(config, steps: int, profile_dir: str | None = None) -> dict:
+  """Compile time, speed and utilisation of the train step; ``profile_dir``: also trace
+  ``PROFILE_STEPS`` more steps there (TensorBoard's profile plugin or Perfetto read it).
+
+  FLOPs are those of one device's compiled program (the whole step on one device), from the
+  ahead-of-time compile that the timed steps then run, so MFU = FLOPs per step x steps/s / the
+  device's peak. The pmap backend's step is a Python wrapper without ``lower``: no FLOPs there.
+  """
   from restoration import methods
+  from restoration.models.unet import xla_flops
   from restoration.train import sharding
   from restoration.train import state as state_lib
 
@@ -86,6 +126,10 @@ def bench_train(config, steps: int) -> dict:
   else:
     batch = {k: jax.device_put(v, sharding.batch_sharding(mesh)) for k, v in batch.items()}
   start = time.perf_counter()
+  flops = None
+  if config.parallel.backend == 'jit':
+    step = step.lower(state, batch, jax.random.key(0)).compile()
+    flops = xla_flops(step)
   state, m = step(state, batch, jax.random.key(0))
   jax.block_until_ready(m)
   compile_s = time.perf_counter() - start
@@ -94,10 +138,24 @@ def bench_train(config, steps: int) -> dict:
     state, m = step(state, batch, jax.random.key(i))
   jax.block_until_ready(m)
   dt = time.perf_counter() - start
+  if profile_dir:
+    with jax.profiler.trace(profile_dir):
+      for i in range(PROFILE_STEPS):
+        state, m = step(state, batch, jax.random.key(steps + i))
+      jax.block_until_ready(m)
+  dtype = methods.compute_dtype(config).name
+  peak = device_peak_tflops(jax.devices()[0].device_kind, dtype)
+  tflops = None if flops is None else flops * steps / dt / 1e12
   return {
     'train_compile_seconds': compile_s,
     'train_steps_per_s': steps / dt,
     'train_examples_per_s': steps * config.train.global_batch / dt,
+    'train_audio_seconds_per_s': steps * config.train.global_batch * config.data.crop_seconds / dt,
+    'compute_dtype': dtype,
+    'train_flops_per_step': flops,
+    'train_tflops_per_s': tflops,
+    'device_peak_tflops': peak,
+    'train_mfu': None if tflops is None or peak is None else tflops / peak,
     'params': {
       k: state_lib.count_params(v)
       for k, v in jax.device_get(
@@ -264,7 +322,32 @@ def bench_folder(
   return out
 
 
-def run(config, sections, steps: int, workdirs: list[str] = (), long_minutes: int = 10) -> dict:
+def train_line(results: dict) -> str:
+  """The train section in one printed line: speed, FLOPs, MFU ('–' where the device's peak or
+  the FLOP count is unknown) and, when the input section ran too, the input/train ratio."""
+  r = results
+  show = lambda v, fmt: '–' if v is None else fmt.format(v)
+  flops = r['train_flops_per_step']
+  line = (
+    f'train ({r["compute_dtype"]}, {r["device_kind"]}): {r["train_steps_per_s"]:.3g} steps/s, '
+    f'{r["train_audio_seconds_per_s"]:.3g} audio s/s, '
+    f'{show(None if flops is None else flops / 1e9, "{:.4g}")} GFLOP/step per device, '
+    f'{show(r["train_tflops_per_s"], "{:.3g}")} TFLOP/s of '
+    f'{show(r["device_peak_tflops"], "{:g}")} peak, MFU {show(r["train_mfu"], "{:.1%}")}'
+  )
+  if 'input_over_train_ratio' in r:
+    line += f'; input/train ratio {r["input_over_train_ratio"]:.3g}'
+  return line
+
+
+def run(
+  config,
+  sections,
+  steps: int,
+  workdirs: list[str] = (),
+  long_minutes: int = 10,
+  profile_dir: str | None = None,
+) -> dict:
   results = {
     'devices': jax.device_count(),
     'backend': jax.default_backend(),
@@ -282,9 +365,10 @@ def run(config, sections, steps: int, workdirs: list[str] = (), long_minutes: in
   if 'input' in sections:
     results.update(bench_input(config, steps))
   if 'train' in sections:
-    results.update(bench_train(config, steps))
-  if 'input' in sections and 'train' in sections:
-    results['input_over_train_ratio'] = (
-      results['input_examples_per_s'] / results['train_examples_per_s']
-    )
+    results.update(bench_train(config, steps, profile_dir))
+    if 'input' in sections:
+      results['input_over_train_ratio'] = (
+        results['input_examples_per_s'] / results['train_examples_per_s']
+      )
+    print(train_line(results), flush=True)
   return results

@@ -31,6 +31,9 @@ _SECTIONS = flags.DEFINE_list(
   'What to measure: input, train, flops (need --config), restore, folder (need --workdirs).',
 )
 _STEPS = flags.DEFINE_integer('steps', 20, 'Timed batches/steps per section (after warm-up).')
+_PROFILE = flags.DEFINE_string(
+  'profile', None, 'Write a jax.profiler trace of a few train steps to this directory.'
+)
 
 
 def main(argv) -> None:
@@ -46,7 +49,14 @@ def main(argv) -> None:
   from restoration.errors import UserError, exit_with
 
   try:
-    results = run(_CONFIG.value, sections, _STEPS.value, _WORKDIRS.value, _LONG_MINUTES.value)
+    results = run(
+      _CONFIG.value,
+      sections,
+      _STEPS.value,
+      _WORKDIRS.value,
+      _LONG_MINUTES.value,
+      _PROFILE.value,
+    )
   except UserError as e:
     exit_with('benchmark', e)
   text = json.dumps(results, indent=2, sort_keys=True)

@@ -1,10 +1,12 @@
 """One module per method, found by name: ``methods.get(config.method)`` (see ``base.py``)."""
 
 from restoration.methods.base import (
+  COMPUTE_DTYPES,
   Enhancer,
   Method,
   Step,
   code_lines,
+  compute_dtype,
   forward_gflops_per_audio_second,
   get,
   lr_schedule,
@@ -13,4 +15,5 @@ from restoration.methods.base import (
   register,
   run_facts,
   unet,
+  with_compute_dtype,
 )

@@ -185,7 +185,36 @@ def module_of(method: Method) -> str:
   return type(method).__module__
 
 
-# Shared by the methods: backbone construction and the optimizer recipe.
+# Shared by the methods: backbone construction, compute dtype and the optimizer recipe.
+
+# ``train.compute_dtype``: what every network computes in (parameters stay float32).
+COMPUTE_DTYPES = ('float32', 'bfloat16')
+
+
+def compute_dtype(config) -> jnp.dtype:
+  """The networks' compute dtype, ``train.compute_dtype`` (float32 for runs saved before the
+  field existed)."""
+  return jnp.dtype(config.train.get('compute_dtype', 'float32'))
+
+
+def with_compute_dtype(config, modules: dict[str, nnx.Module]) -> dict[str, nnx.Module]:
+  """``modules`` with every layer that takes a compute ``dtype`` and leaves it unset (flax's
+  convolutions, dense maps, norms and attention; ``BandLinear``) set to ``compute_dtype``.
+
+  One pass over the built graphs instead of a ``dtype=`` argument through every builder: each
+  network (U-Net, critics, vocoder, frozen feature nets) is covered, a new one too. Parameters
+  keep their float32 ``param_dtype`` (so optimizer state, EMA and checkpoints stay float32);
+  each layer casts its inputs and weights to bfloat16, norms take their statistics in float32,
+  and every network returns float32 (U-Net, vocoder, critics, classifier), so losses, metrics
+  and the spectral transforms around the networks run in float32. Called where the train
+  state is built (``train.state``), so training, restore and export all see it.
+  """
+  dtype = compute_dtype(config)
+  for module in modules.values():
+    for _, node in list(nnx.iter_graph(module)):
+      if isinstance(node, nnx.Module) and hasattr(node, 'dtype') and node.dtype is None:
+        node.dtype = dtype
+  return modules
 
 
 def unet(config, rngs: nnx.Rngs, **kwargs) -> nnx.Module:

@@ -1,8 +1,8 @@
 """Critics for the GAN methods.
 
-Every critic returns ``(logits, features)``: one logits map per sub-critic (or head) and, per
-sub-critic, the list of its intermediate feature maps (for feature matching). The objectives
-sum losses over the list, so critics of different kinds combine by concatenation.
+Every critic returns ``(logits, features)``, in float32: one logits map per sub-critic (or
+head) and, per sub-critic, the list of its intermediate feature maps (for feature matching). The
+objectives sum losses over the list, so critics of different kinds combine by concatenation.
 ``critic.takes`` says what a critic reads: ``'wave'`` ([B, samples]) or ``'spec'`` (the model
 representation [B, T, F, 2]).
 """
@@ -54,13 +54,19 @@ def _lrelu(x: jax.Array) -> jax.Array:
   return nnx.leaky_relu(x, 0.2)
 
 
+def _float32(tree):
+  """A critic's outputs in float32 whatever its compute dtype (``train.compute_dtype``): the
+  adversarial and feature-matching losses run in float32."""
+  return jax.tree.map(lambda a: a.astype(jnp.float32), tree)
+
+
 def _conv_stack(convs: Sequence[nnx.Conv], out: nnx.Conv, h: jax.Array):
-  """Leaky-ReLU conv stack: returns (logits map, hidden activations)."""
+  """Leaky-ReLU conv stack: returns (logits map, hidden activations), in float32."""
   feats = []
   for conv in convs:
     h = _lrelu(conv(h))
     feats.append(h)
-  return out(h), feats
+  return _float32((out(h), feats))
 
 
 class _STFTSubCritic(nnx.Module):
@@ -262,7 +268,7 @@ class ProjectedCritic(nnx.Module):
       hidden = _lrelu(self.head_hidden[s](ys))
       logits.append(self.head_out[s](hidden))
       feats.append([ys, hidden])
-    return logits, feats
+    return _float32((logits, feats))
 
 
 class CombinedCritic(nnx.Module):

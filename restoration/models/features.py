@@ -120,8 +120,8 @@ class CodecClassifier(nnx.Module):
     self.head = nnx.Linear(sum(self.trunk.channels), num_classes, rngs=rngs)
 
   def __call__(self, x: jax.Array) -> jax.Array:
-    pooled = [f.mean(axis=(1, 2)) for f in self.trunk(x)]
-    return self.head(jnp.concatenate(pooled, axis=-1))
+    pooled = [f.astype(jnp.float32).mean(axis=(1, 2)) for f in self.trunk(x)]
+    return self.head(jnp.concatenate(pooled, axis=-1)).astype(jnp.float32)  # float32 loss
 
 
 def _preset(size: str) -> dict:

@@ -74,7 +74,13 @@ def forward_flops(module: nnx.Module, *args, **kwargs) -> float:
   def forward(state, args, kwargs):
     return nnx.merge(graphdef, state)(*args, **kwargs)
 
-  cost = jax.jit(forward).lower(state, args, kwargs).cost_analysis()
+  return xla_flops(jax.jit(forward).lower(state, args, kwargs))
+
+
+def xla_flops(program: jax.stages.Lowered | jax.stages.Compiled) -> float:
+  """XLA's FLOP count of a lowered or compiled program (its ``cost_analysis``; a compiled
+  SPMD program counts one device's share)."""
+  cost = program.cost_analysis()
   cost = cost[0] if isinstance(cost, (list, tuple)) else cost
   return float(cost['flops'])
 

@@ -35,7 +35,9 @@ class Networks:
 
 
 def _init(config, txs) -> tuple[dict, dict[str, Any]]:
-  modules = methods.get(config.method).networks(config, nnx.Rngs(config.seed))
+  modules = methods.with_compute_dtype(
+    config, methods.get(config.method).networks(config, nnx.Rngs(config.seed))
+  )
   state = {
     'step': jnp.zeros((), jnp.int32),
     'params': {},
