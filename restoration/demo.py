@@ -38,9 +38,14 @@ _OPTIONAL = flags.DEFINE_bool(
 def main(argv) -> None:
   del argv
   logging.getLogger('restoration').setLevel(logging.INFO)
+  import os
+
+  import restoration
   from restoration import compare
   from restoration.errors import UserError, exit_with
 
+  # Evaluation, the real recordings and the figure compile the same restorers again.
+  restoration.use_compilation_cache(os.path.join(_OUT.value, 'jax_cache'))
   try:
     pairs = [p.split(':') for p in _WARM_START.value if p]
     if any(len(p) != 2 for p in pairs):
