@@ -321,6 +321,7 @@ def evaluate_workdir(
     audio_seconds = count * clip_seconds
     items_per_call = max(1, min(batch_size, count * channels) // channels)
     batch = items_per_call * channels  # one compiled shape; the last call is zero-padded
+    calls = [0] * len(runs)
     for d, name in enumerate(degradations):
       for keys, clean, degraded in pairs(d, items_per_call):
         waves = _fold(degraded)
@@ -330,15 +331,21 @@ def evaluate_workdir(
         ]
         outputs = []
         for i, r in enumerate(runs):
-          if math.isnan(rtf[i]):
-            rtf[i] = _real_time_factor(lambda: r.restore_waves(padded), batch * waves.shape[1] / sr)
-          outputs.append(_unfold(r.restore_waves(padded)[: waves.shape[0]], channels))
+          start = time.perf_counter()
+          restored = r.restore_waves(padded)
+          if calls[i] == 1:  # the second call runs compiled: the model's speed
+            rtf[i] = (time.perf_counter() - start) / (batch * waves.shape[1] / sr)
+          calls[i] += 1
+          outputs.append(_unfold(restored[: waves.shape[0]], channels))
           restored_scores[i][name] += [
             _score(c, y, sr, p, optional_metrics) for c, y in zip(clean, outputs[i])
           ]
         if perceptual and name == degradation:
           for j, key in enumerate(keys):
             perceptual.offer(key, clean[j], degraded[j], [o[j] for o in outputs], sr)
+    for i, r in enumerate(runs):  # one call in all (a tiny split): time a compiled one
+      if math.isnan(rtf[i]):
+        rtf[i] = _real_time_factor(lambda: r.restore_waves(padded), batch * waves.shape[1] / sr)
   else:
     files = _user_files(data)[:max_items]
     description = files
