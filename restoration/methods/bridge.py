@@ -18,6 +18,7 @@ from restoration.models.features import freeze
 from restoration.objectives import bridge, diffusion, reconstruction
 from restoration.spectral import SpectralParams
 from restoration.train import steps as steps_lib
+from restoration.train.sharding import device_rng
 
 
 class PredictiveDenoiser(nnx.Module):
@@ -96,8 +97,7 @@ class Bridge(base.ConditionalDenoiser):
     weights, sr = steps_lib.reconstruction_weights(config), config.data.sample_rate
 
     def step(state, batch, rng, *, axis_name=None):
-      if axis_name is not None:  # distinct noise per device
-        rng = jax.random.fold_in(rng, jax.lax.axis_index(axis_name))
+      rng = device_rng(rng, axis_name)  # distinct noise per device
       degraded, length = batch['degraded'], batch['clean_wave'].shape[-1]
       k_t, k_eps = jax.random.split(rng)
       rest = state['rest']['denoiser']

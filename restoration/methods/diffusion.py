@@ -8,6 +8,7 @@ import jax
 from restoration.methods import base
 from restoration.objectives import diffusion, sampling
 from restoration.train import steps
+from restoration.train.sharding import device_rng
 
 
 def _net_fn(nets, params, rest):
@@ -50,8 +51,7 @@ class Diffusion(base.ConditionalDenoiser):
     o = config.objective
 
     def step(state, batch, rng, *, axis_name=None):
-      if axis_name is not None:  # distinct noise per device
-        rng = jax.random.fold_in(rng, jax.lax.axis_index(axis_name))
+      rng = device_rng(rng, axis_name)  # distinct noise per device
       x0 = diffusion.to_process(batch['clean'], batch['degraded'], o.space, o.residual_scale)
 
       def loss_fn(params):

@@ -21,6 +21,7 @@ from restoration.models import unet, vocoder
 from restoration.objectives import bridge, diffusion, reconstruction
 from restoration.spectral import SpectralParams
 from restoration.train import steps as steps_lib
+from restoration.train.sharding import device_rng
 
 
 def _arguments(cls) -> tuple[str, ...]:
@@ -86,8 +87,7 @@ class Vocoder(base.ConditionalDenoiser):
     weights, sr = steps_lib.reconstruction_weights(config), config.data.sample_rate
 
     def step(state, batch, rng, *, axis_name=None):
-      if axis_name is not None:  # distinct noise per device
-        rng = jax.random.fold_in(rng, jax.lax.axis_index(axis_name))
+      rng = device_rng(rng, axis_name)  # distinct noise per device
       degraded = batch['degraded_wave']
       k_t, k_eps = jax.random.split(rng)
       x1 = diffusion.to_process(batch['clean_wave'], degraded, o.space, o.residual_scale)

@@ -145,6 +145,11 @@ def pmean(tree: Any, axis_name: str | None) -> Any:
   return tree if axis_name is None else jax.lax.pmean(tree, axis_name)
 
 
+def device_rng(rng: jax.Array, axis_name: str | None) -> jax.Array:
+  """``rng`` made distinct per device under pmap (``axis_name``); unchanged under jit."""
+  return rng if axis_name is None else jax.random.fold_in(rng, jax.lax.axis_index(axis_name))
+
+
 def per_example_keys(rng: jax.Array, batch_size: int, axis_name: str | None) -> jax.Array:
   """One key per global example index, so jit and pmap draw identical noise."""
   offset = 0 if axis_name is None else jax.lax.axis_index(axis_name) * batch_size
