@@ -113,10 +113,10 @@ def stability(out: str, result: Mapping, runs: Sequence) -> dict:
     seeds = [r for r in mine if r.lr_scale == 1.0]
     lrs = sorted((r for r in mine if r.seed == 0), key=lambda r: r.lr_scale)
     scores = {r.name: result['evals'].get(r.name) for r in mine}
+    summaries = {r.name: train_summary(os.path.join(out, r.name)) for r in mine}
     diverged = []
     for r in mine:
-      ev, st = scores[r.name], result['status'][r.name]
-      s = train_summary(os.path.join(out, r.name))
+      ev, st, s = scores[r.name], result['status'][r.name], summaries[r.name]
       last = s.get('last', {})
       worse = (ev is not None and not ev['restored']['lsd'] < ev['input']['lsd']) or not (
         last.get('eval/lsd', -math.inf) < last.get('eval/input_lsd', math.inf)
@@ -124,7 +124,7 @@ def stability(out: str, result: Mapping, runs: Sequence) -> dict:
       if st['status'] in ('diverged', 'skipped') or worse or s.get('skipped_steps'):
         diverged.append(r.name)
     chance = [critic_at_chance(os.path.join(out, r.name)) for r in mine]
-    acc = [train_summary(os.path.join(out, r.name)).get('critic_accuracy') for r in seeds]
+    acc = [summaries[r.name].get('critic_accuracy') for r in seeds]
     rows[m] = {
       'family': methods_lib.get(m).family,
       'seeds': {
@@ -235,6 +235,7 @@ def aspects(out: str, result: Mapping, rows: Mapping, reached: Mapping, target: 
   }
   gap = best['diffusion'] - best['GAN']
   noise_level = max((seed_std[leader[f]] for f in ('GAN', 'diffusion') if leader[f]), default=0)
+  diffusion_best = None if math.isnan(gap) or abs(gap) <= noise_level else gap < 0
   table.append(
     (
       'quality',
@@ -243,7 +244,7 @@ def aspects(out: str, result: Mapping, rows: Mapping, reached: Mapping, target: 
       + '; mel distance: '
       + '; '.join(f'{m} {_pm(rows[m]["seeds"]["mel_distance"])}' for m in ms),
       _verdict(
-        None if math.isnan(gap) or abs(gap) <= noise_level else gap < 0,
+        diffusion_best,
         f'rule: the best diffusion method ({leader["diffusion"]}, {_fmt(best["diffusion"])}) has '
         f'a lower LSD-high than the best GAN ({leader["GAN"]}, {_fmt(best["GAN"])}) by more than '
         f'their seed std ({_fmt(noise_level, 2)}); regression {_fmt(best["regression"])}',
@@ -379,8 +380,9 @@ def aspects(out: str, result: Mapping, rows: Mapping, reached: Mapping, target: 
       f'{_fmt(max(rtf_g, default=math.nan))}); the best LSD-high is '
       f"{min(((v, f) for f, v in best.items() if math.isfinite(v)), default=(0, '–'))[1]}'s",
       _verdict(
-        realtime and best['diffusion'] < best['GAN'] if rtf_g and present['diffusion'] else None,
-        'rule: GANs run in real time and diffusion gives the best detail (quality row)',
+        None if not rtf_g or diffusion_best is None else realtime and diffusion_best,
+        "rule: GANs run in real time and diffusion gives the best detail (the quality row's "
+        'verdict)',
       ),
     )
   )
