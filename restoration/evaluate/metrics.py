@@ -100,8 +100,17 @@ def _stft(x: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
   ).T
 
 
-def _log_power(x: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
-  return np.log10(np.abs(_stft(x, n_fft, hop)) ** 2 + EPS)
+class _Spectra:
+  """STFT magnitudes of one checked mono (ref, est) pair, each resolution computed once: the
+  metrics of a clip (LSD's three bands, mel distance, spectral convergence) share them."""
+
+  def __init__(self, ref: np.ndarray, est: np.ndarray):
+    self._pair, self._mags = (ref, est), {}
+
+  def mags(self, n_fft: int, hop: int) -> tuple[np.ndarray, np.ndarray]:
+    if (n_fft, hop) not in self._mags:
+      self._mags[n_fft, hop] = tuple(np.abs(_stft(x, n_fft, hop)) for x in self._pair)
+    return self._mags[n_fft, hop]
 
 
 def lsd(
@@ -121,8 +130,13 @@ def lsd(
   """
   if band not in ('full', 'high', 'low'):
     raise ValueError(f"band must be 'full', 'high' or 'low', got {band!r}")
-  ref, est = _mono_pair(ref, est, sample_rate)
-  diff = _log_power(ref, n_fft, hop) - _log_power(est, n_fft, hop)
+  spectra = _Spectra(*_mono_pair(ref, est, sample_rate))
+  return _lsd(spectra, sample_rate, band, cutoff_hz, n_fft, hop)
+
+
+def _lsd(spectra: _Spectra, sample_rate, band, cutoff_hz, n_fft=2048, hop=512) -> float:
+  mag_ref, mag_est = spectra.mags(n_fft, hop)
+  diff = np.log10(mag_ref**2 + EPS) - np.log10(mag_est**2 + EPS)
   if band != 'full':
     above = np.fft.rfftfreq(n_fft, 1.0 / sample_rate) >= _check_cutoff(cutoff_hz, sample_rate)
     diff = diff[:, above if band == 'high' else ~above]
@@ -159,22 +173,33 @@ def mel_distance(
 
   A gain g on est gives exactly ``|log10 g**2|`` wherever the power is far above EPS.
   """
-  ref, est = _mono_pair(ref, est, sample_rate)
+  return _mel_distance(
+    _Spectra(*_mono_pair(ref, est, sample_rate)), sample_rate, n_mels, n_fft, hop
+  )
+
+
+def _mel_distance(spectra: _Spectra, sample_rate, n_mels=80, n_fft=1024, hop=256) -> float:
   fb = spectral.mel_filterbank(int(sample_rate), n_fft, n_mels)
-  log_mel = [np.log10(np.abs(_stft(x, n_fft, hop)) ** 2 @ fb + EPS) for x in (ref, est)]
+  log_mel = [np.log10(m**2 @ fb + EPS) for m in spectra.mags(n_fft, hop)]
   return float(np.mean(np.abs(log_mel[0] - log_mel[1])))
+
+
+_SC_RESOLUTIONS = ((512, 128), (1024, 256), (2048, 512))
 
 
 def spectral_convergence(
   ref: np.ndarray,
   est: np.ndarray,
-  resolutions: Sequence[tuple[int, int]] = ((512, 128), (1024, 256), (2048, 512)),
+  resolutions: Sequence[tuple[int, int]] = _SC_RESOLUTIONS,
 ) -> float:
   """Multi-resolution spectral convergence; est = (1 + e) * ref gives exactly |e|."""
-  ref, est = _mono_pair(ref, est)
+  return _spectral_convergence(_Spectra(*_mono_pair(ref, est)), resolutions)
+
+
+def _spectral_convergence(spectra: _Spectra, resolutions=_SC_RESOLUTIONS) -> float:
   values = []
   for n_fft, hop in resolutions:
-    mag_ref, mag_est = np.abs(_stft(ref, n_fft, hop)), np.abs(_stft(est, n_fft, hop))
+    mag_ref, mag_est = spectra.mags(n_fft, hop)
     values.append(np.linalg.norm(mag_ref - mag_est) / np.linalg.norm(mag_ref))
   return float(np.mean(values))
 
@@ -292,13 +317,14 @@ def _channel_metrics(
   params: spectral.SpectralParams,
   optional: Iterable[str],
 ) -> dict[str, float]:
+  spectra = _Spectra(*_mono_pair(ref, est, sample_rate))  # each STFT once for the clip
   out = {
-    'lsd': lsd(ref, est, sample_rate),
-    'lsd_high': lsd(ref, est, sample_rate, band='high', cutoff_hz=cutoff_hz),
-    'lsd_low': lsd(ref, est, sample_rate, band='low', cutoff_hz=cutoff_hz),
+    'lsd': _lsd(spectra, sample_rate, 'full', cutoff_hz),
+    'lsd_high': _lsd(spectra, sample_rate, 'high', cutoff_hz),
+    'lsd_low': _lsd(spectra, sample_rate, 'low', cutoff_hz),
     'si_sdr': si_sdr(ref, est),
-    'mel_distance': mel_distance(ref, est, sample_rate),
-    'spectral_convergence': spectral_convergence(ref, est),
+    'mel_distance': _mel_distance(spectra, sample_rate),
+    'spectral_convergence': _spectral_convergence(spectra),
     'high_band_energy_ratio': high_band_energy_ratio(ref, est, sample_rate, cutoff_hz),
     'spec_mse': compressed_spectrogram_mse(ref, est, params),
   }
