@@ -26,6 +26,9 @@ log = logging.getLogger('restoration')
 
 
 EQUAL_BUDGET = 'regression_equal_budget'
+# Test items (each under every degradation) that an iterative method is scored on at every
+# sampler step count; the step count with the lowest LSD there is scored on the whole split.
+SWEEP_ITEMS = 16
 
 
 def _budget_seconds(workdir: str) -> float:
@@ -116,24 +119,43 @@ def run(
     runs.append(EQUAL_BUDGET)
     if not train(EQUAL_BUDGET):
       return {'timings': timings}
-  evals = {}
+  restorers = _restorers(out, runs)  # loaded once for evaluation, real recordings and figure
+  evals, sweeps = {}, {}
   for m in runs:
     t = time.time()
+    wd, steps = os.path.join(out, m), None
+    if len(methods_lib.get(configs[m].method).eval_steps(configs[m])) > 1:
+      # Quality per sampler step count on a fixed subset; the best count, on the whole split.
+      sweeps[m] = evaluate.evaluate_workdir(
+        wd,
+        config=configs[m],
+        restorer=restorers[m],
+        max_items=SWEEP_ITEMS,
+        out_dir=os.path.join(wd, 'eval', 'steps'),
+        optional_metrics=optional_metrics,
+        perceptual_items=0,
+      )
+      steps = report.best_steps({m: sweeps[m]})[m]
     evals[m] = evaluate.evaluate_workdir(
-      os.path.join(out, m), config=configs[m], optional_metrics=optional_metrics
+      wd,
+      config=configs[m],
+      restorer=restorers[m],
+      steps_list=None if steps is None else [steps],
+      optional_metrics=optional_metrics,
     )
     timings[f'evaluate_{m}_seconds'] = time.time() - t
   steps = report.best_steps(evals)
-  real_results = score_real_recordings(out, runs, steps=steps) if real else None
-  figure = write_figure_and_examples(out, runs, steps=steps)
+  restorers = {m: r.with_steps(steps[m]) for m, r in restorers.items()}
+  real_results = score_real_recordings(out, runs, restorers=restorers) if real else None
+  figure = write_figure_and_examples(out, runs, restorers=restorers)
   timings['total_seconds'] = time.time() - start
-  report.write_demo_report(out, runs, evals, real_results, timings, figure)
+  report.write_demo_report(out, runs, evals, real_results, timings, figure, sweeps)
   log.info(
     'compare: done in %.0f s; report at %s',
     timings['total_seconds'],
     os.path.join(out, 'report.md'),
   )
-  return {'evals': evals, 'real': real_results, 'timings': timings}
+  return {'evals': evals, 'sweeps': sweeps, 'real': real_results, 'timings': timings}
 
 
 def score_real_recordings(
@@ -144,10 +166,11 @@ def score_real_recordings(
   steps: Mapping[str, int | None] | None = None,
   sources: Sequence | None = None,
   visqol_bitrates=(16,),
+  restorers: Mapping | None = None,
 ) -> dict | None:
   """Real speech and music (never trained on), MP3 at ``bitrates``: each method vs the input.
-  ``steps`` picks a diffusion step count per method (default: the config's); ``sources``
-  defaults to ``real_audio.REAL_SOURCES``. None, with a warning, when their packages are not
+  ``steps`` picks a diffusion step count per method (default: the config's), unless
+  ``restorers`` gives the loaded ones; ``sources`` defaults to ``real_audio.REAL_SOURCES``. None, with a warning, when their packages are not
   installed: the program never installs them, ``make real-audio`` does.
 
   Perceptual metrics as in ``evaluate.PERCEPTUAL``: PESQ-WB and STOI on speech at every
@@ -166,7 +189,7 @@ def score_real_recordings(
       ' '.join(missing),
     )
     return None
-  restorers = _restorers(out, methods, steps)
+  restorers = restorers or _restorers(out, methods, steps)
   sr = next(iter(restorers.values())).sample_rate
   clips = real_audio.load_real_clips(sr, max_seconds=max_seconds, sources=sources)
   available = set(metrics.available_optional_metrics())
@@ -206,7 +229,7 @@ def score_real_recordings(
   return result
 
 
-def _restorers(out: str, methods: Sequence[str], steps: Mapping[str, int | None] | None):
+def _restorers(out: str, methods: Sequence[str], steps: Mapping[str, int | None] | None = None):
   from restoration.inference import Restorer
 
   return {m: Restorer(os.path.join(out, m), steps=(steps or {}).get(m)) for m in methods}
@@ -217,18 +240,19 @@ def write_figure_and_examples(
   methods: Sequence[str],
   degradation: str | None = None,
   steps: Mapping[str, int | None] | None = None,
+  restorers: Mapping | None = None,
 ) -> str:
   """spectrograms.png, spectrograms.json (what it shows and why) and examples/<kind>_<panel>.wav:
   per kind of clip, the held-out clip the codec damaged most in the high band
   (``figures.most_damaged``) at ``degradation`` (default ``evaluate.damage_degradation``: the
   lowest-bitrate MP3), restored by every method (diffusion at ``steps[method]`` sampler steps,
-  default the config's). Test clips first; validation clips, never trained on either, only
+  default the config's; or the loaded ``restorers``). Test clips first; validation clips, never trained on either, only
   fill a kind the test split lacks (the smoke test split is all music)."""
   from restoration.data import audio
   from restoration.data import builder as builder_lib
   from restoration.evaluate import evaluate, figures
 
-  restorers = _restorers(out, methods, steps)
+  restorers = restorers or _restorers(out, methods, steps)
   cfg = next(iter(restorers.values())).config
   sr = int(cfg.data.sample_rate)
   degs = list(cfg.data.degradations)

@@ -46,6 +46,15 @@ def test_warm_started_comparison_with_an_equal_budget_baseline(smoke_data_dir, t
     assert target.count(': met') + target.count(': missed') == 2
     assert f'vs {compare.EQUAL_BUDGET}: LSD-high' in target
   assert 'Target for **regression' not in report
+  # The bridge's step counts are swept on a subset; the table's count is scored on the split.
+  sweep, scored = result['sweeps']['predictive_bridge'], result['evals']['predictive_bridge']
+  assert [r['steps'] for r in sweep['runs']] == [1, 2] and len(scored['runs']) == 1
+  lsd = {r['steps']: r['metrics']['all']['restored']['lsd']['mean'] for r in sweep['runs']}
+  assert scored['runs'][0]['steps'] == min(lsd, key=lsd.get)
+  assert sweep['num_clips'] == min(compare.SWEEP_ITEMS, scored['num_clips'])
+  assert (out / 'predictive_bridge' / 'eval' / 'steps' / 'metrics.json').exists()
+  assert f'Scored on the first {sweep["num_clips"]} test clips' in report
+  assert set(result['sweeps']) == {'predictive_bridge'}
   # A re-run trains nothing again and says so.
   again = compare.run(str(out), 'smoke', ['regression'], smoke_data_dir, real=False)
   assert again['timings']['reused'] == ['regression']

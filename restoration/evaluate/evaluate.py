@@ -38,6 +38,7 @@ Undefined values (NaN) are written as null.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import math
@@ -265,6 +266,7 @@ def evaluate_workdir(
   max_seconds: float = 30.0,
   batch_size: int = 16,
   perceptual_items: int = 8,
+  restorer=None,
 ) -> dict:
   """Scores ``workdir``'s ``checkpoint``; writes metrics.json and metrics.md; returns the dict.
 
@@ -273,6 +275,8 @@ def evaluate_workdir(
   config saved with the checkpoint. ``max_items`` caps test items or files; ``batch_size``
   is the number of single-channel clips per compiled call on the test split.
   ``perceptual_items``: items of each kind in the perceptual subset (0 disables it).
+  ``restorer``: ``workdir``'s :class:`restoration.inference.Restorer`, already loaded (then
+  ``checkpoint`` is the one it loaded), so that several scorings share one load.
   """
   from restoration import inference, methods, spectral
   from restoration.data import codecs
@@ -282,8 +286,8 @@ def evaluate_workdir(
     raise EvaluateError(f'max_items={max_items!r}: expected a positive count')
   if perceptual_items < 0:
     raise EvaluateError(f'perceptual_items={perceptual_items!r}: expected a count >= 0')
-  restorer = inference.Restorer(workdir, checkpoint=checkpoint)
-  cfg = restorer.config
+  restorer = restorer or inference.Restorer(workdir, checkpoint=checkpoint)
+  cfg = copy.deepcopy(restorer.config)  # the data paths below are this scoring's only
   if config is not None:
     for key in _DATA_PATHS:
       cfg.data[key] = config.data[key]
