@@ -1,8 +1,8 @@
 """Export a trained run as one file that restores audio without the training code:
 ``python -m restoration.export --workdir=DIR --out=FILE [--steps=N] [--chunk_seconds=4]``.
 
-:func:`export` serialises the restorer's jitted wave -> wave pass for its fixed chunk length
-and any batch (``jax.export`` with a symbolic batch dimension: one chunk per channel), with the
+:func:`export` serialises the restorer's jitted wave -> wave pass for its chunk length (and
+the shorter lengths a stream's last chunk may take) and any batch (``jax.export`` with a symbolic batch dimension: one chunk per channel), with the
 parameters baked in, beside a JSON header; :mod:`restoration.exported` loads it.
 """
 
@@ -35,16 +35,20 @@ def export(restorer: Restorer, path: audio.PathLike, platforms: list[str] | None
     return restorer.forward(waves, chunk_key(seed, index))
 
   (batch,) = jax.export.symbolic_shape('batch')
-  exported = jax.export.export(jax.jit(restore_chunks), platforms=platforms)(
-    jax.ShapeDtypeStruct((batch, restorer.chunk_length), jnp.float32),
-    jax.ShapeDtypeStruct((), jnp.int32),
-    jax.ShapeDtypeStruct((), jnp.int32),
-  )
+  exported = {  # the chunk length and the shorter ones a stream's last chunk may take
+    n: jax.export.export(jax.jit(restore_chunks), platforms=platforms)(
+      jax.ShapeDtypeStruct((batch, n), jnp.float32),
+      jax.ShapeDtypeStruct((), jnp.int32),
+      jax.ShapeDtypeStruct((), jnp.int32),
+    )
+    for n in sorted({*restorer.tail_lengths, restorer.chunk_length})
+  }
   meta = {
     'format_version': FORMAT_VERSION,
     'sample_rate': restorer.sample_rate,
     'chunk_samples': restorer.chunk_length,
     'overlap_samples': restorer.overlap,
+    'tail_samples': sorted(exported),
     'method': restorer.config.method,
     'steps': (restorer.steps or int(restorer.config.sampling.steps)) if iterative else None,
     'network_calls': restorer.network_calls,
@@ -52,7 +56,7 @@ def export(restorer: Restorer, path: audio.PathLike, platforms: list[str] | None
     'spectral': dataclasses.asdict(restorer.spectral),
     'workdir': os.path.abspath(restorer.workdir),
     'checkpoint_step': int(restorer.checkpoint_step),
-    'platforms': list(exported.platforms),
+    'platforms': list(exported[restorer.chunk_length].platforms),
     'jax_version': jax.__version__,
   }
   path = os.fspath(path)
@@ -63,7 +67,8 @@ def export(restorer: Restorer, path: audio.PathLike, platforms: list[str] | None
   try:
     with zipfile.ZipFile(tmp, 'w', zipfile.ZIP_DEFLATED) as z:
       z.writestr(META, json.dumps(meta, indent=2) + '\n')
-      z.writestr(MODEL, bytes(exported.serialize()))
+      for n, e in exported.items():
+        z.writestr(MODEL.format(n), bytes(e.serialize()))
     os.replace(tmp, path)
   finally:
     if os.path.exists(tmp):

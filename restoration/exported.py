@@ -1,7 +1,8 @@
 """Restore audio with an exported model (a file written by ``python -m restoration.export``).
 
-The file is a zip of ``model.stablehlo`` (``jax.export``: the jitted wave -> wave pass over a
-batch of single-channel chunks of a fixed length, parameters baked in) and ``meta.json``
+The file is a zip of ``model_<n>.stablehlo`` (``jax.export``: the jitted wave -> wave pass over
+a batch of single-channel chunks of ``n`` samples, parameters baked in; one per length a chunk
+takes: the chunk length and the shorter ones of a stream's last chunk) and ``meta.json``
 (sample rate, chunk and overlap samples, method, sampler steps, spectral parameters). This
 loader needs jax, numpy, soxr and soundfile only: no training, model, checkpoint, flax or
 orbax code. Chunking, cross-fades, resampling, file and folder I/O are
@@ -26,8 +27,8 @@ from restoration.data import audio
 from restoration.errors import UserError
 from restoration.streaming import ChunkedRestorer
 
-MODEL, META = 'model.stablehlo', 'meta.json'
-FORMAT_VERSION = 1
+MODEL, META = 'model_{}.stablehlo', 'meta.json'  # MODEL.format(chunk samples)
+FORMAT_VERSION = 2
 
 
 class ExportError(UserError, ValueError):
@@ -43,7 +44,7 @@ class ExportedRestorer(ChunkedRestorer):
     try:
       with zipfile.ZipFile(path) as z:
         meta = json.loads(z.read(META))
-        model = z.read(MODEL)
+        models = {int(n): z.read(MODEL.format(n)) for n in meta.get('tail_samples', ())}
     except (OSError, zipfile.BadZipFile, KeyError, ValueError) as e:
       raise ExportError(
         f'{path}: not an exported model ({e}); write one with python -m restoration.export'
@@ -58,12 +59,19 @@ class ExportedRestorer(ChunkedRestorer):
     self.chunk_length, self.overlap = int(meta['chunk_samples']), int(meta['overlap_samples'])
     self.method, self.steps = meta['method'], meta['steps']
     self.seed = meta['seed'] if seed is None else seed
-    self._call = jax.jit(jax.export.deserialize(bytearray(model)).call)
+    self.tail_lengths = tuple(models)
+    self._calls = {n: jax.jit(jax.export.deserialize(bytearray(m)).call) for n, m in models.items()}
 
   def restore_waves(self, waves: np.ndarray, index: int = 0) -> np.ndarray:
-    """One pass of the exported model over ``waves [batch, chunk_length]``."""
+    """One pass of the exported model over ``waves [batch, n]``, ``n`` one of
+    :attr:`tail_lengths` (the chunk length among them)."""
     waves = np.asarray(waves, np.float32)
-    return np.asarray(self._call(waves, np.int32(self.seed), np.int32(index)))
+    if waves.ndim != 2 or waves.shape[1] not in self._calls:
+      raise ExportError(
+        f'{self.path}: waves of shape {waves.shape}; this model takes [batch, n] for n in '
+        f'{", ".join(map(str, self._calls))}'
+      )
+    return np.asarray(self._calls[waves.shape[1]](waves, np.int32(self.seed), np.int32(index)))
 
 
 def load(path: audio.PathLike, **kwargs) -> ExportedRestorer:

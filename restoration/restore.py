@@ -37,6 +37,9 @@ def _parser() -> argparse.ArgumentParser:
   p.add_argument('--chunk_seconds', type=float, default=None, help='model input length (4)')
   p.add_argument('--overlap_seconds', type=float, default=None, help='cross-fade length (0.5)')
   p.add_argument('--seed', type=int, default=None, help='sampling seed (diffusion)')
+  p.add_argument(
+    '--workers', type=int, default=None, help='folder: files restored at once (CPU cores + 1)'
+  )
   return p
 
 
@@ -58,8 +61,10 @@ def _restorer(args) -> streaming.ChunkedRestorer:
 
 def _restore_folder(args) -> int:
   fmt = args.format or 'wav'
+  if args.workers is not None and args.workers < 1:
+    raise streaming.RestoreError(f'--workers={args.workers}: expected at least 1')
   streaming.plan_tree(args.input, args.output, fmt)  # bad folders fail before JAX starts
-  result = _restorer(args).restore_tree(args.input, args.output, fmt=fmt)
+  result = _restorer(args).restore_tree(args.input, args.output, fmt=fmt, workers=args.workers)
   speed = result.audio_seconds / max(result.wall_seconds, 1e-9)
   print(
     f'restored {len(result.restored)} files ({result.audio_seconds:.1f} s of audio) into '

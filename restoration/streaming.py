@@ -8,8 +8,10 @@ training, model or checkpoint code: an exported model runs with jax, numpy, soxr
 Files stream with bounded memory: blocks are read as they are needed (libsndfile; other formats
 are first decoded by ffmpeg to a temporary WAV on disk), resampled to the model's rate by a
 streaming resampler, restored in chunks of a fixed size (one compiled shape; the last chunk is
-zero-padded) that overlap and are joined with a Hann cross-fade, resampled back and written to
-a temporary file beside the output that replaces it only when complete. Each channel is
+zero-padded to the shortest of :func:`tail_lengths`, so a file shorter than a chunk costs about
+its own length) that overlap and are joined with a Hann cross-fade, resampled back and written
+to a temporary file beside the output that replaces it only when complete. A folder is restored
+by a few files at a time in threads (one model call alone keeps ~1.2 of 2 CPU cores busy). Each channel is
 restored independently (the models are trained on single channels). The output has the
 input's rate, channel count and exact length, sample-aligned with it (soxr compensates its
 filter delay).
@@ -18,6 +20,7 @@ filter delay).
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import dataclasses
 import os
 import secrets
@@ -55,6 +58,19 @@ def chunk_samples(chunk_seconds: float, overlap_seconds: float, rate: int) -> tu
   return max(1, int(round(chunk_seconds * rate))), int(round(overlap_seconds * rate))
 
 
+def default_workers() -> int:
+  """Files a folder restore works on at once: one per CPU core, plus one so that no core idles
+  while a thread reads, writes or dispatches (on 2 cores 3 workers beat 2 by ~10%)."""
+  return (os.cpu_count() or 1) + 1
+
+
+def tail_lengths(chunk: int, parts: int = 4) -> tuple[int, ...]:
+  """The lengths a stream's last chunk may be zero-padded to: ``parts`` even steps up to
+  ``chunk`` (each one more compiled shape), so the last chunk costs at most ``chunk / parts``
+  of padding instead of up to a whole chunk."""
+  return tuple(sorted({max(1, -(-chunk * k // parts)) for k in range(1, parts + 1)}))
+
+
 def resampler(in_rate: int, out_rate: int, channels: int) -> Callable[..., np.ndarray]:
   """``fn(block [n, C], last=False)``: streaming soxr HQ (delay-compensated), or identity."""
   if in_rate == out_rate:
@@ -69,10 +85,17 @@ class Chunker:
   (fade-in + fade-out = 1), which also hides the edges of each chunk's zero-padded STFT."""
 
   def __init__(
-    self, fn: Callable[[np.ndarray, int], np.ndarray], length: int, overlap: int, channels: int
+    self,
+    fn: Callable[[np.ndarray, int], np.ndarray],
+    length: int,
+    overlap: int,
+    channels: int,
+    tails: tuple[int, ...] = (),
   ):
-    """``fn(chunk [length, channels], chunk_index) -> restored chunk``."""
+    """``fn(chunk [n, channels], chunk_index) -> restored chunk``: ``n`` is ``length``, or
+    for the last chunk the shortest of ``tails`` that holds what is left."""
     self._fn, self._length, self._overlap = fn, length, overlap
+    self._tails = sorted({*tails, length})
     self._fade_in = (np.sin(0.5 * np.pi * (np.arange(overlap) + 0.5) / max(overlap, 1)) ** 2)[
       :, None
     ].astype(np.float32)
@@ -86,7 +109,8 @@ class Chunker:
     o = self._overlap
     if self._tail is not None:
       y[:o] = y[:o] * self._fade_in + self._tail
-    self._tail = y[self._length - o :] * (1 - self._fade_in)
+    if y.shape[0] == self._length:  # a shorter one is the last: nothing follows it
+      self._tail = y[self._length - o :] * (1 - self._fade_in)
     return y[:emit]
 
   def push(self, x: np.ndarray) -> np.ndarray:
@@ -104,17 +128,19 @@ class Chunker:
     n = self._buffer.shape[0]
     if n == 0 and self._count:
       return self._buffer
-    x = np.pad(self._buffer, ((0, self._length - n), (0, 0)))
-    return self._chunk(x, n)
+    padded = next(t for t in self._tails if t >= n)
+    return self._chunk(np.pad(self._buffer, ((0, padded - n), (0, 0))), n)
 
 
 class Stream:
   """Input-rate blocks in, restored input-rate blocks out; in total exactly as many samples
   as went in (resampler rounding is padded or trimmed at the end, never in the middle)."""
 
-  def __init__(self, fn, model_rate: int, rate: int, channels: int, length: int, overlap: int):
+  def __init__(
+    self, fn, model_rate: int, rate: int, channels: int, length: int, overlap: int, tails=()
+  ):
     self._down = resampler(rate, model_rate, channels)
-    self._chunker = Chunker(fn, length, overlap, channels)
+    self._chunker = Chunker(fn, length, overlap, channels, tails)
     self._up = resampler(model_rate, rate, channels)
     self._channels = channels
     self._pending = np.zeros((0, channels), np.float32)
@@ -191,9 +217,11 @@ class ChunkedRestorer:
   sample_rate: int
   chunk_length: int  # samples the model sees at once (one compiled shape)
   overlap: int  # samples cross-faded between consecutive chunks
+  tail_lengths: tuple[int, ...] = ()  # shorter lengths the last chunk may take (more shapes)
 
   def restore_waves(self, waves: np.ndarray, index: int = 0) -> np.ndarray:
-    """One model pass over ``waves [batch, chunk_length]``; ``index`` picks sampling noise."""
+    """One model pass over ``waves [batch, n]``, ``n`` the chunk length or one of the tail
+    lengths; ``index`` picks sampling noise."""
     raise NotImplementedError
 
   def _stream(self, rate: int, channels: int) -> Stream:
@@ -204,6 +232,7 @@ class ChunkedRestorer:
       channels,
       self.chunk_length,
       self.overlap,
+      self.tail_lengths,
     )
 
   def restore_array(self, wave: np.ndarray, sample_rate: int) -> np.ndarray:
@@ -292,37 +321,66 @@ class ChunkedRestorer:
     *,
     fmt: str = 'wav',
     progress: bool = True,
+    workers: int | None = None,
   ) -> TreeResult:
     """Restores every audio file under ``in_dir`` into the same layout under ``out_dir``
-    (see :func:`plan_tree`), with this one loaded model. Outputs that exist are kept (each
-    is renamed into place only when complete), so a re-run resumes; a file that fails is
-    recorded in the result and the rest go on."""
+    (see :func:`plan_tree`), with this one loaded model, ``workers`` files at a time (default
+    :func:`default_workers`; the model's calls overlap each other and the file I/O). Outputs that
+    exist are kept (each is renamed into place only when complete), so a re-run resumes; a
+    file that fails is recorded in the result and the rest go on."""
     from tqdm import tqdm
 
+    workers = default_workers() if workers is None else workers
+    if workers < 1:
+      raise RestoreError(f'workers={workers!r}: expected at least 1')
     plan = plan_tree(in_dir, out_dir, fmt)
     result = TreeResult()
+    todo = []
+    for src, dst in plan:
+      if dst.exists():
+        result.existing.append(os.fspath(dst))
+      else:
+        todo.append((src, dst))
+
+    def restore(src: Path, dst: Path) -> dict[str, float]:
+      dst.parent.mkdir(parents=True, exist_ok=True)
+      return self.restore_file(src, dst, progress=False)
+
     start = time.perf_counter()
-    with tqdm(
-      total=len(plan), unit='file', desc='restore', file=sys.stderr, disable=not progress
-    ) as bar:
-      for src, dst in plan:
-        if dst.exists():
-          result.existing.append(os.fspath(dst))
-        else:
-          dst.parent.mkdir(parents=True, exist_ok=True)
+    with (
+      tqdm(
+        total=len(plan),
+        initial=len(result.existing),
+        unit='file',
+        desc='restore',
+        file=sys.stderr,
+        disable=not progress,
+      ) as bar,
+      concurrent.futures.ThreadPoolExecutor(workers) as pool,
+    ):
+      futures = {pool.submit(restore, src, dst): (src, dst) for src, dst in todo}
+      try:
+        for future in concurrent.futures.as_completed(futures):
+          src, dst = futures[future]
           try:
-            stats = self.restore_file(src, dst, progress=False)
+            stats = future.result()
           except (UserError, sf.SoundFileError) as e:  # this file only: unreadable, corrupt
             result.failed.append((os.fspath(src), ' '.join(str(e).split())))
           else:
             result.restored.append(os.fspath(dst))
             result.audio_seconds += stats['audio_seconds']
-        result.wall_seconds = time.perf_counter() - start
-        bar.set_postfix_str(
-          f'{result.audio_seconds:.0f} s audio, '
-          f'{result.audio_seconds / max(result.wall_seconds, 1e-9):.0f}x real time'
-        )
-        bar.update()
+          result.wall_seconds = time.perf_counter() - start
+          bar.set_postfix_str(
+            f'{result.audio_seconds:.0f} s audio, '
+            f'{result.audio_seconds / max(result.wall_seconds, 1e-9):.0f}x real time'
+          )
+          bar.update()
+      except BaseException:  # Ctrl-C, a bug: files not started are dropped, finished ones kept
+        pool.shutdown(cancel_futures=True)
+        raise
+    order = {os.fspath(p): i for i, pair in enumerate(plan) for p in pair}
+    result.restored.sort(key=order.get)
+    result.failed.sort(key=lambda f: order[f[0]])
     return result
 
 

@@ -48,8 +48,12 @@ def models(smoke_run, tmp_path_factory):
 
 def test_export_header_describes_the_model(models, smoke_run):
   with zipfile.ZipFile(models['diffusion']) as z:
-    assert sorted(z.namelist()) == ['meta.json', 'model.stablehlo']
     meta = json.loads(z.read('meta.json'))
+    # The 1 s chunk and the quarter lengths a stream's last chunk is padded to.
+    assert meta['tail_samples'] == [4000, 8000, 12000, 16000]
+    assert sorted(z.namelist()) == sorted(
+      ['meta.json'] + [f'model_{n}.stablehlo' for n in meta['tail_samples']]
+    )
   config = inference.saved_config(smoke_run('diffusion'))
   assert meta['method'] == 'diffusion' and meta['steps'] == 2 and meta['seed'] == 3
   assert meta['sample_rate'] == config.data.sample_rate == 16000

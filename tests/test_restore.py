@@ -251,3 +251,47 @@ def test_public_api_loads_lazily_and_restores(workdir):
   assert isinstance(r, restoration.Restorer)
   wave = chirp(1.7, 22050, 2)
   np.testing.assert_array_equal(r.restore(wave, 22050), r.restore_array(wave, 22050))
+
+
+def test_the_last_chunk_is_padded_to_the_shortest_tail_length():
+  """A stream's last chunk costs about its own length, not a whole chunk, and the tail
+  lengths change nothing else: the joined output is the model's, sample for sample."""
+  from restoration.streaming import Chunker, tail_lengths
+
+  assert tail_lengths(16000) == (4000, 8000, 12000, 16000)
+  seen = []
+
+  def fn(x, index):  # a model that shows what it was given
+    seen.append(x.shape[0])
+    return 2 * x
+
+  x = np.random.default_rng(0).standard_normal((16000 + 12000 + 2000, 1)).astype(np.float32)
+  chunker = Chunker(fn, 16000, 4000, 1, tail_lengths(16000))
+  y = np.concatenate([chunker.push(x), chunker.finish()])
+  # Hops of 12000: chunks at 0 and 12000, then 6000 samples left (4000 of overlap + 2000).
+  assert seen == [16000, 16000, 8000]
+  np.testing.assert_allclose(y, 2 * x, atol=1e-6)  # fades sum to one across every seam
+  seen.clear()
+  short = Chunker(fn, 16000, 4000, 1, tail_lengths(16000))
+  assert short.push(x[:5000]).shape == (0, 1)  # not a whole chunk yet
+  np.testing.assert_allclose(short.finish(), 2 * x[:5000])
+  assert seen == [8000]
+
+
+def test_folder_restore_in_threads_matches_one_at_a_time(workdir, tmp_path):
+  r = inference.Restorer(workdir, chunk_seconds=1.0, overlap_seconds=0.25)
+  src = tmp_path / 'in'
+  src.mkdir()
+  for i, seconds in enumerate([0.3, 1.0, 1.6, 2.9, 0.8, 2.2]):
+    sf.write(src / f'{i}.wav', chirp(seconds, 16000, 1 + i % 2), 16000, subtype='FLOAT')
+  (src / 'bad.wav').write_bytes(b'RIFF junk')
+  one = r.restore_tree(src, tmp_path / 'one', progress=False, workers=1)
+  three = r.restore_tree(src, tmp_path / 'three', progress=False, workers=3)
+  assert [Path(p).name for p in three.restored] == [f'{i}.wav' for i in range(6)]  # plan order
+  assert [Path(p).name for p, _ in three.failed] == ['bad.wav']
+  assert three.audio_seconds == pytest.approx(one.audio_seconds)
+  for name in (Path(p).name for p in one.restored):
+    a, b = sf.read(tmp_path / 'one' / name)[0], sf.read(tmp_path / 'three' / name)[0]
+    np.testing.assert_array_equal(a, b)
+  with pytest.raises(ValueError, match='workers=0: expected at least 1'):
+    r.restore_tree(src, tmp_path / 'none', workers=0)

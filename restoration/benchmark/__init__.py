@@ -263,10 +263,11 @@ def bench_folder(
   workdirs: list[str], files: int = 50, seconds: int = 3, cli_calls: int = 5
 ) -> dict:
   """Files/s and audio seconds/s of restoring a folder of ``files`` files of ``seconds`` each
-  in one process (``Restorer.restore_tree``: one load and compile, timed apart), against one
-  ``restore`` CLI call per file (each loads and compiles; ``cli_calls`` are timed and scaled
+  in one process (``Restorer.restore_tree``: one load and compile, timed apart; one file at a
+  time and one per CPU core at once), against one ``restore`` CLI call per file (each loads and compiles; ``cli_calls`` are timed and scaled
   to ``files``, to keep the section affordable)."""
   from restoration.inference import Restorer
+  from restoration.streaming import default_workers
 
   out: dict = {
     'folder_files': files,
@@ -285,9 +286,10 @@ def bench_folder(
       restorer = Restorer(wd)
       restorer.restore_file(inputs[0], os.path.join(tmp, 'warm-up.wav'), progress=False)
       load = time.perf_counter() - start
+      serial = restorer.restore_tree(src, os.path.join(tmp, f'one{k}'), progress=False, workers=1)
       result = restorer.restore_tree(src, os.path.join(tmp, f'tree{k}'), progress=False)
-      if len(result.restored) != files:
-        raise RuntimeError(f'folder restore of {wd} failed: {result.failed}')
+      if len(result.restored) != files or len(serial.restored) != files:
+        raise RuntimeError(f'folder restore of {wd} failed: {result.failed or serial.failed}')
       start = time.perf_counter()
       for i, path in enumerate(inputs[:cli_calls]):
         p = subprocess.run(
@@ -304,6 +306,8 @@ def bench_folder(
       out['folder'][name] = r = {
         'in_process_files_per_s': files / tree,
         'in_process_audio_seconds_per_s': result.audio_seconds / tree,
+        'in_process_workers': default_workers(),
+        'one_at_a_time_audio_seconds_per_s': serial.audio_seconds / serial.wall_seconds,
         'in_process_load_compile_seconds': load,
         'in_process_total_seconds': load + tree,
         'separate_calls_files_per_s': 1 / per_call,
@@ -312,7 +316,9 @@ def bench_folder(
       }
       print(
         f'folder {name}: {files} files x {seconds} s in process: {r["in_process_files_per_s"]:.1f} '
-        f'files/s, {r["in_process_audio_seconds_per_s"]:.0f} audio s/s (after {load:.1f} s load '
+        f'files/s, {r["in_process_audio_seconds_per_s"]:.0f} audio s/s with '
+        f'{r["in_process_workers"]} workers ({r["one_at_a_time_audio_seconds_per_s"]:.0f} one '
+        f'file at a time; after {load:.1f} s load '
         f'+ compile; {load + tree:.1f} s in all); separate CLI calls: '
         f'{r["separate_calls_files_per_s"]:.2f} files/s, '
         f'{r["separate_calls_audio_seconds_per_s"]:.2f} audio s/s ({cli_calls} calls timed, '
