@@ -169,9 +169,9 @@ def score_real_recordings(
   restorers: Mapping | None = None,
 ) -> dict | None:
   """Real speech and music (never trained on), MP3 at ``bitrates``: each method vs the input.
-  ``steps`` picks a diffusion step count per method (default: the config's), unless
-  ``restorers`` gives the loaded ones; ``sources`` defaults to ``real_audio.REAL_SOURCES``. None, with a warning, when their packages are not
-  installed: the program never installs them, ``make real-audio`` does.
+  ``steps`` picks a diffusion step count per method (default: the config's), unless ``restorers``
+  gives the loaded ones; ``sources`` defaults to ``real_audio.REAL_SOURCES``. None, with a warning,
+  when their packages are not installed: the program never installs them, ``make real-audio`` does.
 
   Perceptual metrics as in ``evaluate.PERCEPTUAL``: PESQ-WB and STOI on speech at every
   bitrate (about 0.1 s per 8 s clip), ViSQOL on music at ``visqol_bitrates`` only: it takes
@@ -246,8 +246,8 @@ def write_figure_and_examples(
   per kind of clip, the held-out clip the codec damaged most in the high band
   (``figures.most_damaged``) at ``degradation`` (default ``evaluate.damage_degradation``: the
   lowest-bitrate MP3), restored by every method (diffusion at ``steps[method]`` sampler steps,
-  default the config's; or the loaded ``restorers``). Test clips first; validation clips, never trained on either, only
-  fill a kind the test split lacks (the smoke test split is all music)."""
+  default the config's; or the loaded ``restorers``). Test clips first; validation clips, never
+  trained on either, only fill a kind the test split lacks (the smoke test split is all music)."""
   from restoration.data import audio
   from restoration.data import builder as builder_lib
   from restoration.evaluate import evaluate, figures

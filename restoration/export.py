@@ -1,10 +1,10 @@
 """Export a trained run as one file that restores audio without the training code:
 ``python -m restoration.export --workdir=DIR --out=FILE [--steps=N] [--chunk_seconds=4]``.
 
-:func:`export` serialises the restorer's jitted wave -> wave pass for its chunk length (and
-the shorter lengths a stream's last chunk may take) and any batch (``jax.export`` with a symbolic batch dimension: one chunk per channel), with the
-parameters baked in, beside a JSON header; :mod:`restoration.exported` loads it.
-"""
+:func:`export` serialises the restorer's jitted wave -> wave pass for its chunk length (and the
+shorter lengths a stream's last chunk may take) and any batch (``jax.export`` with a symbolic batch
+dimension: one chunk per channel), with the parameters baked in, beside a JSON header;
+:mod:`restoration.exported` loads it."""
 
 from __future__ import annotations
 

@@ -7,11 +7,11 @@ training, model or checkpoint code: an exported model runs with jax, numpy, soxr
 
 Files stream with bounded memory: blocks are read as they are needed (libsndfile; other formats
 are first decoded by ffmpeg to a temporary WAV on disk), resampled to the model's rate by a
-streaming resampler, restored in chunks of a fixed size (one compiled shape; the last chunk is
-zero-padded to the shortest of :func:`tail_lengths`, so a file shorter than a chunk costs about
-its own length) that overlap and are joined with a Hann cross-fade, resampled back and written
-to a temporary file beside the output that replaces it only when complete. A folder is restored
-by a few files at a time in threads (one model call alone keeps ~1.2 of 2 CPU cores busy). Each channel is
+streaming resampler, restored in chunks of a fixed size (the last one zero-padded to the
+shortest of :func:`tail_lengths`, so a file shorter than a chunk costs about its own length)
+that overlap and are joined with a Hann cross-fade, resampled back and written to a temporary
+file beside the output that replaces it only when complete. A folder is restored a few files at
+a time in threads (one model call alone keeps ~1.2 of 2 CPU cores busy). Each channel is
 restored independently (the models are trained on single channels). The output has the
 input's rate, channel count and exact length, sample-aligned with it (soxr compensates its
 filter delay).

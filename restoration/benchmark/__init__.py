@@ -262,10 +262,10 @@ def bench_restore(workdirs: list[str], seconds: int = 20, long_minutes: int = 10
 def bench_folder(
   workdirs: list[str], files: int = 50, seconds: int = 3, cli_calls: int = 5
 ) -> dict:
-  """Files/s and audio seconds/s of restoring a folder of ``files`` files of ``seconds`` each
-  in one process (``Restorer.restore_tree``: one load and compile, timed apart; one file at a
-  time and one per CPU core at once), against one ``restore`` CLI call per file (each loads and compiles; ``cli_calls`` are timed and scaled
-  to ``files``, to keep the section affordable)."""
+  """Files/s and audio seconds/s of restoring a folder of ``files`` files of ``seconds`` each in
+  one process (``Restorer.restore_tree``: one load and compile, timed apart; one file at a time and
+  ``default_workers`` at once), against one ``restore`` CLI call per file (each loads and compiles;
+  ``cli_calls`` are timed and scaled to ``files``, to keep the section affordable)."""
   from restoration.inference import Restorer
   from restoration.streaming import default_workers
 
