@@ -98,7 +98,9 @@ class Restorer(ChunkedRestorer):
   ``steps`` sets the diffusion sampler's step count (ignored by single-pass models);
   ``chunk_seconds`` is the chunk the model sees (compiled per channel count, and for the
   shorter :func:`~restoration.streaming.tail_lengths` a stream's last chunk takes) and
-  ``overlap_seconds`` the cross-fade between chunks (at most half a chunk). ``params`` and
+  ``overlap_seconds`` the cross-fade between chunks (at most half a chunk); ``tail_parts``
+  sets those shorter lengths (1: whole chunks only, one shape: cheaper when a few files of
+  varied lengths would each compile another). ``params`` and
   ``config`` are the loaded run's (EMA weights when it kept them).
   """
 
@@ -111,8 +113,11 @@ class Restorer(ChunkedRestorer):
     chunk_seconds: float = 4.0,
     overlap_seconds: float = 0.5,
     seed: int = 0,
+    tail_parts: int = 4,
   ):
     chunk_samples(chunk_seconds, overlap_seconds, 1)  # bad arguments fail before loading
+    if tail_parts < 1:
+      raise RestoreError(f'tail_parts={tail_parts!r}: expected at least 1')
     (self.config, self._nets, self.params, self._rest, self.checkpoint_step) = load_workdir(
       workdir, _check_checkpoint(checkpoint)
     )
@@ -121,7 +126,7 @@ class Restorer(ChunkedRestorer):
     self.chunk_length, self.overlap = chunk_samples(
       chunk_seconds, overlap_seconds, self.sample_rate
     )
-    self.tail_lengths = tail_lengths(self.chunk_length)
+    self.tail_lengths = tail_lengths(self.chunk_length, tail_parts)
     self.seed = seed
     self._set_steps(steps)
 

@@ -113,6 +113,12 @@ CASES = {
     ['--workdir={no_config}', '{wav}', '{tmp}/out.wav'],
     ['no readable checkpoint', 'steps 4, 2'],
   ),
+  'folder_restore_workers': (
+    'restoration.restore',
+    'restore',
+    ['--workdir={tmp}/none', '{empty}', '{tmp}/out', '--workers=0'],
+    ['--workers=0: expected at least 1'],
+  ),
   'non_finite_loss': (
     'restoration.main',
     'main',

@@ -295,3 +295,7 @@ def test_folder_restore_in_threads_matches_one_at_a_time(workdir, tmp_path):
     np.testing.assert_array_equal(a, b)
   with pytest.raises(ValueError, match='workers=0: expected at least 1'):
     r.restore_tree(src, tmp_path / 'none', workers=0)
+  whole = inference.Restorer(workdir, chunk_seconds=1.0, overlap_seconds=0.25, tail_parts=1)
+  assert r.tail_lengths == (4000, 8000, 12000, 16000) and whole.tail_lengths == (16000,)
+  with pytest.raises(ValueError, match='tail_parts=0: expected at least 1'):
+    inference.Restorer(workdir, tail_parts=0)
