@@ -166,7 +166,9 @@ def base_config(
       channels=1,
       degradations=('mp3:16', 'mp3:24', 'mp3:32', 'opus:12', 'vorbis:32'),
       shuffle_seed=0,
-      prefetch=4,
+      prefetch=4,  # host batches tf.data prepares ahead
+      device_prefetch=1,  # batches transferred to the devices ahead of the step's
+      spectra_on='auto',  # where the STFTs run: 'auto' | 'host' | 'device' (data.pipeline)
       **_DATA_SIZES[size],
     )
   )
@@ -312,6 +314,20 @@ def validate(
       codecs.parse_degradation(spec)
     except ValueError as e:
       raise ConfigError(f'config.data.degradations: {e}') from None
+  from restoration.data import pipeline
+
+  need(
+    d.spectra_on in pipeline.SPECTRA_ON,
+    'data.spectra_on',
+    f'one of {", ".join(pipeline.SPECTRA_ON)}',
+  )
+  need(
+    d.spectra_on != 'device' or config.parallel.backend == 'jit',
+    'data.spectra_on',
+    "'host' or 'auto' under parallel.backend='pmap' (it feeds host batches)",
+  )
+  need(d.prefetch > 0, 'data.prefetch', 'a positive integer')
+  need(d.device_prefetch >= 0, 'data.device_prefetch', 'a non-negative integer')
   need(
     d.num_train > 0 and d.num_validation > 0 and d.num_test > 0,
     'data.num_train',

@@ -76,6 +76,18 @@ def test_one_device_jit_and_pmap_agree(method, data_dir):
   assert moved > 1e-4  # training changed the parameters (the comparison is not vacuous)
 
 
+def test_device_spectra_train_as_host_ones(data_dir, tmp_path):
+  """data.spectra_on='device' (what 'auto' picks on an accelerator) trains and validates as
+  the host pipeline does: the same loss and validation scores, to float tolerance."""
+  last = {}
+  for where in ('host', 'device'):
+    c = smoke_config('regression', data_dir, num_steps=2, eval_every=2, log_every=1)
+    c.data.spectra_on = where
+    last[where] = loop.train_and_evaluate(c, str(tmp_path / where))
+  for key in ('loss', 'eval/lsd', 'eval/si_sdr'):
+    assert last['device'][key] == pytest.approx(last['host'][key], rel=1e-3), key
+
+
 def test_resume_is_exact(data_dir, tmp_path):
   c = smoke_config('gan', data_dir, num_steps=4, checkpoint_every=2, eval_every=100)
   loop.train_and_evaluate(c, str(tmp_path / 'straight'))
@@ -158,6 +170,13 @@ def test_config_errors_are_one_line(data_dir):
   c = smoke_config('regression', data_dir)
   c.data.source = 'directory'
   with pytest.raises(config_lib.ConfigError, match='data.audio_dir'):
+    config_lib.validate(c)
+  c = smoke_config('regression', data_dir)
+  c.data.spectra_on = 'gpu'
+  with pytest.raises(config_lib.ConfigError, match="spectra_on='gpu': expected one of auto"):
+    config_lib.validate(c)
+  c.data.spectra_on, c.parallel.backend = 'device', 'pmap'
+  with pytest.raises(config_lib.ConfigError, match="spectra_on='device': expected 'host' or"):
     config_lib.validate(c)
 
 

@@ -1,7 +1,7 @@
 """Speed numbers, measured (the CLI is ``python -m restoration.benchmark``, see ``__main__``).
 
-Sections (``--sections``): ``input`` (pipeline examples/s and spectrogram frames/s after
-warm-up), ``train`` (compile time, steps/s, examples/s and audio seconds/s of the compiled step
+Sections (``--sections``): ``input`` (examples/s and spectrogram frames/s the pipeline
+delivers to the devices, after warm-up), ``train`` (compile time, steps/s, examples/s and audio seconds/s of the compiled step
 on synthetic batches of the real shape, its FLOPs from XLA's cost analysis, the model FLOP
 utilisation against the device's peak at ``train.compute_dtype``, peak host memory; with
 ``--profile=DIR`` a ``jax.profiler`` trace of a few steps), ``flops`` (forward GFLOP per second
@@ -62,19 +62,26 @@ def peak_host_memory_mb() -> float:
 
 
 def bench_input(config, steps: int) -> dict:
+  """Examples/s the pipeline delivers to the devices: global batches on the mesh, with their
+  spectrograms computed where ``config.data.spectra_on`` puts them, after a 3-batch warm-up."""
   from restoration.data import builder as builder_lib
   from restoration.data import pipeline
+  from restoration.train import sharding
 
   b = builder_lib.prepare(config.data)
-  it = pipeline.local_batches(b, config)
+  mesh = sharding.make_mesh(config.parallel.model_axis)
+  it = pipeline.global_batches(b, config, sharding.batch_sharding(mesh))
   for _ in range(3):
     batch = next(it)
+  jax.block_until_ready(batch)
   start = time.perf_counter()
   for _ in range(steps):
     batch = next(it)
+  jax.block_until_ready(batch)
   dt = time.perf_counter() - start
   examples = steps * batch['clean'].shape[0]
   return {
+    'input_spectra_on': pipeline.spectra_on(config),
     'input_examples_per_s': examples / dt,
     'input_frames_per_s': examples * batch['clean'].shape[1] / dt,
     'input_audio_seconds_per_s': examples * config.data.crop_seconds / dt,
@@ -358,6 +365,7 @@ def run(
     'devices': jax.device_count(),
     'backend': jax.default_backend(),
     'device_kind': jax.devices()[0].device_kind,
+    'host_cpus': os.cpu_count(),
   }
   if 'restore' in sections and workdirs:
     results.update(bench_restore(list(workdirs), long_minutes=long_minutes))

@@ -23,6 +23,10 @@ import tensorflow_datasets as tfds
 from restoration.data import pairs, sources
 from restoration.data.splits import SPLITS
 
+# Samples as raw int16 bytes: TFDS's default encoding upcasts integers to int64 varints (10
+# bytes for a negative sample), whose protobuf parse held the GIL for ~6 ms an item.
+RAW = tfds.features.Encoding.BYTES
+
 
 @dataclasses.dataclass(kw_only=True)
 class PairsConfig(tfds.core.BuilderConfig):
@@ -80,8 +84,12 @@ def builder_config(data_cfg) -> PairsConfig:
 class RestorationPairs(tfds.core.GeneratorBasedBuilder):
   """Clean clips with every configured codec degradation, sample-aligned."""
 
-  VERSION = tfds.core.Version('1.0.0')
-  RELEASE_NOTES = {'1.0.0': 'Initial release.'}
+  VERSION = tfds.core.Version('2.0.0')
+  RELEASE_NOTES = {
+    '1.0.0': 'Initial release.',
+    '2.0.0': 'Samples stored as raw int16 bytes (1.0.0 upcast them to int64 varints): '
+    'an item reads ~10x faster.',
+  }
   BUILDER_CONFIGS = [PairsConfig(name='synthetic_16k_default')]
 
   def _info(self) -> tfds.core.DatasetInfo:
@@ -91,9 +99,9 @@ class RestorationPairs(tfds.core.GeneratorBasedBuilder):
       features=tfds.features.FeaturesDict(
         {
           'key': tfds.features.Text(),
-          'clean': tfds.features.Tensor(shape=(n, c.channels), dtype=np.int16),
+          'clean': tfds.features.Tensor(shape=(n, c.channels), dtype=np.int16, encoding=RAW),
           'degraded': tfds.features.Tensor(
-            shape=(len(c.degradations), n, c.channels), dtype=np.int16
+            shape=(len(c.degradations), n, c.channels), dtype=np.int16, encoding=RAW
           ),
         }
       ),
