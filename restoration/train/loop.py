@@ -204,22 +204,22 @@ def _train(
   curve, history = [], []  # the learning curve and the logged learning signals, for the log
   with checkpoint_lib.PreemptionGuard() as guard:
     end = min(t.num_steps, stop_at or t.num_steps)
+    # The previous step's non-finite count, read once this step is dispatched: reading this
+    # step's would idle the accelerator between steps. A non-finite step changes no weights.
+    pending = None
     for step in range(start, end):
       batch = next(batches)
       state, metrics = step_fn(state, batch, jax.random.fold_in(rng, step))
-      nonfinite = int(jax.device_get(metrics['nonfinite']))
       if compile_s is None:
+        jax.block_until_ready(metrics)
         compile_s, t0 = time.time() - t0, time.time()
         log.info('[%s] first step (compile + input warm-up) took %.1f s', config.method, compile_s)
       else:
         timed_steps += 1
       done = step + 1
-      if nonfinite >= t.max_nonfinite_steps:
-        raise NonFiniteError(
-          f'{nonfinite} consecutive steps with a non-finite loss or gradient at step {done} '
-          f'(config.train.max_nonfinite_steps={t.max_nonfinite_steps}); lower '
-          'config.train.learning_rate or check the data'
-        )
+      if pending is not None:
+        _check_finite(*pending, t.max_nonfinite_steps)
+      pending = (done, metrics['nonfinite'])
       if done % t.log_every == 0 or done == t.num_steps:
         m = {k: float(v) for k, v in jax.device_get(metrics).items()}
         elapsed = time.time() - t0
@@ -269,6 +269,8 @@ def _train(
       if stop:
         log.info('preempted: saved step %d, exiting', done)
         break
+    if pending is not None:
+      _check_finite(*pending, t.max_nonfinite_steps)
   ckpt.wait_until_finished()
   writer.flush()
   final = jax.device_get(host_state(state))
@@ -301,6 +303,16 @@ def _train(
       },
     )
   return last
+
+
+def _check_finite(step: int, nonfinite: jax.Array, max_steps: int) -> None:
+  count = int(jax.device_get(nonfinite))
+  if count >= max_steps:
+    raise NonFiniteError(
+      f'{count} consecutive steps with a non-finite loss or gradient at step {step} '
+      f'(config.train.max_nonfinite_steps={max_steps}); lower '
+      'config.train.learning_rate or check the data'
+    )
 
 
 def _append_run_log(workdir: str, record: dict) -> None:
