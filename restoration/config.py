@@ -176,7 +176,10 @@ def base_config(
     c.data.degradations = ('mp3:24', 'opus:12')
   c.spectral = ml_collections.ConfigDict(dict(n_fft=512, hop=128, alpha=0.5, beta=0.15))
 
-  c.model = ml_collections.ConfigDict(dict(preset=size, overrides={}, noise_channels=0))
+  # remat: recompute each residual block's activations in the backward pass (models.unet)
+  c.model = ml_collections.ConfigDict(
+    dict(preset=size, overrides={}, noise_channels=0, remat=False)
+  )
   c.critic = ml_collections.ConfigDict(dict(kind='mrstft', preset=size, feature_checkpoint=''))
   c.objective = ml_collections.ConfigDict(
     dict(

@@ -4,6 +4,7 @@ restore in one process against separate CLI calls; the train section's FLOPs, MF
 CPU), printed line and profiler trace; the peak table's lookup."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -96,6 +97,9 @@ def test_train_section_reports_flops_mfu_and_writes_a_profile(smoke_data_dir, tm
   assert r['device_peak_tflops'] is None and r['train_mfu'] is None  # no peak for a CPU
   assert r['train_audio_seconds_per_s'] == pytest.approx(0.5 * r['train_examples_per_s'])
   assert 'MFU –' in p.stdout and 'input/train ratio' in p.stdout
+  assert r['train_temp_mb'] > 0 and r['train_argument_mb'] > 0  # XLA's buffer assignment
+  assert r['input_spectra_on'] == 'host' and r['host_cpus'] == os.cpu_count()
+  assert r['input_host_examples_per_s'] > 0 and r['input_examples_per_s'] > 0
   assert list(trace.rglob('*.xplane.pb'))  # the jax.profiler trace of the extra steps
 
 

@@ -111,8 +111,33 @@ def test_sweep_writes_runnable_slurm_scripts(config_file, tmp_path, capsys):
 
 
 def test_shell_scripts_parse():
-  for script in ('slurm.sbatch', 'tpu_vm.sh'):
+  for script in ('slurm.sbatch', 'tpu_vm.sh', 'gpu_throughput.sh'):
     subprocess.run(['bash', '-n', str(REPO / 'launch' / script)], check=True)
+
+
+def test_gpu_throughput_script_measures_every_method_and_dtype(smoke_data_dir, tmp_path):
+  """The accelerator script, run at smoke size on the CPU: one JSON per (method, dtype), the
+  input section where TensorFlow is (here), a trace, and a summary line for each."""
+  import json
+  import os
+
+  env = dict(os.environ, PYTHON=sys.executable)
+  subprocess.run(
+    ['bash', 'launch/gpu_throughput.sh', str(tmp_path), 'smoke', '1']
+    + [f'--config.data.data_dir={smoke_data_dir}'],
+    cwd=REPO,
+    env=env,
+    check=True,
+    timeout=900,
+  )
+  lines = (tmp_path / 'summary.txt').read_text().splitlines()
+  for method in ('regression', 'projected_gan', 'predictive_bridge'):
+    for dtype in ('float32', 'bfloat16'):
+      r = json.loads((tmp_path / f'{method}-{dtype}.json').read_text())
+      assert (r['method'], r['compute_dtype']) == (method, dtype)
+      assert r['train_flops_per_step'] > 0 and r['input_examples_per_s'] > 0
+    assert sum(line.startswith(f'{method} smoke: train (') for line in lines) == 2, lines
+  assert list((tmp_path / 'trace').rglob('*.xplane.pb'))
 
 
 def _local(*args, **kwargs):

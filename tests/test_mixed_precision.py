@@ -88,3 +88,26 @@ def test_unknown_compute_dtype_stops_the_run_with_one_line(smoke_data_dir, tmp_p
   assert str(e.value) == (
     "config.train.compute_dtype='float16x': expected one of float32, bfloat16"
   )
+
+
+@pytest.mark.parametrize('method', ['regression', 'vocoder'])
+def test_remat_recomputes_blocks_and_gives_the_same_step(method):
+  """model.remat=True (U-Net and vocoder residual blocks under nnx.remat): the same updated
+  parameters as without, and more FLOPs per step, since the blocks run again in the backward
+  pass."""
+  from restoration.models.unet import xla_flops
+
+  params, flops = {}, {}
+  for remat in (False, True):
+    c = load_config(method, 'smoke')
+    c.model.remat = remat
+    nets, state, _ = state_lib.create(c)
+    step = jax.jit(methods.get(method).step(c, nets)).lower(
+      state, synthetic_batch(c), jax.random.key(0)
+    )
+    flops[remat] = xla_flops(step)
+    state, _ = step.compile()(state, synthetic_batch(c), jax.random.key(0))
+    params[remat] = jax.device_get(state['params'])
+  assert flops[True] > flops[False], flops
+  for a, b in zip(jax.tree.leaves(params[False]), jax.tree.leaves(params[True])):
+    np.testing.assert_allclose(a, b, atol=1e-6, rtol=1e-5)

@@ -1,16 +1,17 @@
 """Speed numbers, measured (the CLI is ``python -m restoration.benchmark``, see ``__main__``).
 
 Sections (``--sections``): ``input`` (examples/s and spectrogram frames/s the pipeline
-delivers to the devices, after warm-up), ``train`` (compile time, steps/s, examples/s and audio seconds/s of the compiled step
-on synthetic batches of the real shape, its FLOPs from XLA's cost analysis, the model FLOP
-utilisation against the device's peak at ``train.compute_dtype``, peak host memory; with
-``--profile=DIR`` a ``jax.profiler`` trace of a few steps), ``flops`` (forward GFLOP per second
-of audio of each network, from XLA's cost analysis), ``restore`` (for each trained
-``--workdirs`` run: the real-time factor of ``restore`` on a file, every step count of an
-iterative method's ``sampling.eval_steps``; and the peak memory of the ``restore`` CLI on a
-1-minute and a long file), ``folder`` (for each ``--workdirs`` run: files/s and audio seconds/s
-of one in-process folder restore of 50 short files, against separate ``restore`` CLI calls, a
-few of them timed and scaled). Speed targets are checked here, not in unit tests.
+delivers to the devices, after warm-up), ``train`` (compile time, steps/s, examples/s and
+audio seconds/s of the compiled step on synthetic batches of the real shape, its FLOPs from
+XLA's cost analysis and memory from its buffer assignment, the model FLOP utilisation against
+the device's peak at ``train.compute_dtype``, peak host memory; with ``--profile=DIR`` a
+``jax.profiler`` trace of a few steps), ``flops`` (forward GFLOP per second of audio of each
+network, from XLA's cost analysis), ``restore`` (for each trained ``--workdirs`` run: the
+real-time factor of ``restore`` on a file, every step count of an iterative method's
+``sampling.eval_steps``; and the peak memory of the ``restore`` CLI on a 1-minute and a long
+file), ``folder`` (for each ``--workdirs`` run: files/s and audio seconds/s of one in-process
+folder restore of 50 short files, against separate ``restore`` CLI calls, a few of them timed
+and scaled). Speed targets are checked here, not in unit tests.
 """
 
 from __future__ import annotations
@@ -62,29 +63,36 @@ def peak_host_memory_mb() -> float:
 
 
 def bench_input(config, steps: int) -> dict:
-  """Examples/s the pipeline delivers to the devices: global batches on the mesh, with their
-  spectrograms computed where ``config.data.spectra_on`` puts them, after a 3-batch warm-up."""
+  """Examples/s of this host's pipeline alone (numpy batches, with spectrograms only when
+  ``config.data.spectra_on`` puts them on the host) and of the global batches delivered to the
+  devices (arrays on the mesh, spectrograms included), each after a 3-batch warm-up."""
   from restoration.data import builder as builder_lib
   from restoration.data import pipeline
   from restoration.train import sharding
 
   b = builder_lib.prepare(config.data)
+  where = pipeline.spectra_on(config)
   mesh = sharding.make_mesh(config.parallel.model_axis)
-  it = pipeline.global_batches(b, config, sharding.batch_sharding(mesh))
-  for _ in range(3):
-    batch = next(it)
-  jax.block_until_ready(batch)
-  start = time.perf_counter()
-  for _ in range(steps):
-    batch = next(it)
-  jax.block_until_ready(batch)
-  dt = time.perf_counter() - start
-  examples = steps * batch['clean'].shape[0]
+  rates = {}
+  for name, it in (
+    ('host', pipeline.local_batches(b, config, spectra=where == 'host')),
+    ('delivered', pipeline.global_batches(b, config, sharding.batch_sharding(mesh))),
+  ):
+    for _ in range(3):
+      batch = next(it)
+    jax.block_until_ready(batch)
+    start = time.perf_counter()
+    for _ in range(steps):
+      batch = next(it)
+    jax.block_until_ready(batch)
+    rates[name] = steps * batch['clean_wave'].shape[0] / (time.perf_counter() - start)
+  frames = batch['clean'].shape[1]
   return {
-    'input_spectra_on': pipeline.spectra_on(config),
-    'input_examples_per_s': examples / dt,
-    'input_frames_per_s': examples * batch['clean'].shape[1] / dt,
-    'input_audio_seconds_per_s': examples * config.data.crop_seconds / dt,
+    'input_spectra_on': where,
+    'input_host_examples_per_s': rates['host'],
+    'input_examples_per_s': rates['delivered'],
+    'input_frames_per_s': rates['delivered'] * frames,
+    'input_audio_seconds_per_s': rates['delivered'] * config.data.crop_seconds,
   }
 
 
@@ -133,10 +141,10 @@ def bench_train(config, steps: int, profile_dir: str | None = None) -> dict:
   else:
     batch = {k: jax.device_put(v, sharding.batch_sharding(mesh)) for k, v in batch.items()}
   start = time.perf_counter()
-  flops = None
+  flops = memory = None
   if config.parallel.backend == 'jit':
     step = step.lower(state, batch, jax.random.key(0)).compile()
-    flops = xla_flops(step)
+    flops, memory = xla_flops(step), step.memory_analysis()
   state, m = step(state, batch, jax.random.key(0))
   jax.block_until_ready(m)
   compile_s = time.perf_counter() - start
@@ -163,6 +171,11 @@ def bench_train(config, steps: int, profile_dir: str | None = None) -> dict:
     'train_tflops_per_s': tflops,
     'device_peak_tflops': peak,
     'train_mfu': None if tflops is None or peak is None else tflops / peak,
+    # XLA's buffer assignment for one device: the step's arguments (state + batch) and the
+    # temporaries (activations kept for the backward pass): what model.remat and the batch
+    # per device trade. On a CPU it is the CPU compiler's schedule, not a GPU's.
+    'train_argument_mb': None if memory is None else memory.argument_size_in_bytes / 1e6,
+    'train_temp_mb': None if memory is None else memory.temp_size_in_bytes / 1e6,
     'params': {
       k: state_lib.count_params(v)
       for k, v in jax.device_get(
@@ -346,7 +359,8 @@ def train_line(results: dict) -> str:
     f'{r["train_audio_seconds_per_s"]:.3g} audio s/s, '
     f'{show(None if flops is None else flops / 1e9, "{:.4g}")} GFLOP/step per device, '
     f'{show(r["train_tflops_per_s"], "{:.3g}")} TFLOP/s of '
-    f'{show(r["device_peak_tflops"], "{:g}")} peak, MFU {show(r["train_mfu"], "{:.1%}")}'
+    f'{show(r["device_peak_tflops"], "{:g}")} peak, MFU {show(r["train_mfu"], "{:.1%}")}, '
+    f'{show(r["train_temp_mb"], "{:.0f}")} MB temporaries per device'
   )
   if 'input_over_train_ratio' in r:
     line += f'; input/train ratio {r["input_over_train_ratio"]:.3g}'

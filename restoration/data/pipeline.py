@@ -10,8 +10,8 @@ process ``i % process_count``).
 
 Where the spectrograms are computed is ``config.data.spectra_on`` (:func:`spectra_on`): on the
 host in the tf.data pipeline, or on the device after the waves are transferred. On an
-accelerator the host STFT is the pipeline's largest cost (2 CPU cores: 550 examples/s of
-2 s with it, 1,500 without), and the spectrograms are 4x the waves' bytes.
+accelerator the host STFT is the pipeline's largest cost (2 CPU cores: 470-640 examples/s
+of 2 s with it, 1,570 without), and the spectrograms are 4x the waves' bytes.
 """
 
 from __future__ import annotations

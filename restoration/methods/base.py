@@ -241,6 +241,7 @@ def unet(config, rngs: nnx.Rngs, **kwargs) -> nnx.Module:
   args = dict(unet_lib.UNET_PRESETS[config.model.preset])
   args.update(dict(config.model.overrides))
   args['n_freq'] = SpectralParams.from_config(config.spectral).n_freq
+  args['remat'] = m.get('remat', False)  # configs saved before the field lack it
   args.update(kwargs)
   return unet_lib.UNet(**args, rngs=rngs)
 

@@ -63,7 +63,11 @@ class Vocoder(base.ConditionalDenoiser):
     args = dict(vocoder.VOCODER_PRESETS[config.model.preset])
     args.update({k: v for k, v in config.model.overrides.items() if k in _OVERRIDABLE})
     p = SpectralParams.from_config(config.spectral)
-    return {'denoiser': vocoder.VocoderNet(spectral_params=p, **args, rngs=rngs)}
+    return {
+      'denoiser': vocoder.VocoderNet(
+        spectral_params=p, remat=config.model.get('remat', False), **args, rngs=rngs
+      )
+    }
 
   def forward_inputs(self, config, name, spectrogram):
     del name, spectrogram  # the network reads waves: one second of them

@@ -169,6 +169,7 @@ class VocoderNet(nnx.Module):
     num_res_blocks: int | Sequence[int] = 1,
     down: Sequence[int] = (4, 4),
     attention: bool = False,
+    remat: bool = False,
     dtype=None,
     rngs: nnx.Rngs,
   ):
@@ -180,7 +181,7 @@ class VocoderNet(nnx.Module):
       )
     n_res = unet._per_level(num_res_blocks, levels, 'num_res_blocks')
     chans = [channels * int(m) for m in channel_mult]
-    self.channels, self.patch = channels, patch
+    self.channels, self.patch, self.remat = channels, patch, remat
     emb_dim = 4 * channels
     kw = dict(dtype=dtype, rngs=rngs)
     block = lambda c: unet.ResBlock(c, c, emb_dim=emb_dim, kernel=(3,), **kw)
@@ -217,23 +218,24 @@ class VocoderNet(nnx.Module):
     feats = self.conditioner(cond)
     h = jnp.concatenate([x[..., None], cond[..., None], feats.astype(x.dtype)], axis=-1)
     h = self.patch_in(h[:, :, None])[:, :, 0]  # [B, ceil(N / patch), C]
+    run = unet.block_runner(self.remat)
     skips = []
     for i, blocks in enumerate(self.enc):
       for blk in blocks:
-        h = blk(h, emb)
+        h = run(blk, h, emb)
       skips.append(h)
       if i < len(self.downs):
         h = self.downs[i](h[:, :, None])[:, :, 0]
     if self.mid_attn is not None:
       h = self.mid_attn(h[:, :, None])[:, :, 0]
-    h = self.mid(h, emb)
+    h = run(self.mid, h, emb)
     for i in reversed(range(len(self.dec))):
       if i < len(self.ups):
         h = self.ups[i](h[:, :, None], skips[i][:, :, None])[:, :, 0]
       else:
         h = h + skips[i]
       for blk in self.dec[i]:
-        h = blk(h, emb)
+        h = run(blk, h, emb)
     out = self.patch_out(nnx.silu(self.out_norm(h)))  # [B, ceil(N / patch), patch]
     return out.reshape(b, out.shape[1] * self.patch)[:, :n].astype(jnp.float32)
 
