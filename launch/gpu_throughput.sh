@@ -6,8 +6,9 @@
 #
 #   bash launch/gpu_throughput.sh OUT_DIR [SIZE=base] [STEPS=20] [BENCHMARK FLAGS...]
 #
-# Run it from the repository root. Each measurement is OUT_DIR/<method>-<dtype>.json (its log
-# beside it); the one-line summaries are in OUT_DIR/summary.txt. The train section needs only JAX, Flax, Optax, Orbax, absl and
+# Run it from the repository root; METHODS (env) replaces the method list. Each measurement is
+# OUT_DIR/<method>-<dtype>.json (its log beside it); the one-line summaries are in
+# OUT_DIR/summary.txt. The train section needs only JAX, Flax, Optax, Orbax, absl and
 # ml-collections (no TensorFlow, codecs or data), so it runs on a bare GPU image.
 set -euo pipefail
 out=${1:?usage: launch/gpu_throughput.sh OUT_DIR [SIZE] [STEPS]}
@@ -24,7 +25,7 @@ else
     | tee -a "$out/summary.txt"
 fi
 "$py" -c 'import jax; print("devices:", jax.devices())' | tee -a "$out/summary.txt"
-for method in regression projected_gan predictive_bridge; do
+for method in ${METHODS:-regression projected_gan predictive_bridge}; do
   for dtype in float32 bfloat16; do
     profile=()
     if [ "$method.$dtype" = regression.bfloat16 ]; then profile=(--profile="$out/trace"); fi
