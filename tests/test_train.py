@@ -258,6 +258,8 @@ def test_two_process_distributed_training_agrees(data_dir, tmp_path):
     '--config.train.num_steps=3',
     '--config.train.eval_every=3',
     '--config.train.log_every=1',
+    # Each process sends waves and the jitted STFT runs on the global arrays ('auto' on GPUs).
+    '--config.data.spectra_on=device',
   ]
   out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
   assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
