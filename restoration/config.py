@@ -329,7 +329,6 @@ def validate(
     'data.spectra_on',
     "'host' or 'auto' under parallel.backend='pmap' (it feeds host batches)",
   )
-  need(d.prefetch > 0, 'data.prefetch', 'a positive integer')
   need(d.device_prefetch >= 0, 'data.device_prefetch', 'a non-negative integer')
   need(
     d.num_train > 0 and d.num_validation > 0 and d.num_test > 0,
