@@ -1,7 +1,7 @@
 """Speed numbers, measured (the CLI is ``python -m restoration.benchmark``, see ``__main__``).
 
-Sections (``--sections``): ``input`` (examples/s and spectrogram frames/s the pipeline
-delivers to the devices, after warm-up), ``train`` (compile time, steps/s, examples/s and
+Sections (``--sections``): ``input`` (examples/s of the host pipeline alone, and examples/s
+and spectrogram frames/s it delivers to the devices, after warm-up), ``train`` (compile time, steps/s, examples/s and
 audio seconds/s of the compiled step on synthetic batches of the real shape, its FLOPs from
 XLA's cost analysis and memory from its buffer assignment, the model FLOP utilisation against
 the device's peak at ``train.compute_dtype``, peak host memory; with ``--profile=DIR`` a
