@@ -61,10 +61,9 @@ def _restorer(args) -> streaming.ChunkedRestorer:
 
 def _restore_folder(args) -> int:
   fmt = args.format or 'wav'
-  if args.workers is not None and args.workers < 1:
-    raise streaming.RestoreError(f'--workers={args.workers}: expected at least 1')
+  workers = streaming.resolve_workers(args.workers, '--workers')  # fails before JAX starts
   streaming.plan_tree(args.input, args.output, fmt)  # bad folders fail before JAX starts
-  result = _restorer(args).restore_tree(args.input, args.output, fmt=fmt, workers=args.workers)
+  result = _restorer(args).restore_tree(args.input, args.output, fmt=fmt, workers=workers)
   speed = result.audio_seconds / max(result.wall_seconds, 1e-9)
   print(
     f'restored {len(result.restored)} files ({result.audio_seconds:.1f} s of audio) into '

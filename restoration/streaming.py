@@ -64,6 +64,15 @@ def default_workers() -> int:
   return (os.cpu_count() or 1) + 1
 
 
+def resolve_workers(workers: int | None, name: str = 'workers') -> int:
+  """``workers``, or :func:`default_workers` when None; under 1 is an error naming ``name``."""
+  if workers is None:
+    return default_workers()
+  if workers < 1:
+    raise RestoreError(f'{name}={workers!r}: expected at least 1')
+  return workers
+
+
 def tail_lengths(chunk: int, parts: int = 4) -> tuple[int, ...]:
   """The lengths a stream's last chunk may be zero-padded to: ``parts`` even steps up to
   ``chunk`` (each one more compiled shape), so the last chunk costs at most ``chunk / parts``
@@ -330,9 +339,7 @@ class ChunkedRestorer:
     file that fails is recorded in the result and the rest go on."""
     from tqdm import tqdm
 
-    workers = default_workers() if workers is None else workers
-    if workers < 1:
-      raise RestoreError(f'workers={workers!r}: expected at least 1')
+    workers = resolve_workers(workers)
     plan = plan_tree(in_dir, out_dir, fmt)
     result = TreeResult()
     todo = []
