@@ -41,7 +41,7 @@ def export(restorer: Restorer, path: audio.PathLike, platforms: list[str] | None
       jax.ShapeDtypeStruct((), jnp.int32),
       jax.ShapeDtypeStruct((), jnp.int32),
     )
-    for n in sorted({*restorer.tail_lengths, restorer.chunk_length})
+    for n in restorer.tail_lengths  # streaming.tail_lengths: sorted, the chunk length last
   }
   meta = {
     'format_version': FORMAT_VERSION,
