@@ -16,6 +16,9 @@ and scaled). Speed targets are checked here, not in unit tests.
 
 from __future__ import annotations
 
+import collections
+import glob
+import gzip
 import json
 import os
 import resource
@@ -115,9 +118,58 @@ def synthetic_batch(config, seed: int = 0) -> dict:
   }
 
 
+def trace_top_ops(trace_dir: str, steps: int = PROFILE_STEPS, top: int = 25) -> dict:
+  """The device time per step of a ``jax.profiler`` trace in ``trace_dir`` (its Perfetto
+  JSON), by XLA op: ``{'device_ms_per_step', 'ops': [{'op', 'kernel', 'ms_per_step', 'share',
+  'calls_per_step'}, ...]}``, the ``top`` costliest first.
+
+  On a GPU the events are the kernels of the device's streams (an op may launch several); on a
+  CPU, the XLA thunks of the host's threads. Shares are of the summed device time, which is
+  the wall time of the step where one stream is busy throughout.
+  """
+  paths = sorted(glob.glob(os.path.join(trace_dir, '**', 'perfetto_trace.json.gz'), recursive=True))
+  if not paths:
+    raise FileNotFoundError(f'{trace_dir}: no perfetto_trace.json.gz (not a jax.profiler trace)')
+  with gzip.open(paths[-1], 'rt') as f:
+    events = json.load(f)['traceEvents']
+  process = {
+    e['pid']: e['args']['name']
+    for e in events
+    if e.get('ph') == 'M' and e.get('name') == 'process_name'
+  }
+  device = {pid for pid, name in process.items() if name.startswith('/device:')}
+  timed = [
+    e
+    for e in events
+    if e.get('ph') == 'X' and (e['pid'] in device if device else 'hlo_op' in e.get('args', {}))
+  ]
+  ms, calls, kernel = collections.Counter(), collections.Counter(), {}
+  for e in timed:
+    op = e.get('args', {}).get('hlo_op', e['name'])
+    ms[op] += e['dur'] / 1e3 / steps
+    calls[op] += 1 / steps
+    kernel.setdefault(op, e['name'])
+  total = sum(ms.values())
+  return {
+    'device_ms_per_step': total,
+    'ops': [
+      {
+        'op': op,
+        'kernel': kernel[op][:120],
+        'ms_per_step': t,
+        'share': t / total,
+        'calls_per_step': calls[op],
+      }
+      for op, t in ms.most_common(top)
+    ],
+  }
+
+
 def bench_train(config, steps: int, profile_dir: str | None = None) -> dict:
   """Compile time, speed and utilisation of the train step; ``profile_dir``: also trace
-  ``PROFILE_STEPS`` more steps there (TensorBoard's profile plugin or Perfetto read it).
+  ``PROFILE_STEPS`` more steps there (TensorBoard's profile plugin or Perfetto read it), write
+  the compiled program's optimised HLO beside it (``step.hlo.txt.gz``, to read an op's name
+  in) and report its costliest ops (:func:`trace_top_ops`) as ``train_profile``.
 
   FLOPs are those of one device's compiled program (the whole step on one device), from the
   ahead-of-time compile that the timed steps then run, so MFU = FLOPs per step x steps/s / the
@@ -153,11 +205,16 @@ def bench_train(config, steps: int, profile_dir: str | None = None) -> dict:
     state, m = step(state, batch, jax.random.key(i))
   jax.block_until_ready(m)
   dt = time.perf_counter() - start
+  profile = None
   if profile_dir:
-    with jax.profiler.trace(profile_dir):
+    with jax.profiler.trace(profile_dir, create_perfetto_trace=True):
       for i in range(PROFILE_STEPS):
         state, m = step(state, batch, jax.random.key(steps + i))
       jax.block_until_ready(m)
+    profile = trace_top_ops(profile_dir)
+    if config.parallel.backend == 'jit':
+      with gzip.open(os.path.join(profile_dir, 'step.hlo.txt.gz'), 'wt') as f:
+        f.write(step.as_text())
   dtype = methods.compute_dtype(config).name
   peak = device_peak_tflops(jax.devices()[0].device_kind, dtype)
   tflops = None if flops is None else flops * steps / dt / 1e12
@@ -185,6 +242,7 @@ def bench_train(config, steps: int, profile_dir: str | None = None) -> dict:
       ).items()
     },
     'peak_host_memory_mb': peak_host_memory_mb(),
+    **({'train_profile': profile} if profile else {}),
   }
 
 
