@@ -214,6 +214,11 @@ class Checkpointer:
   def all_steps(self) -> list[int]:
     return list(self._manager.all_steps())
 
+  def due(self, step: int) -> bool:
+    """True when :meth:`save` of ``step`` would save without ``force`` (its interval), so a
+    caller builds the state to save only then."""
+    return self._manager.should_save(step)
+
   def save(
     self,
     step: int,

@@ -44,15 +44,13 @@ def _train_params(c, devices, backend, steps=3):
     c, sharding_fn=lambda a: sharding.param_sharding(mesh, a)
   )
   step = sharding.compile_step(methods.get(c.method).step(c, nets), mesh, shardings, backend)
-  if backend == 'pmap':
-    state = sharding.to_pmap_state(state, mesh)
+  state = step.to_step(state)
   for k in range(steps):
     batch = synthetic_batch(c, k)
     if backend == 'jit':
       batch = {key: jax.device_put(v, sharding.batch_sharding(mesh)) for key, v in batch.items()}
     state, _ = step(state, batch, jax.random.key(k))
-  if backend == 'pmap':
-    state = sharding.from_pmap_state(state)
+  state = step.from_step(state)
   return jax.device_get(state['params'])
 
 

@@ -179,14 +179,14 @@ def _train(
   backend = config.parallel.backend
   method = methods.get(config.method)
   step_fn = sharding.compile_step(method.step(config, nets), mesh, shardings, backend)
+  host_state = step_fn.from_step
+  state = step_fn.to_step(state)
   if backend == 'pmap':
-    state = sharding.to_pmap_state(state, mesh)
     batches = pipeline.local_batches(builder, config, start_step=start)
   else:
     batches = pipeline.global_batches(
       builder, config, sharding.batch_sharding(mesh), start_step=start
     )
-  host_state = sharding.from_pmap_state if backend == 'pmap' else (lambda s: s)
   writer = metric_writers.create_default_writer(workdir, just_logging=jax.process_index() > 0)
   if start == 0:
     writer.write_hparams(
@@ -263,9 +263,9 @@ def _train(
           {'step': done, 'train_seconds': time.time() - t_start - eval_s, **eval_metrics}
         )
       stop = guard.should_stop(done)
-      ckpt.save(
-        done, host_state(state), config=config_dict, metrics=eval_metrics, force=stop or done == end
-      )
+      force = stop or done == end
+      if force or ckpt.due(done):
+        ckpt.save(done, host_state(state), config=config_dict, metrics=eval_metrics, force=force)
       if stop:
         log.info('preempted: saved step %d, exiting', done)
         break
