@@ -2,13 +2,22 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+# A second environment without TensorFlow (the Grain input path), for the test that proves a
+# JAX-only host prepares, trains, resumes, evaluates and restores.
+NOTF_VENV := .venv-notf
 
 .PHONY: demo study test lint format install clean-demo real-audio
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev,metrics]'
+	$(PY) -m pip install -q -e '.[dev,metrics,tf]'
+	touch $@
+
+$(NOTF_VENV)/.installed: pyproject.toml
+	test -x $(NOTF_VENV)/bin/python || $(PYTHON) -m venv $(NOTF_VENV)
+	$(NOTF_VENV)/bin/python -m pip install -q --upgrade pip
+	$(NOTF_VENV)/bin/python -m pip install -q -e '.[dev]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -33,7 +42,7 @@ demo: $(VENV)/.installed $(REAL_AUDIO_IF_ROOT)
 study: $(VENV)/.installed
 	$(PY) -m restoration.study
 
-test: lint $(REAL_AUDIO_IF_ROOT)
+test: lint $(REAL_AUDIO_IF_ROOT) $(NOTF_VENV)/.installed
 	$(PY) -m pytest -q -n 2 tests
 
 # One style (ruff, configured in pyproject.toml): `make format` rewrites, `make lint` checks.

@@ -138,7 +138,7 @@ def main(argv) -> None:
     results[name] = r
     if 'train_profile' in r:
       print(top_ops_text(name, r['train_profile']), flush=True)
-    (out / 'results.json').write_text(json.dumps(results, indent=1, sort_keys=True) + '\n')
+    (out / 'results.json').write_text(json.dumps(results, indent=1) + '\n')
     (out / 'summary.md').write_text(summary_table(results))
     print(f'[{time.perf_counter() - start:.0f} s] {name} done', flush=True)
   print(summary_table(results), flush=True)

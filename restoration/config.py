@@ -166,7 +166,9 @@ def base_config(
       channels=1,
       degradations=('mp3:16', 'mp3:24', 'mp3:32', 'opus:12', 'vorbis:32'),
       shuffle_seed=0,
-      prefetch=4,  # host batches tf.data prepares ahead
+      loader='auto',  # 'auto' | 'tfdata' | 'grain' (data.pipeline: auto = tf.data if TF imports)
+      workers=0,  # Grain worker processes (0: threads in this process)
+      prefetch=4,  # host batches the loader prepares ahead
       device_prefetch=1,  # batches transferred to the devices ahead of the step's
       spectra_on='auto',  # where the STFTs run: 'auto' | 'host' | 'device' (data.pipeline)
       **_DATA_SIZES[size],
@@ -319,6 +321,17 @@ def validate(
       raise ConfigError(f'config.data.degradations: {e}') from None
   from restoration.data import pipeline
 
+  need(d.loader in pipeline.LOADERS, 'data.loader', f'one of {", ".join(pipeline.LOADERS)}')
+  need(
+    d.loader != 'tfdata' or pipeline.tensorflow_available(),
+    'data.loader',
+    "'grain' or 'auto' (TensorFlow does not import here)",
+  )
+  need(
+    isinstance(d.workers, int) and d.workers >= 0,
+    'data.workers',
+    'a non-negative integer (Grain worker processes)',
+  )
   need(
     d.spectra_on in pipeline.SPECTRA_ON,
     'data.spectra_on',

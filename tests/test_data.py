@@ -1,4 +1,4 @@
-"""TFDS pairs dataset and tf.data pipeline: splits, alignment, determinism, sharding."""
+"""TFDS pairs dataset and the input pipeline (tf.data and Grain): splits, alignment, determinism, sharding."""
 
 import os
 import subprocess
@@ -93,6 +93,52 @@ def test_resumed_pipeline_yields_the_same_batches(prepared):
   assert not np.array_equal(
     next(pipeline.local_batches(b, other_seed))['clean_wave'], straight[0]['clean_wave']
   )
+
+
+def test_grain_yields_the_tfdata_batches_and_resumes(prepared):
+  """Grain runs the same sampler: the same waves and degradations batch for batch (threads or a
+  worker process), spectrograms equal to rounding (scipy's STFT against tf.signal's),
+  and a Grain pipeline started at step 3 yields the uninterrupted one's batches 3 and 4."""
+  c, b, _ = prepared
+  tfdata, grain = c.copy_and_resolve_references(), c.copy_and_resolve_references()
+  tfdata.data.loader, grain.data.loader = 'tfdata', 'grain'
+  want = pipeline.local_batches(b, tfdata)
+  want = [next(want) for _ in range(5)]
+  got = pipeline.local_batches(b, grain)
+  got = [next(got) for _ in range(5)]
+  for w, g in zip(want, got):
+    assert set(g) == set(pipeline.BATCH_KEYS)
+    for key in ('clean_wave', 'degraded_wave', 'degradation'):
+      np.testing.assert_array_equal(g[key], w[key])
+    for key in ('clean', 'degraded'):
+      np.testing.assert_allclose(g[key], w[key], atol=2e-4, rtol=0)
+  resumed = pipeline.local_batches(b, grain, start_step=3, spectra=False)
+  for k in (3, 4):
+    np.testing.assert_array_equal(next(resumed)['degraded_wave'], want[k]['degraded_wave'])
+  grain.data.workers = 1
+  worker = pipeline.local_batches(b, grain, spectra=False, train=False, split='validation')
+  tf_val = pipeline.local_batches(b, tfdata, spectra=False, train=False, split='validation')
+  for _ in range(2):
+    np.testing.assert_array_equal(next(worker)['clean_wave'], next(tf_val)['clean_wave'])
+
+
+def test_loader_auto_and_errors(prepared):
+  c, _, _ = prepared
+  c = c.copy_and_resolve_references()
+  assert pipeline.loader(c) == 'tfdata'  # this environment has TensorFlow
+  c.data.loader = 'grain'
+  assert pipeline.loader(c) == 'grain' and pipeline.spectra_on(c) == 'host'  # on a CPU
+  from restoration import config as config_lib
+
+  for field, value, message in (
+    ('loader', 'torch', "data.loader='torch': expected one of auto, tfdata, grain"),
+    ('workers', -1, 'data.workers=-1: expected a non-negative integer'),
+  ):
+    bad = base_config('regression', 'smoke')
+    bad.data.data_dir = c.data.data_dir
+    bad.data[field] = value
+    with pytest.raises(config_lib.ConfigError, match=message):
+      config_lib.validate(bad)
 
 
 def test_process_shards_are_disjoint(prepared):

@@ -111,40 +111,74 @@ def test_sweep_writes_runnable_slurm_scripts(config_file, tmp_path, capsys):
 
 
 def test_shell_scripts_parse():
-  for script in ('slurm.sbatch', 'tpu_vm.sh', 'gpu_throughput.sh'):
+  for script in ('slurm.sbatch', 'tpu_vm.sh'):
     subprocess.run(['bash', '-n', str(REPO / 'launch' / script)], check=True)
 
 
 def test_gpu_throughput_script_measures_every_method_and_dtype(tmp_path):
   """The accelerator script at smoke size on the CPU, where TensorFlow cannot be imported (as
-  on the lent GPU image): one JSON per (method, dtype) from the train section alone, a trace
-  of one step, and a summary line for each. Two methods keep it short; the benchmark's
-  sections have their own tests."""
+  on the lent GPU image): one train-section result per (method, dtype) and per extra run, in
+  one process; the profiled run's costliest ops; a run past the time budget is listed as not
+  run. Two methods keep it short; the benchmark's sections have their own tests."""
   import json
   import os
 
   blocked = tmp_path / 'no_tf'
   (blocked / 'tensorflow').mkdir(parents=True)
   (blocked / 'tensorflow' / '__init__.py').write_text('raise ImportError("blocked")\n')
-  methods = ('regression', 'predictive_bridge')
-  env = dict(os.environ, PYTHON=sys.executable, PYTHONPATH=str(blocked), METHODS=' '.join(methods))
+  env = dict(os.environ, PYTHONPATH=str(blocked))
   out = tmp_path / 'out'
-  subprocess.run(
-    ['bash', 'launch/gpu_throughput.sh', str(out), 'smoke', '1'],
+  p = subprocess.run(
+    [
+      sys.executable,
+      'launch/gpu_throughput.py',
+      f'--out={out}',
+      '--size=smoke',
+      '--steps=1',
+      '--methods=regression,predictive_bridge',
+      '--profile=regression:bfloat16',
+      '--extra=regression:float32:train.global_batch=16',
+    ],
     cwd=REPO,
     env=env,
-    check=True,
+    capture_output=True,
+    text=True,
     timeout=900,
   )
-  lines = (out / 'summary.txt').read_text().splitlines()
-  assert lines[0].startswith('no TensorFlow here'), lines
-  for method in methods:
-    for dtype in ('float32', 'bfloat16'):
-      r = json.loads((out / f'{method}-{dtype}.json').read_text())
-      assert (r['method'], r['compute_dtype']) == (method, dtype)
-      assert r['train_flops_per_step'] > 0 and 'input_examples_per_s' not in r
-    assert sum(line.startswith(f'{method} smoke: train (') for line in lines) == 2, lines
-  assert list((out / 'trace').rglob('*.xplane.pb'))
+  assert p.returncode == 0, p.stderr[-2000:]
+  results = json.loads((out / 'results.json').read_text())
+  assert list(results) == [
+    'regression:bfloat16',
+    'predictive_bridge:bfloat16',
+    'regression:float32',
+    'predictive_bridge:float32',
+    'regression:float32 train.global_batch=16',
+  ]
+  for name, r in results.items():
+    method, dtype = name.split()[0].split(':')
+    assert (r['method'], r['compute_dtype']) == (method, dtype)
+    assert r['train_flops_per_step'] > 0 and 'input_examples_per_s' not in r
+  assert results['regression:float32 train.global_batch=16']['train_flops_per_step'] > (
+    1.5 * results['regression:float32']['train_flops_per_step']
+  )
+  profile = results['regression:bfloat16']['train_profile']
+  assert profile['device_ms_per_step'] > 0 and profile['ops']
+  assert 0.99 * sum(op['share'] for op in profile['ops']) <= 1.0
+  assert 'train_profile' not in results['predictive_bridge:bfloat16']
+  assert (out / 'trace' / 'regression-bfloat16' / 'step.hlo.txt.gz').is_file()
+  table = (out / 'summary.md').read_text().splitlines()
+  assert len(table) == 2 + len(results) and table[2].startswith('| regression:bfloat16 | ')
+
+  over = subprocess.run(
+    [sys.executable, 'launch/gpu_throughput.py', f'--out={tmp_path / "none"}', '--budget_s=0'],
+    cwd=REPO,
+    env=env,
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
+  assert over.returncode == 0, over.stderr[-2000:]
+  assert 'regression:bfloat16: not run (past --budget_s=0)' in over.stdout
 
 
 def _local(*args, **kwargs):

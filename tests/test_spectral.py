@@ -1,4 +1,5 @@
-"""STFT/iSTFT round trip, compression inverse, and parity with the tf.signal pipeline."""
+"""STFT/iSTFT round trip, compression inverse, and parity with the pipelines' STFTs (tf.signal,
+numpy)."""
 
 import jax.numpy as jnp
 import numpy as np
@@ -6,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from restoration import spectral
-from restoration.data.pipeline import tf_analysis
+from restoration.data.pipeline import np_analysis, tf_analysis
 from restoration.spectral import SpectralParams
 
 
@@ -47,12 +48,13 @@ def test_analysis_synthesis_round_trip():
   assert np.max(np.abs(y - x)[:, p.n_fft : -p.n_fft]) < 1e-3
 
 
-def test_tf_signal_matches_jax():
+@pytest.mark.parametrize('twin', ['tf.signal', 'numpy'])
+def test_pipeline_stfts_match_jax(twin):
   p = SpectralParams()
   x = _wave(6000)
   ours = np.asarray(spectral.analysis(jnp.asarray(x), p))
-  theirs = tf_analysis(tf.constant(x), p).numpy()
-  assert ours.shape == theirs.shape
+  theirs = tf_analysis(tf.constant(x), p).numpy() if twin == 'tf.signal' else np_analysis(x, p)
+  assert ours.shape == theirs.shape and theirs.dtype == np.float32
   rel = np.linalg.norm(ours - theirs) / np.linalg.norm(ours)
   assert rel < 1e-4, rel
 

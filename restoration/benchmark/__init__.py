@@ -1,7 +1,7 @@
 """Speed numbers, measured (the CLI is ``python -m restoration.benchmark``, see ``__main__``).
 
 Sections (``--sections``): ``input`` (examples/s of the host pipeline alone, and examples/s
-and spectrogram frames/s it delivers to the devices, after warm-up), ``train`` (compile time, steps/s, examples/s and
+and spectrogram frames/s it delivers to the devices, after warm-up; tf.data and Grain), ``train`` (compile time, steps/s, examples/s and
 audio seconds/s of the compiled step on synthetic batches of the real shape, its FLOPs from
 XLA's cost analysis and memory from its buffer assignment, the model FLOP utilisation against
 the device's peak at ``train.compute_dtype``, peak host memory; with ``--profile=DIR`` a
@@ -68,34 +68,55 @@ def peak_host_memory_mb() -> float:
 def bench_input(config, steps: int) -> dict:
   """Examples/s of this host's pipeline alone (numpy batches, with spectrograms only when
   ``config.data.spectra_on`` puts them on the host) and of the global batches delivered to the
-  devices (arrays on the mesh, spectrograms included), each after a 3-batch warm-up."""
+  devices (arrays on the mesh, spectrograms included), each after a 3-batch warm-up; for the
+  config's loader and, where TensorFlow imports, for the other (``input_by_loader``)."""
   from restoration.data import builder as builder_lib
   from restoration.data import pipeline
   from restoration.train import sharding
 
   b = builder_lib.prepare(config.data)
-  where = pipeline.spectra_on(config)
   mesh = sharding.make_mesh(config.parallel.model_axis)
-  rates = {}
-  for name, it in (
-    ('host', pipeline.local_batches(b, config, spectra=where == 'host')),
-    ('delivered', pipeline.global_batches(b, config, sharding.batch_sharding(mesh))),
-  ):
-    for _ in range(3):
-      batch = next(it)
-    jax.block_until_ready(batch)
-    start = time.perf_counter()
-    for _ in range(steps):
-      batch = next(it)
-    jax.block_until_ready(batch)
-    rates[name] = steps * batch['clean_wave'].shape[0] / (time.perf_counter() - start)
+  main = pipeline.loader(config)
+  by_loader = {}
+  for name in [main] + [other for other in ('tfdata', 'grain') if other != main]:
+    if name == 'tfdata' and not pipeline.tensorflow_available():
+      continue
+    c = config.copy_and_resolve_references()
+    c.data.loader = name
+    where = pipeline.spectra_on(c)
+    rates = {}
+    for kind, it in (
+      ('host', pipeline.local_batches(b, c, spectra=where == 'host')),
+      ('delivered', pipeline.global_batches(b, c, sharding.batch_sharding(mesh))),
+    ):
+      for _ in range(3):
+        batch = next(it)
+      jax.block_until_ready(batch)
+      start = time.perf_counter()
+      for _ in range(steps):
+        batch = next(it)
+      jax.block_until_ready(batch)
+      rates[kind] = steps * batch['clean_wave'].shape[0] / (time.perf_counter() - start)
+    by_loader[name] = {
+      'spectra_on': where,
+      'host_examples_per_s': rates['host'],
+      'examples_per_s': rates['delivered'],
+    }
+    print(
+      f'input ({name}, spectra on the {where}): {rates["host"]:.0f} examples/s from the host '
+      f'pipeline, {rates["delivered"]:.0f} delivered to the devices',
+      flush=True,
+    )
+  r = by_loader[main]
   frames = batch['clean'].shape[1]
   return {
-    'input_spectra_on': where,
-    'input_host_examples_per_s': rates['host'],
-    'input_examples_per_s': rates['delivered'],
-    'input_frames_per_s': rates['delivered'] * frames,
-    'input_audio_seconds_per_s': rates['delivered'] * config.data.crop_seconds,
+    'input_loader': main,
+    'input_spectra_on': r['spectra_on'],
+    'input_host_examples_per_s': r['host_examples_per_s'],
+    'input_examples_per_s': r['examples_per_s'],
+    'input_frames_per_s': r['examples_per_s'] * frames,
+    'input_audio_seconds_per_s': r['examples_per_s'] * config.data.crop_seconds,
+    'input_by_loader': by_loader,
   }
 
 
@@ -171,12 +192,12 @@ def bench_train(config, steps: int, profile_dir: str | None = None) -> dict:
   the compiled program's optimised HLO beside it (``step.hlo.txt.gz``, to read an op's name
   in) and report its costliest ops (:func:`trace_top_ops`) as ``train_profile``.
 
-  FLOPs are those of one device's program (the whole step on one device), from XLA's cost
-  analysis of the lowered step that the timed steps then run compiled, so MFU = FLOPs per
-  step x steps/s / the device's peak. The pmap backend's step is a Python wrapper without ``lower``: no FLOPs there.
+  FLOPs per step are one device's share of the whole step's (XLA's cost analysis of the step
+  lowered for the CPU, ``models.unet.cpu_flops``), so MFU = FLOPs per step x steps/s / the
+  device's peak. The pmap backend's step is a Python wrapper without ``lower``: no FLOPs there.
   """
   from restoration import methods
-  from restoration.models.unet import xla_flops
+  from restoration.models.unet import cpu_flops
   from restoration.train import sharding
   from restoration.train import state as state_lib
 
@@ -195,11 +216,9 @@ def bench_train(config, steps: int, profile_dir: str | None = None) -> dict:
   flops = memory = None
   run = step.run
   if config.parallel.backend == 'jit':
-    lowered = run.lower(state, batch, jax.random.key(0))
-    # The lowered program's count: a GPU's compiled one leaves out the convolutions that
-    # run as cuDNN calls (most of a U-Net's FLOPs).
-    flops = xla_flops(lowered)
-    run = lowered.compile()
+    # The global step's count shared by the data-parallel devices.
+    flops = cpu_flops(step.traceable, state, batch, jax.random.key(0)) / jax.device_count()
+    run = run.lower(state, batch, jax.random.key(0)).compile()
     memory = run.memory_analysis()
   state, m = run(state, batch, jax.random.key(0))
   jax.block_until_ready(m)

@@ -1,4 +1,4 @@
-"""tf.data input pipeline: prepared pairs -> batches of compressed spectrograms -> jax.Arrays.
+"""Input pipeline: prepared pairs -> batches of compressed spectrograms -> jax.Arrays.
 
 Determinism: example ``n`` of a process (``n = step * local_batch + j``) is drawn with
 ``numpy.random.default_rng((seed, process_index, n))`` (item within the epoch's permutation,
@@ -8,33 +8,59 @@ Items are read by index from the array_record files (``as_data_source``), which 
 datasets far larger than memory. Each process reads a disjoint shard (item ``i`` belongs to
 process ``i % process_count``).
 
+Two loaders run that one sampler (``config.data.loader``, :func:`loader`): tf.data (threads,
+the STFT in tf.signal on the host when asked) and Grain (threads, or ``data.workers`` worker
+processes, the STFT in scipy; no TensorFlow). 'auto' takes tf.data where TensorFlow imports and Grain otherwise.
+Both yield the same waves for the same step; TensorFlow is imported only by the tf.data path.
+
 Where the spectrograms are computed is ``config.data.spectra_on`` (:func:`spectra_on`): on the
-host in the tf.data pipeline, or on the device after the waves are transferred. On an
-accelerator the host STFT is the pipeline's largest cost (2 CPU cores: 470-640 examples/s
-of 2 s with it, 1,570 without), and the spectrograms are 4x the waves' bytes.
+host, or on the device after the waves are transferred. On an accelerator the host STFT is the
+pipeline's largest cost (2 CPU cores: 470-640 examples/s of 2 s with it, 1,570 without), and
+the spectrograms are 4x the waves' bytes.
 """
 
 from __future__ import annotations
 
 import collections
 import functools
+import os
 from collections.abc import Iterator
 
 import jax
 import numpy as np
-import tensorflow as tf
 
 from restoration import spectral
 from restoration.spectral import SpectralParams
 
 BATCH_KEYS = ('clean', 'degraded', 'clean_wave', 'degraded_wave', 'degradation')
 SPECTRA_ON = ('auto', 'host', 'device')  # config.data.spectra_on
+LOADERS = ('auto', 'tfdata', 'grain')  # config.data.loader
+
+
+@functools.cache
+def tensorflow_available() -> bool:
+  """True when TensorFlow imports here (what ``data.loader='auto'`` asks)."""
+  try:
+    import tensorflow  # noqa: F401
+  except ImportError:
+    return False
+  return True
+
+
+def loader(config) -> str:
+  """'tfdata' or 'grain': ``config.data.loader``, 'auto' resolved by
+  :func:`tensorflow_available`."""
+  name = config.data.get('loader', 'auto')
+  if name == 'auto':
+    name = 'tfdata' if tensorflow_available() else 'grain'
+  return name
 
 
 def spectra_on(config) -> str:
   """'host' or 'device': ``config.data.spectra_on``, with 'auto' resolved to 'device' on an
   accelerator under the jit backend (the pmap path feeds host batches) and 'host' on a CPU,
-  where both would share the same cores and tf.data overlaps its STFT with the step."""
+  where both would share the same cores and the loader's threads overlap the STFT with the
+  step."""
   where = config.data.spectra_on
   if where == 'auto':
     accelerator = jax.default_backend() != 'cpu' and config.parallel.backend == 'jit'
@@ -42,8 +68,10 @@ def spectra_on(config) -> str:
   return where
 
 
-def tf_analysis(wave: tf.Tensor, p: SpectralParams) -> tf.Tensor:
+def tf_analysis(wave, p: SpectralParams):
   """tf.signal twin of ``restoration.spectral.analysis``: ``[B, S]`` -> ``[B, T, F, 2]``."""
+  import tensorflow as tf
+
   x = tf.pad(wave, [[0, 0], [p.n_fft // 2, p.n_fft // 2]])
   spec = tf.signal.stft(
     x,
@@ -56,6 +84,20 @@ def tf_analysis(wave: tf.Tensor, p: SpectralParams) -> tf.Tensor:
   mag = tf.abs(spec)
   scale = p.beta * tf.pow(mag + 1e-8, p.alpha) / (mag + 1e-8)
   return tf.stack([tf.math.real(spec) * scale, tf.math.imag(spec) * scale], axis=-1)
+
+
+def np_analysis(wave: np.ndarray, p: SpectralParams) -> np.ndarray:
+  """numpy twin of ``restoration.spectral.analysis`` for Grain's threads (scipy's FFT releases
+  the GIL): ``[B, S]`` -> ``[B, T, F, 2]`` float32."""
+  import scipy.fft
+
+  x = np.pad(wave, [(0, 0), (p.n_fft // 2, p.n_fft // 2)])
+  frames = np.lib.stride_tricks.sliding_window_view(x, p.n_fft, axis=-1)
+  frames = frames[:, :: p.hop][:, : 1 + wave.shape[-1] // p.hop] * spectral.hann_window(p.n_fft)
+  spec = scipy.fft.rfft(frames, axis=-1)
+  mag = np.abs(spec)
+  scale = p.beta * np.power(mag + 1e-8, p.alpha) / (mag + 1e-8)
+  return np.stack([spec.real * scale, spec.imag * scale], axis=-1).astype(np.float32)
 
 
 class _Sampler:
@@ -109,7 +151,8 @@ def local_batches(
   process_count: int | None = None,
   spectra: bool = True,
 ) -> Iterator[dict[str, np.ndarray]]:
-  """This process's batches (``global_batch // process_count`` examples) as numpy dicts.
+  """This process's batches (``global_batch // process_count`` examples) as numpy dicts, from
+  the loader :func:`loader` picks.
 
   ``train=False`` walks the split in order from the start of each clip (validation), still
   with a deterministic random degradation per example. ``spectra=False``: waves only (the
@@ -118,17 +161,29 @@ def local_batches(
   pi = jax.process_index() if process_index is None else process_index
   pc = jax.process_count() if process_count is None else process_count
   d = config.data
-  local_batch = config.train.global_batch // pc
-  p = SpectralParams.from_config(config.spectral)
-  crop = int(round(d.crop_seconds * d.sample_rate))
   sampler = _Sampler(
     builder.as_data_source(split),
     seed=config.seed,
     process_index=pi,
     process_count=pc,
-    crop=crop,
+    crop=int(round(d.crop_seconds * d.sample_rate)),
     train=train,
   )
+  local_batch = config.train.global_batch // pc
+  make = _grain_batches if loader(config) == 'grain' else _tfdata_batches
+  return make(sampler, config, start_step * local_batch, local_batch, spectra)
+
+
+def _example(sampler: _Sampler, n: int) -> dict[str, np.ndarray]:
+  clean, degraded, deg = sampler(n)
+  return {'clean_wave': clean, 'degraded_wave': degraded, 'degradation': deg}
+
+
+def _tfdata_batches(sampler: _Sampler, config, first: int, local_batch: int, spectra: bool):
+  import tensorflow as tf
+
+  crop = sampler.crop
+  p = SpectralParams.from_config(config.spectral)
 
   def load(n):
     clean, degraded, deg = tf.numpy_function(
@@ -144,16 +199,48 @@ def local_batches(
       b, clean=tf_analysis(b['clean_wave'], p), degraded=tf_analysis(b['degraded_wave'], p)
     )
 
-  ds = tf.data.Dataset.range(start_step * local_batch, np.iinfo(np.int64).max)
+  ds = tf.data.Dataset.range(first, np.iinfo(np.int64).max)
   ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
   ds = ds.batch(local_batch, drop_remainder=True)
   if spectra:
     ds = ds.map(add_spectra, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-  ds = ds.prefetch(d.prefetch)
+  ds = ds.prefetch(config.data.prefetch)
   options = tf.data.Options()
   options.deterministic = True
   ds = ds.with_options(options)
   return ds.as_numpy_iterator()
+
+
+def _grain_batches(sampler: _Sampler, config, first: int, local_batch: int, spectra: bool):
+  """Grain over the same sampler: a MapDataset of example indices, batched, read by a thread
+  pool (or ``data.workers`` processes, each with its own threads); the STFTs in those threads
+  (:func:`np_analysis`) when ``spectra``."""
+  import grain
+
+  d = config.data
+  p = SpectralParams.from_config(config.spectral)
+
+  def add_spectra(b):
+    return dict(
+      b, clean=np_analysis(b['clean_wave'], p), degraded=np_analysis(b['degraded_wave'], p)
+    )
+
+  # Whole batches are the elements, so worker w makes batches w, w + workers, ... and the
+  # stream is the same batches in the same order for any number of threads and workers.
+  ds = grain.MapDataset.range(first, np.iinfo(np.int64).max)
+  ds = ds.map(functools.partial(_example, sampler)).batch(local_batch, drop_remainder=True)
+  if spectra:
+    ds = ds.map(add_spectra)
+  threads = os.cpu_count() or 1
+  options = grain.ReadOptions(num_threads=threads, prefetch_buffer_size=max(d.prefetch, threads))
+  it = ds.to_iter_dataset(options)
+  if d.get('workers', 0):
+    from absl import flags
+
+    if not flags.FLAGS.is_parsed():  # outside an absl app (tests, notebooks): the defaults
+      flags.FLAGS.mark_as_parsed()  # Grain's workers read its absl flags
+    it = it.mp_prefetch(grain.MultiprocessingOptions(num_workers=d.workers))
+  return iter(it)
 
 
 def to_global(

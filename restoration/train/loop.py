@@ -14,7 +14,6 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from clu import metric_writers
 from jax.experimental import multihost_utils
 
 from restoration import checkpoint as checkpoint_lib
@@ -25,7 +24,7 @@ from restoration.data import pipeline
 from restoration.errors import UserError
 from restoration.evaluate import metrics as metrics_lib
 from restoration.spectral import SpectralParams
-from restoration.train import sharding, warm_start
+from restoration.train import sharding, summaries, warm_start
 from restoration.train import state as state_lib
 
 log = logging.getLogger('restoration')
@@ -169,10 +168,12 @@ def _train(
   t_data = time.time()
   builder = prepare_data(config)
   log.info(
-    '[%s] dataset %s ready (%.1f s)',
+    '[%s] dataset %s ready (%.1f s); input: %s, spectrograms on the %s',
     config.method,
     builder.builder_config.name,
     time.time() - t_data,
+    pipeline.loader(config),
+    pipeline.spectra_on(config),
   )
   t = config.train
   start = int(jax.device_get(state['step']))
@@ -187,7 +188,7 @@ def _train(
     batches = pipeline.global_batches(
       builder, config, sharding.batch_sharding(mesh), start_step=start
     )
-  writer = metric_writers.create_default_writer(workdir, just_logging=jax.process_index() > 0)
+  writer = summaries.TensorBoardWriter(workdir, enabled=jax.process_index() == 0)
   if start == 0:
     writer.write_hparams(
       {k: str(v) for k, v in config.to_dict().items() if not isinstance(v, dict)}
@@ -272,7 +273,7 @@ def _train(
     if pending is not None:
       _check_finite(*pending, t.max_nonfinite_steps)
   ckpt.wait_until_finished()
-  writer.flush()
+  writer.close()
   final = jax.device_get(host_state(state))
   last['step'] = int(final['step'])
   last['params_checksum'] = float(sum(np.abs(x).sum() for x in jax.tree.leaves(final['params'])))

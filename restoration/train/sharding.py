@@ -96,6 +96,7 @@ class CompiledStep:
   run: Callable
   to_step: Callable[[Any], Any]
   from_step: Callable[[Any], Any]
+  traceable: Callable | None = None  # jit: ``run`` uncompiled, for FLOP counts on the CPU
 
   def __call__(self, state, batch, rng):
     return self.run(state, batch, rng)
@@ -125,7 +126,10 @@ def compile_step(
       donate_argnums=0,
     )
     return CompiledStep(
-      run, lambda state: treedef.flatten_up_to(state), lambda s: jax.tree.unflatten(treedef, s)
+      run,
+      lambda state: treedef.flatten_up_to(state),
+      lambda s: jax.tree.unflatten(treedef, s),
+      traceable=flat,
     )
   if backend == 'pmap':
     if mesh.shape[MODEL] != 1:
