@@ -102,7 +102,7 @@ def test_train_section_reports_flops_mfu_and_writes_a_profile(smoke_data_dir, tm
   assert r['input_host_examples_per_s'] > 0 and r['input_examples_per_s'] > 0
   assert r['input_loader'] == 'tfdata' and set(r['input_by_loader']) == {'tfdata', 'grain'}
   assert r['input_by_loader']['grain']['examples_per_s'] > 0
-  assert 'input (grain, spectra on the device):' in p.stdout
+  assert 'input (grain, spectra on the host):' in p.stdout
   assert list(trace.rglob('*.xplane.pb'))  # the jax.profiler trace of the extra steps
 
 
