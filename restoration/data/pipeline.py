@@ -212,35 +212,34 @@ def _tfdata_batches(sampler: _Sampler, config, first: int, local_batch: int, spe
 
 
 def _grain_batches(sampler: _Sampler, config, first: int, local_batch: int, spectra: bool):
-  """Grain over the same sampler: a MapDataset of example indices, batched, read by a thread
-  pool (or ``data.workers`` processes, each with its own threads); the STFTs in those threads
-  (:func:`np_analysis`) when ``spectra``."""
+  """Grain over the same sampler: a MapDataset of example indices mapped by the sampler (and,
+  when ``spectra``, :func:`np_analysis`) in a thread pool, batched in order. With
+  ``data.workers`` processes the elements are whole batches instead, so worker w makes batches
+  w, w + workers, ...: the same stream for any number of threads and workers."""
   import grain
 
   d = config.data
   p = SpectralParams.from_config(config.spectral)
 
-  def add_spectra(b):
-    return dict(
-      b, clean=np_analysis(b['clean_wave'], p), degraded=np_analysis(b['degraded_wave'], p)
-    )
+  def item(n: int) -> dict[str, np.ndarray]:
+    ex = _example(sampler, n)
+    if spectra:
+      for key in ('clean', 'degraded'):
+        ex[key] = np_analysis(ex[f'{key}_wave'][None], p)[0]
+    return ex
 
-  # Whole batches are the elements, so worker w makes batches w, w + workers, ... and the
-  # stream is the same batches in the same order for any number of threads and workers.
-  ds = grain.MapDataset.range(first, np.iinfo(np.int64).max)
-  ds = ds.map(functools.partial(_example, sampler)).batch(local_batch, drop_remainder=True)
-  if spectra:
-    ds = ds.map(add_spectra)
   threads = os.cpu_count() or 1
-  options = grain.ReadOptions(num_threads=threads, prefetch_buffer_size=max(d.prefetch, threads))
-  it = ds.to_iter_dataset(options)
-  if d.get('workers', 0):
-    from absl import flags
+  ds = grain.MapDataset.range(first, np.iinfo(np.int64).max).map(item)
+  if not d.get('workers', 0):
+    options = grain.ReadOptions(num_threads=threads, prefetch_buffer_size=d.prefetch * local_batch)
+    return iter(ds.to_iter_dataset(options).batch(local_batch, drop_remainder=True))
+  from absl import flags
 
-    if not flags.FLAGS.is_parsed():  # outside an absl app (tests, notebooks): the defaults
-      flags.FLAGS.mark_as_parsed()  # Grain's workers read its absl flags
-    it = it.mp_prefetch(grain.MultiprocessingOptions(num_workers=d.workers))
-  return iter(it)
+  if not flags.FLAGS.is_parsed():  # outside an absl app (tests, notebooks): the defaults
+    flags.FLAGS.mark_as_parsed()  # Grain's workers read its absl flags
+  options = grain.ReadOptions(num_threads=threads, prefetch_buffer_size=d.prefetch)
+  it = ds.batch(local_batch, drop_remainder=True).to_iter_dataset(options)
+  return iter(it.mp_prefetch(grain.MultiprocessingOptions(num_workers=d.workers)))
 
 
 def to_global(
