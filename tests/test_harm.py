@@ -93,3 +93,74 @@ def test_the_rule_text_states_every_threshold():
   for c in harm.CRITERIA:
     assert f'{c.label} {"down" if c.higher_is_better else "up"} more than {c.threshold:g}' in text
   assert f'at most {harm.MAX_HARM_SHARE:.0%} of the clips' in text
+
+
+def _evaluation(degradations, inputs, outputs):
+  """An ``evaluate_workdir`` result of one single-pass run, from per-clip scores."""
+  from restoration.evaluate import metrics
+
+  def block(d):
+    side = lambda s: metrics.aggregate(s[d] if d != 'all' else [c for v in s.values() for c in v])  # noqa: E731
+    return {'restored': side(outputs), 'degraded': side(inputs)}
+
+  return {
+    'num_clips': len(next(iter(inputs.values()))),
+    'degradations': list(degradations),
+    'perceptual': None,
+    'runs': [
+      {
+        'steps': None,
+        'network_calls': 1,
+        'real_time_factor': 0.01,
+        'metrics': {d: block(d) for d in [*degradations, 'all']},
+        'perceptual': None,
+        'harm': harm.by_degradation(inputs, outputs),
+      }
+    ],
+  }
+
+
+def test_the_demo_report_renders_harm_per_method_and_degradation(tmp_path):
+  from restoration.evaluate import report
+
+  degs = ('mp3:16', 'opus:12')
+  inputs = {d: [dict(INPUT)] * 4 for d in degs}
+  good = {d: [_out(lsd=-0.5)] * 4 for d in degs}
+  noisy = {
+    'mp3:16': [_out(lsd=-0.5, si_sdr=-3.0)] + [_out(lsd=-0.5)] * 3,
+    'opus:12': good['opus:12'],
+  }
+  evals = {'regression': _evaluation(degs, inputs, good), 'gan': _evaluation(degs, inputs, noisy)}
+  real = {
+    'clips': [{'name': 'voice', 'kind': 'speech', 'seconds': 2.0}],
+    'scores': {
+      g: {'input': {'lsd': {'mean': 1.5}}, 'regression': {}, 'gan': {}}
+      for g in ('speech mp3:16', 'speech', 'all')
+    },
+    'harm': {
+      g: {'regression': harm.summarize(inputs['mp3:16'], good['mp3:16']), 'gan': None}
+      for g in ('speech mp3:16', 'speech', 'all')
+    },
+  }
+  path = report.write_demo_report(
+    str(tmp_path), ['regression', 'gan'], evals, real, {}, str(tmp_path / 'none.png')
+  )
+  lines = open(path).read().splitlines()
+  row = next(line for line in lines if line.startswith('| quality: clips made worse'))
+  assert row.endswith('| 0/8 (0.0%) | 1/8 (12.5%) |')
+  start = lines.index('## Harm: test clips made worse than their degraded input')
+  assert lines[start + 2] == '| degradation | regression | gan |'
+  assert lines[start + 4] == (
+    '| mp3:16 | 0/4 (0.0%): recommended | 1/4 (25.0%), SI-SDR 1: not recommended |'
+  )
+  assert lines[start + 5] == '| opus:12 | 0/4 (0.0%): recommended | 0/4 (0.0%): recommended |'
+  assert lines[start + 6].startswith('| all | 0/8 (0.0%): recommended | 1/8 (12.5%)')
+  assert lines[start + 8].endswith(harm.rule_text())
+  real_start = next(i for i, line in enumerate(lines) if line.startswith('Harm on the real'))
+  assert lines[real_start + 2] == '| recordings | regression | gan |'
+  assert lines[real_start + 4] == '| speech mp3:16 | 0/4 (0.0%): recommended | – |'
+  assert lines[real_start + 7] == ''
+  assert sum(harm.rule_text() in line for line in lines) == 1
+  assert (
+    '- Restoring recommended by the harm rule at: regression mp3:16, opus:12; gan opus:12.' in lines
+  )
