@@ -46,6 +46,7 @@ def test_a_criterion_not_scored_on_both_sides_does_not_fire():
   after = {'si_sdr': 12.0, 'lsd': 1.5, 'pesq_wb': 1.0, 'visqol': 1.0}
   assert not harm.judge([before], [after])[0].harmed
   assert not harm.judge([{'si_sdr': 12.0}], [{'lsd': 9.0}])[0].harmed
+  assert harm.summarize([before], [after])['scored'] == {'si_sdr': 1, 'lsd': 1}
   # A silent output (SI-SDR -inf) is the worst drop there is.
   assert harm.judge([before], [dict(after, si_sdr=-math.inf)])[0].criteria == ('si_sdr',)
   with pytest.raises(ValueError, match='2 input scores but 1 output'):

@@ -39,11 +39,16 @@ class Criterion(NamedTuple):
   def fires(self, before: float | None, after: float | None) -> bool:
     """Whether ``after`` (the output's score) is worse than ``before`` (the input's) by more
     than the threshold; False when either side was not scored."""
-    if before is None or after is None:
+    if not (_scored(before) and _scored(after)):
       return False
     before, after = float(before), float(after)
     worse = before - after if self.higher_is_better else after - before
-    return not math.isnan(worse) and worse > self.threshold + _ROUNDING
+    return not math.isnan(worse) and worse > self.threshold + _ROUNDING  # NaN: -inf on both sides
+
+
+def _scored(value: float | None) -> bool:
+  """A score that exists: not missing (None, as JSON writes NaN) and not NaN."""
+  return value is not None and not math.isnan(value)
 
 
 CRITERIA = (
@@ -80,7 +85,7 @@ def recommended(lsd_input: float, lsd_restored: float, share: float) -> bool:
 
 
 def _mean_of(scores: Iterable[Mapping[str, float | None]], key: str) -> float:
-  values = [float(s[key]) for s in scores if s.get(key) is not None and not math.isnan(s[key])]
+  values = [float(s[key]) for s in scores if _scored(s.get(key))]
   return sum(values) / len(values) if values else math.nan
 
 
@@ -96,7 +101,7 @@ def summarize(
   clips = judge(inputs, outputs)
   scored = {
     c.metric: sum(
-      b.get(c.metric) is not None and a.get(c.metric) is not None for b, a in zip(inputs, outputs)
+      _scored(b.get(c.metric)) and _scored(a.get(c.metric)) for b, a in zip(inputs, outputs)
     )
     for c in CRITERIA
   }
