@@ -178,7 +178,7 @@ def score_real_recordings(
   about 1.3 s per 8 s clip on 2 cores, so 9 clips x 3 bitrates x (methods + input) would add
   4 minutes to the demo, one bitrate about 80 s."""
   from restoration.data import codecs
-  from restoration.evaluate import evaluate, metrics, real_audio
+  from restoration.evaluate import evaluate, harm, metrics, real_audio
 
   sources = real_audio.REAL_SOURCES if sources is None else sources
   missing = real_audio.missing_packages(sources)
@@ -202,6 +202,7 @@ def score_real_recordings(
     for kind in real_audio.KINDS
   }
   scores: dict = {}
+  keys: dict = {}  # per group, each clip's key in the order of its scores
   for clip in clips:
     kind = clip['kind']
     for kbps in bitrates:
@@ -209,12 +210,15 @@ def score_real_recordings(
       rows = {'input': degraded}
       rows.update({m: r.restore_array(degraded, sr) for m, r in restorers.items()})
       names = perceptual[kind]['metrics'] if kbps in perceptual[kind]['bitrates'] else []
+      groups = (f'{kind} mp3:{kbps}', kind, 'all')
+      for group in groups:
+        keys.setdefault(group, []).append(f'{clip["name"]} mp3:{kbps}')
       for name, est in rows.items():
         m = metrics.compute_all(clip['wave'], est, sr, optional=False)
         t = time.perf_counter()
         m.update(metrics.perceptual(clip['wave'], est, sr, names))
         perceptual[kind]['seconds'] += time.perf_counter() - t
-        for group in (f'{kind} mp3:{kbps}', kind, 'all'):
+        for group in groups:
           scores.setdefault(group, {}).setdefault(name, []).append(m)
   result = {
     'clips': [
@@ -223,6 +227,11 @@ def score_real_recordings(
     'bitrates': list(bitrates),
     'perceptual': perceptual,
     'scores': {g: {n: metrics.aggregate(v) for n, v in rows.items()} for g, rows in scores.items()},
+    # Per group and method, the clips it made worse than the input, from the scores above.
+    'harm': {
+      g: {m: harm.summarize(rows['input'], rows[m], keys[g]) for m in rows if m != 'input'}
+      for g, rows in scores.items()
+    },
   }
   with open(os.path.join(out, 'real_recordings.json'), 'w') as f:
     json.dump(result, f, indent=2, default=lambda x: None)

@@ -7,6 +7,7 @@ import pytest
 
 from restoration import compare
 from restoration.config import ConfigError
+from restoration.evaluate import harm
 
 
 def test_warm_started_comparison_with_an_equal_budget_baseline(smoke_data_dir, tmp_path):
@@ -46,6 +47,18 @@ def test_warm_started_comparison_with_an_equal_budget_baseline(smoke_data_dir, t
     assert target.count(': met') + target.count(': missed') == 2
     assert f'vs {compare.EQUAL_BUDGET}: LSD-high' in target
   assert 'Target for **regression' not in report
+  # Per degradation and method, the clips restoring made worse and the recommendation.
+  lines = report.splitlines()
+  start = lines.index('## Harm: test clips made worse than their degraded input')
+  assert lines[start + 2] == '| degradation | ' + ' | '.join(cols[2:]) + ' |'
+  degradations = result['evals']['regression']['degradations']
+  rows = lines[start + 4 : start + 5 + len(degradations)]
+  assert [r.split(' | ')[0] for r in rows] == [f'| {d}' for d in [*degradations, 'all']]
+  for r in rows:
+    cells = [c.strip() for c in r.split('|')[2:-1]]
+    assert all(c.endswith((f': {harm.RECOMMENDED}', f': {harm.NOT_RECOMMENDED}')) for c in cells)
+  assert lines[start + 6 + len(degradations)].endswith(harm.rule_text())
+  assert '- Restoring recommended by the harm rule at: regression ' in report
   # The bridge's step counts are swept on a subset; the table's count is scored on the split.
   sweep, scored = result['sweeps']['predictive_bridge'], result['evals']['predictive_bridge']
   assert [r['steps'] for r in sweep['runs']] == [1, 2] and len(scored['runs']) == 1

@@ -1,4 +1,5 @@
-"""evaluate_workdir on smoke-trained runs: the test split, diffusion step counts, user files."""
+"""evaluate_workdir on smoke-trained runs: the test split, diffusion step counts, user files, and
+the harm counts of restorers that change nothing or make every clip worse."""
 
 import json
 import runpy
@@ -6,13 +7,14 @@ import sys
 
 import numpy as np
 import pytest
+import scipy.signal
 import soundfile as sf
 from test_metrics import CORE
 from test_restore import chirp
 
 from restoration import spectral
 from restoration.data import audio, builder, codecs, synthesis
-from restoration.evaluate import evaluate, metrics
+from restoration.evaluate import evaluate, harm, metrics
 from restoration.objectives import sampling
 
 
@@ -199,3 +201,92 @@ def test_workdir_without_checkpoint_is_one_line_error(tmp_path, capsys, monkeypa
   assert done.value.code == 2
   err = capsys.readouterr().err.strip().splitlines()
   assert len(err) == 1 and err[0].startswith('evaluate: error: ') and str(tmp_path) in err[0]
+
+
+class _Fixed:
+  """A loaded restorer whose output is ``fn(its input)``: the identity, or a made-worse input."""
+
+  def __init__(self, restorer, fn):
+    self._restorer, self._fn = restorer, fn
+
+  def __getattr__(self, name):
+    return getattr(self._restorer, name)
+
+  def with_steps(self, steps):
+    return self
+
+  def restore_waves(self, waves, index=0):
+    return self._fn(np.asarray(waves, np.float32)).astype(np.float32)
+
+
+@pytest.fixture(scope='module')
+def loaded(regression):
+  from restoration.inference import Restorer
+
+  return Restorer(regression)
+
+
+def test_an_identity_restorer_harms_no_clip_and_is_not_recommended(loaded, tmp_path):
+  result = evaluate.evaluate_workdir(
+    loaded.workdir,
+    restorer=_Fixed(loaded, lambda w: w),
+    optional_metrics=False,
+    perceptual_items=1,
+    out_dir=str(tmp_path),
+  )
+  [run] = result['runs']
+  damage = result['perceptual']['degradation']
+  assert set(run['harm']) == {*result['degradations'], 'all'}
+  for name, s in run['harm'].items():
+    clips = result['num_clips'] * (len(result['degradations']) if name == 'all' else 1)
+    assert (s['clips'], s['harmed'], s['share']) == (clips, 0, 0.0), name
+    assert set(s['criteria'].values()) == {0} and s['scored']['lsd'] == clips
+    # The evaluation's own per-clip scores, judged: their means are the table's.
+    assert s['lsd']['input'] == pytest.approx(run['metrics'][name]['degraded']['lsd']['mean'])
+    assert s['lsd']['restored'] == s['lsd']['input']
+    assert not s['recommended']  # harmless, but the mean LSD is not lowered either
+    assert s.get('harmed_clips', []) == []
+  # The perceptual subset's ViSQOL joins its clip's scores at its degradation only.
+  assert run['harm'][damage]['scored']['visqol'] == 1
+  assert run['harm']['all']['scored']['visqol'] == 1
+  assert all(
+    'visqol' not in run['harm'][d]['scored'] for d in result['degradations'] if d != damage
+  )
+  table = (tmp_path / 'metrics.md').read_text()
+  assert '| degradation | steps | harmed clips | criteria fired | LSD restored (input) |' in table
+  assert f'| {damage} | - | 0/{result["num_clips"]} (0.0%) | – |' in table
+  assert table.rstrip().endswith(harm.rule_text())
+  assert json.loads((tmp_path / 'metrics.json').read_text())['runs'][0]['harm'] == run['harm']
+
+
+def _noisy(w):
+  return w + 0.05 * np.random.default_rng(0).standard_normal(w.shape)
+
+
+def _low_passed(w):
+  return scipy.signal.sosfiltfilt(scipy.signal.butter(8, 1500, fs=16000, output='sos'), w)
+
+
+@pytest.mark.parametrize('worse, criterion', [(_noisy, 'si_sdr'), (_low_passed, 'lsd')])
+def test_a_worse_output_is_counted_as_harm_on_every_clip(loaded, tmp_path, worse, criterion):
+  result = evaluate.evaluate_workdir(
+    loaded.workdir,
+    restorer=_Fixed(loaded, worse),
+    optional_metrics=False,
+    perceptual_items=0,
+    out_dir=str(tmp_path),
+  )
+  [run] = result['runs']
+  source = builder.get_builder(_saved_config(loaded.workdir).data).as_data_source('test')
+  keys = [source[i]['key'].decode() for i in range(len(source))]
+  for name in result['degradations']:
+    s = run['harm'][name]
+    assert (s['harmed'], s['share']) == (result['num_clips'], 1.0), (name, s)
+    assert s['criteria'][criterion] == s['clips'] and not s['recommended']
+    assert [c['key'] for c in s['harmed_clips']] == keys
+    assert all(criterion in c['criteria'] for c in s['harmed_clips'])
+  n = result['num_clips'] * len(result['degradations'])
+  assert run['harm']['all']['harmed'] == n
+  table = (tmp_path / 'metrics.md').read_text()
+  assert f'| all | - | {n}/{n} (100.0%) |' in table
+  assert f'| {harm.NOT_RECOMMENDED} |' in table

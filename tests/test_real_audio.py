@@ -1,5 +1,6 @@
 """Real recordings: the source table, install check, clips' order, level and bandwidth."""
 
+import json
 import logging
 import os
 import subprocess
@@ -9,7 +10,7 @@ import pytest
 import soundfile as sf
 
 from restoration import compare
-from restoration.data import codecs
+from restoration.data import codecs, synthesis
 from restoration.evaluate import metrics, real_audio, report
 from restoration.evaluate.real_audio import REAL_SOURCES, RealAudioError, RealSource
 
@@ -179,3 +180,38 @@ def test_real_recordings_get_the_perceptual_metrics_of_their_kind(clips, smoke_r
     table[-1].startswith('Perceptual rows: PESQ-WB, STOI on the speech clips at 16, 24 kbps')
     and 'ViSQOL on the music clips at 16 kbps' in table[-1]
   )
+
+
+def test_real_recordings_count_the_clips_each_method_made_worse(smoke_run, tmp_path):
+  os.symlink(smoke_run('regression'), tmp_path / 'regression')
+  sources = []
+  for name, index in (('first', 0), ('second', 1)):
+    wave = synthesis.synthesize(index, seed=7, sample_rate=SR, seconds=1.5)
+    sf.write(tmp_path / f'{name}.wav', wave, SR, subtype='FLOAT')
+    sources.append(RealSource(name, 'music', 'unused', (str(tmp_path / f'{name}.wav'),), '-', ''))
+  result = compare.score_real_recordings(
+    str(tmp_path), ['regression'], bitrates=(16, 24), max_seconds=1.5, sources=sources
+  )
+  judged = result['harm']
+  assert set(judged) == {'music mp3:16', 'music mp3:24', 'music', 'all'}
+  for group, by_method in judged.items():
+    [s] = by_method.values()
+    assert (
+      s['clips'] == result['scores'][group]['input']['lsd']['n'] == (4 if ':' not in group else 2)
+    )
+    assert s['lsd']['input'] == pytest.approx(result['scores'][group]['input']['lsd']['mean'])
+    assert {c['key'] for c in s['harmed_clips']} <= {
+      f'{n} mp3:{b}' for n in ('first', 'second') for b in (16, 24)
+    }
+  # ViSQOL, scored at 16 kbps only, joins the rule there.
+  assert judged['music mp3:16']['regression']['scored']['visqol'] == 2
+  assert 'visqol' not in judged['music mp3:24']['regression']['scored']
+  table = report.real_harm_table(['regression'], result)
+  assert table[0] == '| recordings | regression |'
+  assert [line.split(' | ')[0] for line in table[2:]] == [
+    '| music mp3:16',
+    '| music mp3:24',
+    '| music',
+    '| all',
+  ]
+  assert json.loads((tmp_path / 'real_recordings.json').read_text())['harm'] == judged

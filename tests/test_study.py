@@ -11,6 +11,7 @@ import pytest
 
 from restoration import study
 from restoration.config import ConfigError, load_config
+from restoration.evaluate import harm
 from restoration.study import report
 
 
@@ -98,6 +99,17 @@ def test_study_writes_every_row(small_study):
   for aspect in report.CLAIMS:
     assert f'| {aspect} |' in text
   assert os.path.getsize(os.path.join(out, 'learning_curves.png')) > 10_000
+  # Harm per degradation and method (seed 0), the rule under it, the count over every run.
+  lines = text.splitlines()
+  start = lines.index('## Harm: test clips made worse than their input (seed 0)')
+  assert lines[start + 2] == '| degradation | regression | gan |'
+  degradations = list(load_config('regression', 'smoke,study').data.degradations)
+  assert lines[start + 4].startswith(f'| {degradations[0]} | ')
+  assert any(harm.rule_text() in line for line in lines[start:])
+  assert 'Over every run of a method (seeds and learning rates), clips made worse: ' in text
+  judged = result['evals']['gan/seed=0']['harm']
+  assert list(judged) == [*degradations, 'all'] and 'harmed_clips' not in judged['all']
+  assert judged['all']['clips'] == 2 * len(degradations)  # eval_items=2 test items each
   saved = json.load(open(os.path.join(out, 'study.json')))
   rows = saved['stability']
   assert len(rows['regression']['seeds']['lsd_high']) == 2

@@ -31,9 +31,12 @@ Writes ``OUT/metrics.json`` (default OUT: ``DIR/eval``) and ``OUT/metrics.md``::
              (compiled; a second call is timed),
              'metrics': {degradation | 'all': {'restored' | 'degraded':
                                                {metric: {'mean', 'std', 'n'}}}},
-             'perceptual': None | {'restored' | 'degraded': {metric: {'mean', 'std', 'n'}}}}]}
+             'perceptual': None | {'restored' | 'degraded': {metric: {'mean', 'std', 'n'}}},
+             'harm': {degradation | 'all': ``harm.summarize``: clips made worse than their
+                      input, by which criteria, and whether restoring is recommended}}]}
 
-Undefined values (NaN) are written as null.
+The harm counts (:mod:`restoration.evaluate.harm`) judge the per-clip scores computed above,
+the perceptual subset's joined to its clips. Undefined values (NaN) are written as null.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ from typing import Any
 import numpy as np
 
 from restoration.errors import UserError
+from restoration.evaluate import harm as harm_lib
 from restoration.evaluate import metrics as metrics_lib
 
 log = logging.getLogger('restoration')
@@ -113,17 +117,25 @@ def item_kind(key: str, data_cfg) -> str:
 
 class _Perceptual:
   """Accumulates the perceptual subset: the first ``per_kind`` items of each kind offered, each
-  scored (degraded and every run's output) with the metrics of ``PERCEPTUAL[kind]``."""
+  scored (degraded and every run's output) with the metrics of ``PERCEPTUAL[kind]``; ``clips``
+  holds each item's index among the clips scored at ``degradation``."""
 
   def __init__(self, per_kind: int, degradation: str, kind_of: Callable[[str], str], runs: int):
     self.per_kind, self.degradation, self.kind_of = per_kind, degradation, kind_of
     self.items: list[dict] = []
+    self.clips: list[int] = []
     self.degraded: list[dict] = []
     self.restored: list[list[dict]] = [[] for _ in range(runs)]
     self.seconds = 0.0
 
   def offer(
-    self, key: str, clean: np.ndarray, degraded: np.ndarray, outputs: Sequence[np.ndarray], sr: int
+    self,
+    key: str,
+    clip: int,
+    clean: np.ndarray,
+    degraded: np.ndarray,
+    outputs: Sequence[np.ndarray],
+    sr: int,
   ) -> None:
     kind = self.kind_of(key)
     if sum(it['kind'] == kind for it in self.items) >= self.per_kind:
@@ -131,6 +143,7 @@ class _Perceptual:
     start = time.perf_counter()
     names = PERCEPTUAL[kind]
     self.items.append({'key': key, 'kind': kind})
+    self.clips.append(clip)
     self.degraded.append(metrics_lib.perceptual(_squeeze(clean), _squeeze(degraded), sr, names))
     for scores, y in zip(self.restored, outputs):
       scores.append(metrics_lib.perceptual(_squeeze(clean), _squeeze(y), sr, names))
@@ -152,6 +165,14 @@ class _Perceptual:
       'restored': metrics_lib.aggregate(self.restored[i]),
       'degraded': metrics_lib.aggregate(self.degraded),
     }
+
+  def join(self, i: int, degraded: list[dict], restored: list[dict]) -> tuple[list, list]:
+    """The clip scores at :attr:`degradation` with the subset's added to its clips (run ``i``)."""
+    degraded, restored = list(degraded), list(restored)
+    for j, clip in enumerate(self.clips):
+      degraded[clip] = {**degraded[clip], **self.degraded[j]}
+      restored[clip] = {**restored[clip], **self.restored[i][j]}
+    return degraded, restored
 
 
 def _real_time_factor(fn: Callable[[], Any], channel_seconds: float) -> float:
@@ -245,6 +266,21 @@ def _score(clean: np.ndarray, est: np.ndarray, sr: int, params, optional: bool) 
   )
 
 
+def _harm(
+  keys: dict[str, list[str]],
+  degraded: dict[str, list[dict]],
+  restored: dict[str, list[dict]],
+  perceptual: _Perceptual | None,
+  i: int,
+) -> dict:
+  """Run ``i``'s harm per degradation, from the clip scores already computed."""
+  degraded, restored = dict(degraded), dict(restored)
+  if perceptual:
+    d = perceptual.degradation
+    degraded[d], restored[d] = perceptual.join(i, degraded[d], restored[d])
+  return harm_lib.by_degradation(degraded, restored, keys)
+
+
 def _aggregate(scores: dict[str, dict[str, list]]) -> dict:
   """{degradation: {kind: [clip scores]}} -> aggregated, plus 'all' over degradations."""
   out = {d: {k: metrics_lib.aggregate(v) for k, v in kinds.items()} for d, kinds in scores.items()}
@@ -300,6 +336,7 @@ def evaluate_workdir(
   degradations = list(cfg.data.degradations)
   runs = [restorer.with_steps(s) for s in steps_list]
   degraded_scores = {d: [] for d in degradations}
+  keys_of = {d: [] for d in degradations}  # each clip's key, in the order of the scores
   restored_scores = [{d: [] for d in degradations} for _ in runs]
   rtf = [math.nan] * len(runs)
   degradation, rule = damage_degradation(degradations)
@@ -330,6 +367,8 @@ def evaluate_workdir(
       for keys, clean, degraded in pairs(d, items_per_call):
         waves = _fold(degraded)
         padded = np.pad(waves, ((0, batch - waves.shape[0]), (0, 0)))
+        first = len(degraded_scores[name])
+        keys_of[name] += keys
         degraded_scores[name] += [
           _score(c, x, sr, p, optional_metrics) for c, x in zip(clean, degraded)
         ]
@@ -346,7 +385,7 @@ def evaluate_workdir(
           ]
         if perceptual and name == degradation:
           for j, key in enumerate(keys):
-            perceptual.offer(key, clean[j], degraded[j], [o[j] for o in outputs], sr)
+            perceptual.offer(key, first + j, clean[j], degraded[j], [o[j] for o in outputs], sr)
     for i, r in enumerate(runs):  # one call in all (a tiny split): time a compiled one
       if math.isnan(rtf[i]):
         rtf[i] = _real_time_factor(lambda: r.restore_waves(padded), batch * waves.shape[1] / sr)
@@ -359,6 +398,7 @@ def evaluate_workdir(
       codec, kbps = codecs.parse_degradation(name)
       for key, clean in zip(files, cleans):
         degraded = codecs.degrade(clean, sr, codec, kbps)
+        keys_of[name].append(key)
         degraded_scores[name].append(_score(clean, degraded, sr, p, optional_metrics))
         outputs = []
         for i, r in enumerate(runs):
@@ -367,7 +407,7 @@ def evaluate_workdir(
           outputs.append(r.restore_array(degraded, sr))
           restored_scores[i][name].append(_score(clean, outputs[i], sr, p, optional_metrics))
         if perceptual and name == degradation:
-          perceptual.offer(key, clean, degraded, outputs, sr)
+          perceptual.offer(key, len(keys_of[name]) - 1, clean, degraded, outputs, sr)
 
   result = {
     'workdir': os.fspath(workdir),
@@ -393,6 +433,7 @@ def evaluate_workdir(
           }
         ),
         'perceptual': perceptual.run_scores(i) if perceptual else None,
+        'harm': _harm(keys_of, degraded_scores, restored_scores[i], perceptual, i),
       }
       for i, r in enumerate(runs)
     ],
@@ -442,13 +483,17 @@ def markdown(result: dict) -> str:
         f'| {name} | {steps} | {run["network_calls"]} | '
         f'{run["real_time_factor"]:.3g} | ' + ' | '.join(_cell(kinds, k) for k, _ in columns) + ' |'
       )
-  return '\n'.join(lines + _perceptual_lines(result)) + '\n'
+  return '\n'.join(lines + _perceptual_lines(result) + _harm_lines(result)) + '\n'
 
 
 def _cell(kinds: dict, key: str) -> str:
-  values = [kinds[kind].get(key, {}).get('mean') for kind in ('restored', 'degraded')]
+  return _pair(*(kinds[kind].get(key, {}).get('mean') for kind in ('restored', 'degraded')))
+
+
+def _pair(restored: float | None, degraded: float | None) -> str:
+  """'restored (degraded input)', '-' for an undefined value."""
   return '{} ({})'.format(
-    *('-' if v is None or not math.isfinite(v) else f'{v:.3g}' for v in values)
+    *('-' if v is None or not math.isfinite(v) else f'{v:.3g}' for v in (restored, degraded))
   )
 
 
@@ -477,6 +522,30 @@ def _perceptual_lines(result: dict) -> list[str]:
     steps = '-' if run['steps'] is None else str(run['steps'])
     lines.append(f'| {steps} | ' + ' | '.join(_cell(run['perceptual'], n) for n in names) + ' |')
   return lines
+
+
+def _harm_lines(result: dict) -> list[str]:
+  """The harm table: per degradation (and step count), the clips restoring made worse, which
+  criteria fired, and whether restoring is recommended there."""
+  runs = [r for r in result['runs'] if r.get('harm')]
+  if not runs:
+    return []
+  lines = [
+    '',
+    'Harm: clips whose restored output is worse than their degraded input (which ones: '
+    "each run's `harm` in metrics.json).",
+    '',
+    '| degradation | steps | harmed clips | criteria fired | LSD restored (input) | restoring |',
+    '|---|---|---|---|---|---|',
+  ]
+  for run in runs:
+    steps = '-' if run['steps'] is None else str(run['steps'])
+    for name, s in run['harm'].items():
+      lines.append(
+        f'| {name} | {steps} | {harm_lib.count_text(s)} | {harm_lib.criteria_text(s)} | '
+        f'{_pair(s["lsd"]["restored"], s["lsd"]["input"])} | {harm_lib.verdict(s)} |'
+      )
+  return lines + ['', harm_lib.rule_text()]
 
 
 def write(result: dict, out_dir: str) -> None:

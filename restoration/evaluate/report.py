@@ -1,7 +1,8 @@
 """The study's comparison table, rendered: ``report.md`` from what training wrote
 (``train_log.jsonl``: steps, wall time, parameters, GFLOPs, the method's words, code size) and
-what evaluation wrote (``eval/metrics.json``, ``real_recordings.json``). Nothing here loads a
-model or imports training code; ``restoration.compare`` produces the data.
+what evaluation wrote (``eval/metrics.json``, ``real_recordings.json``), with the clips each
+method made worse (:mod:`restoration.evaluate.harm`). Nothing here loads a model or imports
+training code; ``restoration.compare`` produces the data.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import json
 import math
 import os
 from collections.abc import Mapping, Sequence
+
+from restoration.evaluate import harm
 
 QUALITY = (
   ('lsd', 'LSD', 'lower'),
@@ -138,6 +141,11 @@ def comparison_table(out: str, methods: Sequence[str], evals: Mapping[str, dict]
       [_fmt(_mean((best[m].get('perceptual') or {}).get('restored', {}), key)) for m in cols],
     )
   row(
+    'quality: clips made worse than the input (harm, all degradations; per degradation below)',
+    '',
+    [harm.count_text(best[m].get('harm', {}).get('all')) for m in cols],
+  )
+  row(
     'SI-SDR gain over input (dB); noise handling is measured in docs/study.md',
     '0',
     [
@@ -220,6 +228,47 @@ def perceptual_note(evals: Mapping[str, dict]) -> list[str]:
     f'Perceptual subset: {counts}, at {info["degradation"]} only ({info["rule"]}), since '
     f'ViSQOL is too slow on CPU for every clip and degradation; scoring the subset took {seconds}.',
   ]
+
+
+def _harm_cell(summary: Mapping | None) -> str:
+  if not summary or not summary.get('clips'):
+    return '–'
+  fired = harm.criteria_text(summary)
+  fired = '' if fired == '–' else f', {fired}'
+  return f'{harm.count_text(summary)}{fired}: {harm.verdict(summary)}'
+
+
+def harm_table(
+  methods: Sequence[str],
+  groups: Mapping[str, Mapping[str, Mapping | None]],
+  first: str,
+  rule: bool = True,
+) -> list[str]:
+  """Per group of clips (a degradation; ``first`` names the column) and method, the clips
+  restoring made worse, by which criteria, and whether restoring is recommended there; with
+  ``rule``, the rule under the table. ``groups[group][method]`` is a ``harm.summarize`` (None:
+  not judged)."""
+  lines = [
+    f'| {first} | ' + ' | '.join(methods) + ' |',
+    '|---|' + '---|' * len(methods),
+  ]
+  for g, by_method in groups.items():
+    lines.append(f'| {g} | ' + ' | '.join(_harm_cell(by_method.get(m)) for m in methods) + ' |')
+  if not rule:
+    return lines
+  return lines + [
+    '',
+    'Cells: harmed clips of the group (share), the criteria that fired (on how many clips): '
+    f'whether restoring is recommended there. {harm.rule_text()}',
+  ]
+
+
+def split_harm(methods: Sequence[str], evals: Mapping[str, dict]) -> dict[str, dict]:
+  """``harm_table``'s groups for the test split: each degradation and all, each method at the
+  step count the comparison table reports."""
+  first = evals[methods[0]]
+  groups = [*first['degradations'], 'all']
+  return {g: {m: _best_run(evals[m]).get('harm', {}).get(g) for m in methods} for g in groups}
 
 
 def figure_caption(figure: str) -> list[str]:
@@ -324,6 +373,17 @@ def reading(
       + ', '.join(f'{m} {v:.3g}' for m, v in scores.items())
       + f'. Above the input: {", ".join(better) if better else "none"}.'
     )
+  groups = split_harm(methods, evals)
+  if any(s for by_method in groups.values() for s in by_method.values()):
+    recommended = {
+      m: [d for d in evals[m]['degradations'] if (groups[d][m] or {}).get('recommended')]
+      for m in methods
+    }
+    lines.append(
+      '- Restoring recommended by the harm rule at: '
+      + '; '.join(f'{m} {", ".join(r) or "no degradation"}' for m, r in recommended.items())
+      + '.'
+    )
   for m, ev in _per_steps(methods, evals, sweeps).items():
     runs = ev['runs']
     lsds = [
@@ -396,13 +456,17 @@ def targets(out: str, methods: Sequence[str], evals: Mapping[str, dict]) -> list
 _TARGET_KEYS = ('lsd_high', 'si_sdr', 'high_band_energy_ratio')
 
 
+def _real_groups(real: Mapping) -> list[str]:
+  """The real recordings' groups in table order: per kind and bitrate, per kind, all."""
+  return sorted(g for g in real['scores'] if ':' in g) + ['speech', 'music', 'all']
+
+
 def real_table(methods: Sequence[str], real: dict) -> list[str]:
   lines = [
     '| recordings | metric | input | ' + ' | '.join(methods) + ' |',
     '|---|---|---|' + '---|' * len(methods),
   ]
-  groups = sorted(g for g in real['scores'] if ':' in g) + ['speech', 'music', 'all']
-  for g in groups:
+  for g in _real_groups(real):
     s = real['scores'].get(g)
     if not s:
       continue
@@ -433,6 +497,14 @@ def real_table(methods: Sequence[str], real: dict) -> list[str]:
       'average over those bitrates only.',
     ]
   return lines
+
+
+def real_harm_table(methods: Sequence[str], real: dict) -> list[str]:
+  """:func:`harm_table` of the real recordings, per kind and bitrate, per kind and in all (the
+  rule is the test split's table's)."""
+  groups = real.get('harm') or {}
+  groups = {g: groups[g] for g in _real_groups(real) if g in groups}
+  return harm_table(methods, groups, 'recordings', rule=False)
 
 
 def write_demo_report(
@@ -468,6 +540,10 @@ def write_demo_report(
     *budget_note(out, methods),
     *perceptual_note(evals),
     '',
+    '## Harm: test clips made worse than their degraded input',
+    '',
+    *harm_table(methods, split_harm(methods, evals), 'degradation'),
+    '',
     'One seed per method here; stability across seeds and learning rates, noise handling, '
     'learning curves and diversity are in `docs/study.md` (`make study`).',
     '',
@@ -500,6 +576,10 @@ def write_demo_report(
       + '.',
       '',
       *real_table(methods, real),
+      '',
+      "Harm on the real recordings (cells and rule as in the test split's harm table):",
+      '',
+      *real_harm_table(methods, real),
       '',
     ]
   lines += [

@@ -1,7 +1,8 @@
 """``study.md``, ``study.json`` and ``learning_curves.png`` from what the study's runs wrote
 (``train_log.jsonl``: learning curve, logged critic signals, timings; ``eval/metrics.json``)
 and what :func:`restoration.study.run` measured (noise handling, diversity). The study's nine
-aspects each get the measured figures and a verdict by a stated rule."""
+aspects each get the measured figures and a verdict by a stated rule; the clips each method
+made worse than its input are counted by the evaluation's harm rule."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from restoration.evaluate.report import _fmt, train_summary
+from restoration.evaluate import harm
+from restoration.evaluate.report import _fmt, harm_table, train_summary
 
 FAMILIES = ('GAN', 'diffusion', 'regression')
 QUALITY = (('lsd', 'LSD'), ('lsd_high', 'LSD-high'), ('mel_distance', 'mel distance'))
@@ -55,6 +57,11 @@ def eval_summary(ev: Mapping) -> dict:
     'real_time_factor': run['real_time_factor'],
     'restored': {k: mean('restored', k) for k in _METRICS},
     'input': {k: mean('degraded', k) for k in _METRICS},
+    # Per degradation and all: the counts and the recommendation, not which clips.
+    'harm': {
+      d: {k: v for k, v in summary.items() if k != 'harmed_clips'}
+      for d, summary in (run.get('harm') or {}).items()
+    },
   }
 
 
@@ -409,6 +416,30 @@ def _noise_table(noise: Mapping, names: Sequence[str]) -> list[str]:
   return lines
 
 
+def harm_lines(result: Mapping, runs: Sequence) -> list[str]:
+  """Per degradation, the clips each method's seed-0 run made worse (the evaluation's harm
+  table), and the share over all of a method's runs."""
+  ms, evals = result['methods'], result['evals']
+  heads = {m: (evals.get(f'{m}/seed=0') or {}).get('harm', {}) for m in ms}
+  groups = next((list(h) for h in heads.values() if h), [])
+  if not groups:
+    return ['–']
+  totals = {}
+  for m in ms:
+    judged = [(evals.get(r.name) or {}).get('harm', {}).get('all') for r in runs if r.group == m]
+    judged = [s for s in judged if s]
+    totals[m] = harm.count_text(
+      {'harmed': sum(s['harmed'] for s in judged), 'clips': sum(s['clips'] for s in judged)}
+    )
+  return [
+    *harm_table(ms, {g: {m: heads[m].get(g) for m in ms} for g in groups}, 'degradation'),
+    '',
+    'Over every run of a method (seeds and learning rates), clips made worse: '
+    + ', '.join(f'{m} {t}' for m, t in totals.items())
+    + '.',
+  ]
+
+
 def write(out: str, result: dict, runs: Sequence) -> str:
   """``study.md`` (+ ``study.json``, ``learning_curves.png``) in ``out``; returns its path."""
   ms = result['methods']
@@ -470,6 +501,10 @@ def write(out: str, result: dict, runs: Sequence) -> str:
     'Diverged: a non-finite stop, skipped non-finite steps, or a final validation or test LSD '
     "no better than the input's. Critic at chance: training-batch accuracy <= "
     f"{CHANCE_ACCURACY} at a logged step, over all the method's runs.",
+    '',
+    '## Harm: test clips made worse than their input (seed 0)',
+    '',
+    *harm_lines(result, runs),
     '',
     '## Noise handling (inference only: every model was trained on clean codec pairs)',
     '',
