@@ -14,7 +14,8 @@ file beside the output that replaces it only when complete. A folder is restored
 a time in threads (one model call alone keeps ~1.2 of 2 CPU cores busy). Each channel is
 restored independently (the models are trained on single channels). The output has the
 input's rate, channel count and exact length, sample-aligned with it (soxr compensates its
-filter delay).
+filter delay). An input with a NaN or infinite sample is refused by position before anything is
+restored, and no non-finite sample is ever written (:func:`restoration.data.audio.writing`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ import collections
 import concurrent.futures
 import dataclasses
 import os
-import secrets
 import sys
 import time
 from collections.abc import Callable
@@ -255,6 +255,7 @@ class ChunkedRestorer:
     if int(sample_rate) != sample_rate or sample_rate <= 0:
       raise RestoreError(f'sample_rate={sample_rate!r}: expected a positive integer (Hz)')
     x = wave.reshape(wave.shape[0], -1)
+    audio.check_finite(x, 'wave')
     stream = self._stream(int(sample_rate), x.shape[1])
     y = np.concatenate([stream.push(x), stream.finish()])
     return y.reshape(wave.shape)
@@ -282,9 +283,6 @@ class ChunkedRestorer:
       raise RestoreError(
         f'{out_path}: restored audio is written as WAV or FLAC; name it *.wav or *.flac'
       )
-    directory = os.path.dirname(os.path.abspath(out_path))
-    if not os.path.isdir(directory):
-      raise audio.AudioError(f'{out_path}: directory {directory} does not exist')
     rate, channels = source.samplerate, source.channels
     subtype = OUTPUT_SUBTYPES[suffix]
     kind = suffix[1:].upper()
@@ -292,33 +290,25 @@ class ChunkedRestorer:
       kind = 'RF64'
     block = max(1024, (self.chunk_length - self.overlap) * rate // self.sample_rate)
     stream = self._stream(rate, channels)
-    write = (lambda f, y: f.write(y)) if subtype == 'FLOAT' else _write_clipped
-    tmp = os.path.join(directory, f'.{os.path.basename(out_path)}.{secrets.token_hex(4)}.part')
     start = time.perf_counter()
-    try:
-      with (
-        sf.SoundFile(
-          tmp, 'w', samplerate=rate, channels=channels, format=kind, subtype=subtype
-        ) as out,
-        tqdm(
-          total=round(source.frames / rate, 1),
-          unit='s',
-          unit_scale=True,
-          desc='restore',
-          file=sys.stderr,
-          disable=not progress,
-        ) as bar,
-      ):
-        frames = 0
-        for x in source.blocks(blocksize=block, dtype='float32', always_2d=True):
-          write(out, stream.push(x))
-          frames += x.shape[0]
-          bar.update(round(x.shape[0] / rate, 3))
-        write(out, stream.finish())
-      os.replace(tmp, out_path)
-    finally:
-      if os.path.exists(tmp):
-        os.remove(tmp)
+    with (
+      audio.writing(out_path, rate, channels, format=kind, subtype=subtype) as write,
+      tqdm(
+        total=round(source.frames / rate, 1),
+        unit='s',
+        unit_scale=True,
+        desc='restore',
+        file=sys.stderr,
+        disable=not progress,
+      ) as bar,
+    ):
+      frames = 0
+      for x in source.blocks(blocksize=block, dtype='float32', always_2d=True):
+        audio.check_finite(x, source.name, frames)  # open_audio checked its files already
+        write(stream.push(x))
+        frames += x.shape[0]
+        bar.update(round(x.shape[0] / rate, 3))
+      write(stream.finish())
     wall = time.perf_counter() - start
     seconds = frames / rate
     return {'audio_seconds': seconds, 'wall_seconds': wall, 'real_time_factor': wall / seconds}
@@ -389,8 +379,3 @@ class ChunkedRestorer:
     result.restored.sort(key=order.get)
     result.failed.sort(key=lambda f: order[f[0]])
     return result
-
-
-def _write_clipped(f: sf.SoundFile, y: np.ndarray) -> None:
-  """Integer formats wrap around past full scale; clip instead."""
-  f.write(np.clip(y, -1.0, 1.0))

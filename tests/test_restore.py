@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from restoration import benchmark, inference, restore
+from restoration import benchmark, inference, restore, streaming
 from restoration.data import audio
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,6 +87,43 @@ def test_restorer_array_and_file_agree(workdir, tmp_path):
   assert stats['real_time_factor'] == pytest.approx(stats['wall_seconds'] / stats['audio_seconds'])
 
 
+class Gain(streaming.ChunkedRestorer):
+  """A 16 kHz "model" that scales its input by ``gain`` (1: the identity), no JAX: shows which
+  band of the output is the model's and which the input's."""
+
+  sample_rate, chunk_length, overlap = 16000, 16000, 4000
+  tail_lengths = streaming.tail_lengths(16000)
+
+  def __init__(self, gain: float = 1.0):
+    self.gain = gain
+
+  def restore_waves(self, waves, index=0):
+    return self.gain * np.asarray(waves, np.float32)
+
+
+def noise(seconds, sr, channels, seed=0):
+  """White noise: energy at every frequency, the band above the model's included."""
+  rng = np.random.default_rng(seed)
+  return (0.1 * rng.standard_normal((int(seconds * sr), channels))).astype(np.float32)
+
+
+def test_non_finite_input_or_output_is_refused_and_nothing_written(tmp_path):
+  x = noise(1.3, 22050, 2)
+  x[777, 1] = np.nan
+  with pytest.raises(audio.NonFiniteAudioError) as e:
+    Gain().restore_array(x, 22050)
+  assert str(e.value) == (
+    'wave: non-finite sample (NaN) at frame 777, channel 1 (counting from 0); '
+    'expected finite samples'
+  )
+  src, out = tmp_path / 'in.wav', tmp_path / 'out.wav'
+  sf.write(src, np.nan_to_num(x), 22050, subtype='FLOAT')
+  with pytest.raises(audio.NonFiniteAudioError) as e:  # a model that went wrong
+    Gain(np.nan).restore_file(src, out, progress=False)
+  assert str(e.value).startswith(f'{out}: refusing to write a non-finite sample (NaN) at frame')
+  assert sorted(p.name for p in tmp_path.iterdir()) == ['in.wav']  # no output, no .part
+
+
 def _restore_cli(*args, python=('-m', 'restoration.restore')):
   return subprocess.Popen(
     [sys.executable, *python, *map(str, args)],
@@ -104,9 +141,18 @@ def test_bad_input_is_one_line_error(workdir, tmp_path):
   before = good.read_bytes()
   (tmp_path / 'empty.wav').write_bytes(b'')
   (tmp_path / 'noise.mp3').write_bytes(np.random.default_rng(0).bytes(3000))
+  nan = chirp(2.5, 44100, 2)
+  nan[54321, 1] = np.nan
+  sf.write(tmp_path / 'nan.wav', nan, 44100, subtype='FLOAT')
   out = tmp_path / 'out.wav'
   cases = {  # name: (workdir, IN, OUT, what the message must name)
     'missing': (workdir, tmp_path / 'missing.wav', out, tmp_path / 'missing.wav'),
+    'non-finite': (
+      workdir,
+      tmp_path / 'nan.wav',
+      out,
+      'nan.wav: non-finite sample (NaN) at frame 54321, channel 1',
+    ),
     'empty': (workdir, tmp_path / 'empty.wav', out, tmp_path / 'empty.wav'),
     'garbage': (workdir, tmp_path / 'noise.mp3', out, tmp_path / 'noise.mp3'),
     'same file': (workdir, good, os.path.join(tmp_path, '.', 'good.wav'), good),
@@ -285,10 +331,15 @@ def test_folder_restore_in_threads_matches_one_at_a_time(workdir, tmp_path):
   for i, seconds in enumerate([0.3, 1.0, 1.6, 2.9, 0.8, 2.2]):
     sf.write(src / f'{i}.wav', chirp(seconds, 16000, 1 + i % 2), 16000, subtype='FLOAT')
   (src / 'bad.wav').write_bytes(b'RIFF junk')
+  nan = chirp(0.5, 16000, 1)
+  nan[100] = np.inf
+  sf.write(src / 'nan.wav', nan, 16000, subtype='FLOAT')
   one = r.restore_tree(src, tmp_path / 'one', progress=False, workers=1)
   three = r.restore_tree(src, tmp_path / 'three', progress=False, workers=3)
   assert [Path(p).name for p in three.restored] == [f'{i}.wav' for i in range(6)]  # plan order
-  assert [Path(p).name for p, _ in three.failed] == ['bad.wav']
+  assert [Path(p).name for p, _ in three.failed] == ['bad.wav', 'nan.wav']
+  assert 'non-finite sample (+inf) at frame 100, channel 0' in three.failed[1][1]
+  assert not (tmp_path / 'three' / 'nan.wav').exists()
   assert three.audio_seconds == pytest.approx(one.audio_seconds)
   for name in (Path(p).name for p in one.restored):
     a, b = sf.read(tmp_path / 'one' / name)[0], sf.read(tmp_path / 'three' / name)[0]
