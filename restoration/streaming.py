@@ -14,7 +14,13 @@ file beside the output that replaces it only when complete. A folder is restored
 a time in threads (one model call alone keeps ~1.2 of 2 CPU cores busy). Each channel is
 restored independently (the models are trained on single channels). The output has the
 input's rate, channel count and exact length, sample-aligned with it (soxr compensates its
-filter delay).
+filter delay). An input with a NaN or infinite sample is refused by position before anything is
+restored, and no non-finite sample is ever written (:func:`restoration.data.audio.writing`).
+
+A model restores up to its own Nyquist frequency and never takes away what a file holds above
+it: at a rate above the model's, a zero-phase :class:`Crossover` at the file's rate keeps the
+model's output below :func:`crossover_band` and the input's own samples above it (``x +
+lowpass(y - x)``, so where the model changes nothing the input comes back as it was).
 """
 
 from __future__ import annotations
@@ -22,9 +28,11 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import dataclasses
+import logging
+import math
 import os
-import secrets
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -35,6 +43,9 @@ import soxr
 
 from restoration.data import audio
 from restoration.errors import UserError
+
+log = logging.getLogger('restoration')
+_NOTE_LOCK = threading.Lock()  # a folder's threads say the band note once between them
 
 _RF64_BYTES = 2**32 - 2**20  # plain WAV (RIFF) sizes are 32-bit; switch to RF64 before that
 # Output formats by suffix: WAV keeps float (restored audio overshoots full scale and reads
@@ -86,6 +97,89 @@ def resampler(in_rate: int, out_rate: int, channels: int) -> Callable[..., np.nd
     return lambda x, last=False: x
   stream = soxr.ResampleStream(in_rate, out_rate, channels, dtype='float32', quality='HQ')
   return lambda x, last=False: stream.resample_chunk(np.ascontiguousarray(x, np.float32), last)
+
+
+# The crossover's transition band, as fractions of the model's Nyquist frequency: it ends
+# below where soxr's HQ resampling starts to roll off (0.92), so the model's output is flat
+# wherever it is kept, and the round trip through the model's rate adds no level step or comb.
+CROSSOVER_BAND = (0.85, 0.9)
+CROSSOVER_ATTENUATION_DB = 100.0
+
+
+def crossover_band(model_rate: int) -> tuple[float, float]:
+  """``(pass_hz, stop_hz)``: below ``pass_hz`` the output is the model's, above ``stop_hz`` the
+  input's, in between a linear-phase blend of both."""
+  nyquist = model_rate / 2
+  return CROSSOVER_BAND[0] * nyquist, CROSSOVER_BAND[1] * nyquist
+
+
+def lowpass_taps(
+  rate: int, pass_hz: float, stop_hz: float, attenuation_db: float = CROSSOVER_ATTENUATION_DB
+) -> np.ndarray:
+  """A linear-phase (symmetric, odd-length) Kaiser-window FIR low-pass at ``rate``, unit gain
+  below ``pass_hz``, ``attenuation_db`` down above ``stop_hz`` (numpy only: the exported-model
+  loader uses it)."""
+  width = (stop_hz - pass_hz) / rate
+  n = int(math.ceil((attenuation_db - 7.95) / (2.285 * 2 * math.pi * width))) | 1
+  beta = 0.1102 * (attenuation_db - 8.7)
+  cutoff = (pass_hz + stop_hz) / 2 / rate
+  t = np.arange(n) - (n - 1) / 2
+  taps = 2 * cutoff * np.sinc(2 * cutoff * t) * np.kaiser(n, beta)
+  return taps / taps.sum()
+
+
+def _convolve_valid(x: np.ndarray, taps: np.ndarray) -> np.ndarray:
+  """``x [L, C]`` convolved with ``taps [N]`` where they overlap fully: ``[L - N + 1, C]``, by
+  overlap-save over FFTs of about 4N (cheaper than one FFT of the whole block)."""
+  length, n = x.shape[0], taps.shape[0]
+  if length < n:
+    return np.zeros((0, x.shape[1]), np.float32)
+  size = 1 << (4 * n - 1).bit_length()
+  step = size - n + 1  # outputs per segment
+  count = -(-(length - n + 1) // step)
+  x = np.pad(x, ((0, (count - 1) * step + size - length), (0, 0)))
+  segments = np.lib.stride_tricks.sliding_window_view(x, size, axis=0)[::step]  # [S, C, size]
+  y = np.fft.irfft(np.fft.rfft(segments, axis=-1) * np.fft.rfft(taps, size), size, axis=-1)
+  y = y[..., n - 1 :].transpose(0, 2, 1).reshape(-1, x.shape[1])
+  return y[: length - n + 1].astype(np.float32)
+
+
+class Crossover:
+  """Joins a model's output ``y`` (resampled back to the input's rate and aligned with it) to
+  the input ``x`` above the model's band: ``x + lowpass(y - x)``, a zero-phase FIR (its delay
+  taken back). So the low band is the model's, the band above :func:`crossover_band` is the
+  input's own samples, and low and high are complementary: they sum to ``x`` where ``y = x``.
+  Streams with a latency of half the filter; in total as many samples out as in."""
+
+  def __init__(self, rate: int, model_rate: int, channels: int):
+    self.taps = lowpass_taps(rate, *crossover_band(model_rate))
+    self._delay = (self.taps.shape[0] - 1) // 2
+    self._x = np.zeros((0, channels), np.float32)  # input not yet output
+    # y - x from `delay` samples before the next output on (0 before the start)
+    self._diff = np.zeros((self._delay, channels), np.float32)
+    self._matched = 0  # samples of self._x that have their y
+
+  def push(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Takes the next input samples ``x`` and the next model samples ``y`` (which lag behind
+    ``x``), returns the joined samples that are final."""
+    self._x = np.concatenate([self._x, x])
+    m = self._matched
+    self._diff = np.concatenate([self._diff, y - self._x[m : m + y.shape[0]]])
+    self._matched += y.shape[0]
+    return self._emit()
+
+  def finish(self, y: np.ndarray) -> np.ndarray:
+    """The rest, once the last model samples ``y`` are in."""
+    out = self.push(self._x[:0], y)
+    self._diff = np.pad(self._diff, ((0, self._delay), (0, 0)))  # y - x after the end is 0
+    return np.concatenate([out, self._emit()])
+
+  def _emit(self) -> np.ndarray:
+    low = _convolve_valid(self._diff, self.taps)
+    n = low.shape[0]
+    out = self._x[:n] + low
+    self._x, self._diff, self._matched = self._x[n:], self._diff[n:], self._matched - n
+    return out
 
 
 class Chunker:
@@ -151,6 +245,8 @@ class Stream:
     self._down = resampler(rate, model_rate, channels)
     self._chunker = Chunker(fn, length, overlap, channels, tails)
     self._up = resampler(model_rate, rate, channels)
+    # Above the model's rate, its band ends below the file's: the rest is the input's own.
+    self.crossover = Crossover(rate, model_rate, channels) if rate > model_rate else None
     self._channels = channels
     self._pending = np.zeros((0, channels), np.float32)
     self._read = self._written = 0
@@ -166,12 +262,14 @@ class Stream:
 
   def push(self, block: np.ndarray) -> np.ndarray:
     self._read += block.shape[0]
-    return self._release(self._up(self._chunker.push(self._down(block))))
+    y = self._release(self._up(self._chunker.push(self._down(block))))
+    return y if self.crossover is None else self.crossover.push(block, y)
 
   def finish(self) -> np.ndarray:
     rest = self._chunker.push(self._down(np.zeros((0, self._channels), np.float32), last=True))
     rest = np.concatenate([rest, self._chunker.finish()])
-    return self._release(self._up(rest, last=True), final=True)
+    y = self._release(self._up(rest, last=True), final=True)
+    return y if self.crossover is None else self.crossover.finish(y)
 
 
 @dataclasses.dataclass
@@ -233,6 +331,27 @@ class ChunkedRestorer:
     lengths; ``index`` picks sampling noise."""
     raise NotImplementedError
 
+  def band_note(self, rate: int) -> str | None:
+    """What a file at ``rate`` keeps of its own: None at or below the model's rate."""
+    if rate <= self.sample_rate:
+      return None
+    low, high = crossover_band(self.sample_rate)
+    return (
+      f'the model is band-limited to {self.sample_rate / 2:g} Hz (it runs at '
+      f"{self.sample_rate} Hz): the output is the model's below {low:g} Hz and above "
+      f"{high:g} Hz the input's own, passed through unchanged"
+    )
+
+  def _noted(self, rate: int) -> None:
+    """Logs :meth:`band_note` once per restorer, after a restore that used it (not per chunk
+    nor per file, and not before an error)."""
+    note = self.band_note(rate)
+    with _NOTE_LOCK:
+      if note is None or getattr(self, '_band_noted', False):
+        return
+      self._band_noted = True
+    log.warning(note)
+
   def _stream(self, rate: int, channels: int) -> Stream:
     return Stream(
       lambda x, i: self.restore_waves(x.T, i).T,
@@ -255,8 +374,10 @@ class ChunkedRestorer:
     if int(sample_rate) != sample_rate or sample_rate <= 0:
       raise RestoreError(f'sample_rate={sample_rate!r}: expected a positive integer (Hz)')
     x = wave.reshape(wave.shape[0], -1)
+    audio.check_finite(x, 'wave')
     stream = self._stream(int(sample_rate), x.shape[1])
     y = np.concatenate([stream.push(x), stream.finish()])
+    self._noted(int(sample_rate))
     return y.reshape(wave.shape)
 
   restore = restore_array
@@ -282,9 +403,6 @@ class ChunkedRestorer:
       raise RestoreError(
         f'{out_path}: restored audio is written as WAV or FLAC; name it *.wav or *.flac'
       )
-    directory = os.path.dirname(os.path.abspath(out_path))
-    if not os.path.isdir(directory):
-      raise audio.AudioError(f'{out_path}: directory {directory} does not exist')
     rate, channels = source.samplerate, source.channels
     subtype = OUTPUT_SUBTYPES[suffix]
     kind = suffix[1:].upper()
@@ -292,35 +410,28 @@ class ChunkedRestorer:
       kind = 'RF64'
     block = max(1024, (self.chunk_length - self.overlap) * rate // self.sample_rate)
     stream = self._stream(rate, channels)
-    write = (lambda f, y: f.write(y)) if subtype == 'FLOAT' else _write_clipped
-    tmp = os.path.join(directory, f'.{os.path.basename(out_path)}.{secrets.token_hex(4)}.part')
     start = time.perf_counter()
-    try:
-      with (
-        sf.SoundFile(
-          tmp, 'w', samplerate=rate, channels=channels, format=kind, subtype=subtype
-        ) as out,
-        tqdm(
-          total=round(source.frames / rate, 1),
-          unit='s',
-          unit_scale=True,
-          desc='restore',
-          file=sys.stderr,
-          disable=not progress,
-        ) as bar,
-      ):
-        frames = 0
-        for x in source.blocks(blocksize=block, dtype='float32', always_2d=True):
-          write(out, stream.push(x))
-          frames += x.shape[0]
-          bar.update(round(x.shape[0] / rate, 3))
-        write(out, stream.finish())
-      os.replace(tmp, out_path)
-    finally:
-      if os.path.exists(tmp):
-        os.remove(tmp)
+    with (
+      audio.writing(out_path, rate, channels, format=kind, subtype=subtype) as write,
+      tqdm(
+        total=round(source.frames / rate, 1),
+        unit='s',
+        unit_scale=True,
+        desc='restore',
+        file=sys.stderr,
+        disable=not progress,
+      ) as bar,
+    ):
+      frames = 0
+      for x in source.blocks(blocksize=block, dtype='float32', always_2d=True):
+        audio.check_finite(x, source.name, frames)  # open_audio checked its files already
+        write(stream.push(x))
+        frames += x.shape[0]
+        bar.update(round(x.shape[0] / rate, 3))
+      write(stream.finish())
     wall = time.perf_counter() - start
     seconds = frames / rate
+    self._noted(rate)
     return {'audio_seconds': seconds, 'wall_seconds': wall, 'real_time_factor': wall / seconds}
 
   def restore_tree(
@@ -389,8 +500,3 @@ class ChunkedRestorer:
     result.restored.sort(key=order.get)
     result.failed.sort(key=lambda f: order[f[0]])
     return result
-
-
-def _write_clipped(f: sf.SoundFile, y: np.ndarray) -> None:
-  """Integer formats wrap around past full scale; clip instead."""
-  f.write(np.clip(y, -1.0, 1.0))

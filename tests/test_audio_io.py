@@ -161,6 +161,51 @@ def test_save_replaces_atomically(tmp_path):
     audio.save(tmp_path / 'missing' / 'out.wav', tone(440, 8000), 8000)
 
 
+@pytest.mark.parametrize('bad,shown', [(np.nan, 'NaN'), (-np.inf, '-inf')])
+def test_non_finite_samples_are_refused_by_file_and_position(tmp_path, bad, shown):
+  wave = np.stack([tone(440, 8000), tone(550, 8000)], -1)
+  wave[4321, 1] = bad
+  path = tmp_path / 'bad.wav'
+  sf.write(path, wave, 8000, subtype='FLOAT')
+  expected = (
+    f'{path}: non-finite sample ({shown}) at frame 4321, channel 1 (counting from 0); '
+    'expected finite samples'
+  )
+  with pytest.raises(audio.NonFiniteAudioError) as loaded:
+    audio.load(path)
+  with pytest.raises(audio.NonFiniteAudioError) as opened:  # the restore path's reader
+    with audio.open_audio(path):
+      pass
+  assert str(loaded.value) == str(opened.value) == expected
+  assert isinstance(loaded.value, audio.AudioError)
+  sf.write(path, np.clip(np.nan_to_num(wave), -1, 1), 8000, subtype='PCM_16')
+  with audio.open_audio(path) as f:  # integer samples are finite: no first pass
+    assert f.tell() == 0 and f.frames == 8000
+
+
+def test_writer_refuses_non_finite_blocks_and_leaves_no_file(tmp_path):
+  path = tmp_path / 'out.flac'
+  good = np.stack([tone(440, 8000), tone(550, 8000)], -1)
+  bad = good.copy()
+  bad[17, 0] = np.nan
+  with pytest.raises(audio.NonFiniteAudioError) as e:
+    with audio.writing(path, 8000, 2, format='FLAC', subtype='PCM_24') as write:
+      write(good)  # the position is the file's: 8000 frames went before
+      write(bad)
+  assert str(e.value).startswith(f'{path}: refusing to write a non-finite sample (NaN)')
+  assert 'at frame 8017, channel 0' in str(e.value) and 'nothing was written' in str(e.value)
+  assert os.listdir(tmp_path) == []  # no output, no temporary file
+  audio.save(path, good, 8000)
+  before = path.read_bytes()
+  with pytest.raises(audio.NonFiniteAudioError, match='at frame 17, channel 0'):
+    audio.save(path, bad, 8000)
+  assert path.read_bytes() == before and os.listdir(tmp_path) == ['out.flac']
+  with audio.writing(path, 8000, 2, format='FLAC', subtype='PCM_24') as write:
+    write(2 * good)  # over full scale: clipped, not wrapped around
+  back, _ = sf.read(path)
+  assert np.abs(back).max() <= 1 and np.allclose(back[good > 0.5], 1, atol=1e-6)
+
+
 def test_find_ffmpeg(monkeypatch):
   assert os.access(audio.find_ffmpeg(), os.X_OK)  # imageio-ffmpeg is in the dev extra
   monkeypatch.setenv('PATH', '')

@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 REGRESSION = f'--config={ROOT}/configs/regression.py:smoke'
 
 # id: (module, prog, args, words the error line must contain). In args, {tmp}, {data}, {empty},
-# {junk}, {trained}, {damaged}, {no_config} and {wav} are replaced by the paths made below.
+# {junk}, {trained}, {damaged}, {no_config}, {wav} and {nan_wav} are replaced by the paths made
+# below.
 CASES = {
   'unknown_config_field': (
     'restoration.main',
@@ -119,6 +120,12 @@ CASES = {
     ['--workdir={tmp}/none', '{empty}', '{tmp}/out', '--workers=0'],
     ['--workers=0: expected at least 1'],
   ),
+  'restore_non_finite_input': (
+    'restoration.restore',
+    'restore',
+    ['--workdir={tmp}/none', '{nan_wav}', '{tmp}/out.wav'],  # refused before loading a model
+    ['{nan_wav}: non-finite sample (NaN) at frame 12345, channel 1'],
+  ),
   'non_finite_loss': (
     'restoration.main',
     'main',
@@ -164,6 +171,11 @@ def _paths(args, words, tmp_path, request) -> dict[str, str]:
       for step in steps:
         truncate_step(run / 'checkpoints' / str(step) / 'config')
     paths[name] = str(run)
+  if '{nan_wav}' in text:
+    wave = np.zeros((44100, 2), np.float32)
+    wave[12345, 1] = np.nan
+    sf.write(tmp_path / 'nan.wav', wave, 44100, subtype='FLOAT')
+    paths['nan_wav'] = str(tmp_path / 'nan.wav')
   if '{wav}' in text:
     sf.write(tmp_path / 'in.wav', np.zeros(16000, np.float32), 16000)
     paths['wav'] = str(tmp_path / 'in.wav')

@@ -142,7 +142,7 @@ def test_diffusion_step_counts(diffusion, tmp_path):
   assert '| all | 8 |' in (tmp_path / 'metrics.md').read_text()
 
 
-def test_user_files_through_the_cli(regression, tmp_path, monkeypatch):
+def test_user_files_through_the_cli(regression, tmp_path, monkeypatch, caplog):
   data = tmp_path / 'clean'
   data.mkdir()
   sf.write(data / 'a.wav', chirp(2.5, 44100, 2), 44100)
@@ -160,9 +160,11 @@ def test_user_files_through_the_cli(regression, tmp_path, monkeypatch):
       '--no-optional_metrics',
     ],
   )
-  with pytest.raises(SystemExit) as done:
+  with pytest.raises(SystemExit) as done, caplog.at_level('WARNING', logger='restoration'):
     runpy.run_module('restoration.evaluate', run_name='__main__')
   assert done.value.code == 0
+  notes = [r.getMessage() for r in caplog.records if r.name == 'restoration']
+  assert len(notes) == 1 and 'band-limited to 8000 Hz' in notes[0] and ' 2 of ' in notes[0]
   result = json.loads((out / 'metrics.json').read_text())
   assert result['data'] == [str(data / 'a.wav'), str(data / 'b.flac')]
   assert result['num_clips'] == 2 and result['audio_seconds'] == pytest.approx(3.5)

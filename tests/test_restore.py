@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from restoration import benchmark, inference, restore
+from restoration import benchmark, inference, restore, streaming
 from restoration.data import audio
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,6 +87,137 @@ def test_restorer_array_and_file_agree(workdir, tmp_path):
   assert stats['real_time_factor'] == pytest.approx(stats['wall_seconds'] / stats['audio_seconds'])
 
 
+class Gain(streaming.ChunkedRestorer):
+  """A 16 kHz "model" that scales its input by ``gain`` (1: the identity), no JAX: shows which
+  band of the output is the model's and which the input's."""
+
+  sample_rate, chunk_length, overlap = 16000, 16000, 4000
+  tail_lengths = streaming.tail_lengths(16000)
+
+  def __init__(self, gain: float = 1.0):
+    self.gain = gain
+
+  def restore_waves(self, waves, index=0):
+    return self.gain * np.asarray(waves, np.float32)
+
+
+def noise(seconds, sr, channels, seed=0):
+  """White noise: energy at every frequency, the band above the model's included."""
+  rng = np.random.default_rng(seed)
+  return (0.1 * rng.standard_normal((int(seconds * sr), channels))).astype(np.float32)
+
+
+def band(x, sr, low, high):
+  """``x [samples, channels]`` with only ``low <= f < high`` Hz kept (FFT mask)."""
+  f = np.fft.rfftfreq(x.shape[0], 1 / sr)
+  spectrum = np.fft.rfft(x, axis=0) * ((f >= low) & (f < high))[:, None]
+  return np.fft.irfft(spectrum, x.shape[0], axis=0)
+
+
+def band_gains(x, y, sr, low, high, width=100):
+  """Per ``width`` Hz band from ``low`` to ``high``: the complex gain of ``y`` over ``x``
+  (cross-spectrum over power, summed over the band and the channels)."""
+  f = np.fft.rfftfreq(x.shape[0], 1 / sr)
+  X, Y = np.fft.rfft(x, axis=0), np.fft.rfft(y, axis=0)
+  gains = []
+  for lo in np.arange(low, high, width):
+    m = (f >= lo) & (f < lo + width)
+    gains.append(np.sum(Y[m] * np.conj(X[m])) / np.sum(np.abs(X[m]) ** 2))
+  return np.array(gains)
+
+
+def assert_band_above_passes_through(x, y, sr, low=8500):
+  """Above ``low`` Hz the output is the input: its energy and its waveform."""
+  hx, hy = band(x, sr, low, sr / 2), band(y, sr, low, sr / 2)
+  assert abs(np.sum(hy**2) / np.sum(hx**2) - 1) < 1e-2
+  assert np.sqrt(np.mean((hy - hx) ** 2) / np.mean(hx**2)) < 1e-2
+
+
+def test_the_band_above_the_model_passes_through_every_channel():
+  sr = 44100
+  x = noise(3.3, sr, 3)
+  y = Gain().restore_array(x, sr)
+  assert y.shape == x.shape and y.dtype == np.float32
+  for c in range(3):  # every channel restored in place, none dropped or swapped
+    assert_band_above_passes_through(x[:, c : c + 1], y[:, c : c + 1], sr)
+  # An identity model gives the input back: no comb, dip or step at the crossover.
+  inner = slice(2000, -2000)  # the resamplers' edges
+  assert np.max(np.abs(y[inner] - x[inner])) < 1e-3
+  levels = 20 * np.log10(np.abs(band_gains(x, y, sr, 5000, 9000)))
+  assert np.max(np.abs(levels)) < 0.5, levels
+  # A model at -6 dB: its output below the crossover, the input's above, in phase between
+  # (a real gain from one to the other: a misaligned sum would comb).
+  y = Gain(0.5).restore_array(x, sr)
+  gains = band_gains(x, y, sr, 3000, 12000)
+  low, high = streaming.crossover_band(16000)
+  freqs = np.arange(3000, 12000, 100)
+  np.testing.assert_allclose(gains[freqs + 100 <= low], 0.5, atol=2e-3)
+  np.testing.assert_allclose(gains[freqs >= high], 1.0, atol=2e-3)
+  assert np.all(np.abs(gains.imag) < 2e-3) and np.all(np.diff(gains.real) > -2e-3)
+  assert_band_above_passes_through(x, y, sr)
+  # At or below the model's rate nothing changes: the output is the model's alone.
+  assert Gain()._stream(16000, 1).crossover is None and Gain()._stream(8000, 1).crossover is None
+  np.testing.assert_allclose(Gain(0.5).restore_array(x, 16000), 0.5 * x, atol=1e-6)
+
+
+def test_the_band_note_is_said_once_and_file_agrees_with_array(tmp_path, caplog):
+  sr = 44100
+  x = noise(5.3, sr, 2, seed=1)
+  (tmp_path / 'in').mkdir()
+  src = tmp_path / 'in' / 'in.wav'
+  sf.write(src, x, sr, subtype='FLOAT')
+  r = Gain(0.5)
+  with caplog.at_level('WARNING', logger='restoration'):
+    Gain().restore_array(x[:, 0], 16000)  # at the model's rate: nothing to say
+    assert not [rec for rec in caplog.records if rec.name == 'restoration']
+    r.restore_file(src, tmp_path / 'a.wav', progress=False)
+    r.restore_file(src, tmp_path / 'b.flac', progress=False)
+    r.restore_tree(tmp_path / 'in', tmp_path / 'tree', progress=False)
+    from_array = r.restore_array(x, sr)
+  notes = [rec.getMessage() for rec in caplog.records if rec.name == 'restoration']
+  assert notes == [
+    'the model is band-limited to 8000 Hz (it runs at 16000 Hz): the output is the '
+    "model's below 6800 Hz and above 7200 Hz the input's own, passed through unchanged"
+  ]
+  from_file, rate = sf.read(tmp_path / 'a.wav', dtype='float32')
+  assert rate == sr and from_file.shape == x.shape
+  np.testing.assert_allclose(from_file, from_array, atol=1e-6)  # blocks stream the crossover
+
+
+def test_non_finite_input_or_output_is_refused_and_nothing_written(tmp_path):
+  x = noise(1.3, 22050, 2)
+  x[777, 1] = np.nan
+  with pytest.raises(audio.NonFiniteAudioError) as e:
+    Gain().restore_array(x, 22050)
+  assert str(e.value) == (
+    'wave: non-finite sample (NaN) at frame 777, channel 1 (counting from 0); '
+    'expected finite samples'
+  )
+  src, out = tmp_path / 'in.wav', tmp_path / 'out.wav'
+  sf.write(src, np.nan_to_num(x), 22050, subtype='FLOAT')
+  with pytest.raises(audio.NonFiniteAudioError) as e:  # a model that went wrong
+    Gain(np.nan).restore_file(src, out, progress=False)
+  assert str(e.value).startswith(f'{out}: refusing to write a non-finite sample (NaN) at frame')
+  assert sorted(p.name for p in tmp_path.iterdir()) == ['in.wav']  # no output, no .part
+
+
+def test_smoke_model_keeps_the_input_above_its_band(workdir, tmp_path, caplog):
+  sr = 44100
+  x = 0.5 * noise(2.7, sr, 2, seed=2) + chirp(2.7, sr, 2)
+  src, out = tmp_path / 'in.wav', tmp_path / 'out.wav'
+  sf.write(src, x, sr, subtype='FLOAT')
+  r = inference.Restorer(workdir, chunk_seconds=1.0, overlap_seconds=0.25)
+  with caplog.at_level('WARNING', logger='restoration'):
+    r.restore_file(src, out, progress=False)
+  notes = [rec.getMessage() for rec in caplog.records if rec.name == 'restoration']
+  assert len(notes) == 1 and 'band-limited to 8000 Hz' in notes[0], notes
+  y, _ = sf.read(out, dtype='float32')
+  assert_band_above_passes_through(x, y, sr)
+  # Near the identity (see the workdir fixture): no level step around the crossover.
+  levels = 20 * np.log10(np.abs(band_gains(x, y, sr, 5000, 9000)))
+  assert np.max(np.abs(levels)) < 0.5, levels
+
+
 def _restore_cli(*args, python=('-m', 'restoration.restore')):
   return subprocess.Popen(
     [sys.executable, *python, *map(str, args)],
@@ -104,9 +235,18 @@ def test_bad_input_is_one_line_error(workdir, tmp_path):
   before = good.read_bytes()
   (tmp_path / 'empty.wav').write_bytes(b'')
   (tmp_path / 'noise.mp3').write_bytes(np.random.default_rng(0).bytes(3000))
+  nan = chirp(2.5, 44100, 2)
+  nan[54321, 1] = np.nan
+  sf.write(tmp_path / 'nan.wav', nan, 44100, subtype='FLOAT')
   out = tmp_path / 'out.wav'
   cases = {  # name: (workdir, IN, OUT, what the message must name)
     'missing': (workdir, tmp_path / 'missing.wav', out, tmp_path / 'missing.wav'),
+    'non-finite': (
+      workdir,
+      tmp_path / 'nan.wav',
+      out,
+      'nan.wav: non-finite sample (NaN) at frame 54321, channel 1',
+    ),
     'empty': (workdir, tmp_path / 'empty.wav', out, tmp_path / 'empty.wav'),
     'garbage': (workdir, tmp_path / 'noise.mp3', out, tmp_path / 'noise.mp3'),
     'same file': (workdir, good, os.path.join(tmp_path, '.', 'good.wav'), good),
@@ -285,10 +425,15 @@ def test_folder_restore_in_threads_matches_one_at_a_time(workdir, tmp_path):
   for i, seconds in enumerate([0.3, 1.0, 1.6, 2.9, 0.8, 2.2]):
     sf.write(src / f'{i}.wav', chirp(seconds, 16000, 1 + i % 2), 16000, subtype='FLOAT')
   (src / 'bad.wav').write_bytes(b'RIFF junk')
+  nan = chirp(0.5, 16000, 1)
+  nan[100] = np.inf
+  sf.write(src / 'nan.wav', nan, 16000, subtype='FLOAT')
   one = r.restore_tree(src, tmp_path / 'one', progress=False, workers=1)
   three = r.restore_tree(src, tmp_path / 'three', progress=False, workers=3)
   assert [Path(p).name for p in three.restored] == [f'{i}.wav' for i in range(6)]  # plan order
-  assert [Path(p).name for p, _ in three.failed] == ['bad.wav']
+  assert [Path(p).name for p, _ in three.failed] == ['bad.wav', 'nan.wav']
+  assert 'non-finite sample (+inf) at frame 100, channel 0' in three.failed[1][1]
+  assert not (tmp_path / 'three' / 'nan.wav').exists()
   assert three.audio_seconds == pytest.approx(one.audio_seconds)
   for name in (Path(p).name for p in one.restored):
     a, b = sf.read(tmp_path / 'one' / name)[0], sf.read(tmp_path / 'three' / name)[0]

@@ -1,8 +1,10 @@
-"""Audio file I/O: load anything to float32 at a chosen rate and layout, save WAV atomically.
+"""Audio file I/O: load anything to float32 at a chosen rate and layout, write atomically.
 
 Reading goes through libsndfile (wav, flac, ogg vorbis/opus, mp3, ...) and falls back to the
 ffmpeg binary for what libsndfile cannot read (m4a/aac, ...). Waves are float32, ``[samples]``
-when mono and ``[samples, channels]`` otherwise.
+when mono and ``[samples, channels]`` otherwise. Every sample read or written is finite: a NaN
+or infinity in a float file is refused by name and position (one would spread through a
+model's STFT to the whole output), and :func:`writing`, the one writer, refuses to write one.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 import soundfile as sf
@@ -28,6 +30,10 @@ FFMPEG_HINT = 'install it with `apt-get install ffmpeg` or `pip install imageio-
 
 class AudioError(UserError, ValueError):
   """A file that cannot be read or written as audio; the message names the file."""
+
+
+class NonFiniteAudioError(AudioError):
+  """Audio with a NaN or infinite sample; the message names the file and the first one."""
 
 
 def find_ffmpeg() -> str | None:
@@ -102,6 +108,38 @@ def read_with_ffmpeg(path: PathLike) -> tuple[np.ndarray, int]:
   return wave, sr
 
 
+def first_non_finite(wave: np.ndarray) -> tuple[int, int] | None:
+  """``(frame, channel)`` of the first NaN or infinite sample of ``wave`` ([samples] or
+  [samples, channels]), or None when all are finite."""
+  bad = ~np.isfinite(wave)
+  if not bad.any():
+    return None
+  frame, channel = np.argwhere(bad.reshape(bad.shape[0], -1))[0]
+  return int(frame), int(channel)
+
+
+def _non_finite(wave: np.ndarray, offset: int) -> str | None:
+  """'non-finite sample (NaN) at frame F, channel C' for the first one in ``wave``, or None."""
+  where = first_non_finite(wave)
+  if where is None:
+    return None
+  frame, channel = where
+  value = np.asarray(wave).reshape(wave.shape[0], -1)[frame, channel]
+  what = 'NaN' if np.isnan(value) else f'{value:+}'
+  return f'non-finite sample ({what}) at frame {offset + frame}, channel {channel}'
+
+
+def check_finite(
+  wave: np.ndarray, name: str, offset: int = 0, error: type[Exception] = NonFiniteAudioError
+) -> None:
+  """Raises ``error`` naming ``name`` and the first non-finite sample of ``wave`` (frame and
+  channel counted from 0); ``offset`` is the frame of ``wave[0]`` in the whole file, so a
+  block's position reads as the file's."""
+  bad = _non_finite(wave, offset)
+  if bad:
+    raise error(f'{name}: {bad} (counting from 0); expected finite samples')
+
+
 def check_wave(wave, name: str, error: type[Exception] | None = None) -> np.ndarray:
   """float32 ``[samples]`` or ``[samples, channels]``, non-empty and finite, else ``error``."""
   error = error or AudioError
@@ -110,9 +148,22 @@ def check_wave(wave, name: str, error: type[Exception] | None = None) -> np.ndar
     raise error(
       f'{name}: expected a non-empty wave [samples] or [samples, channels], got shape {wave.shape}'
     )
-  if not np.isfinite(wave).all():
-    raise error(f'{name}: the wave has NaN or infinite samples')
+  check_finite(wave, name, error=NonFiniteAudioError if error is AudioError else error)
   return wave
+
+
+def check_file_finite(f: sf.SoundFile, name: str, block: int = 1 << 16) -> None:
+  """Reads ``f`` through once, if its samples are floats (integer formats and codecs cannot
+  hold a NaN), and raises :class:`NonFiniteAudioError` at the first non-finite sample; then
+  rewinds it. One more read of a float file, before any output is started."""
+  if f.subtype not in ('FLOAT', 'DOUBLE'):
+    return
+  f.seek(0)
+  offset = 0
+  for x in f.blocks(blocksize=block, dtype='float32', always_2d=True):
+    check_finite(x, name, offset)
+    offset += x.shape[0]
+  f.seek(0)
 
 
 def _check_input_file(path: str) -> None:
@@ -145,6 +196,7 @@ def load(
     wave, sr = read_with_ffmpeg(path)
   if wave.shape[0] == 0:
     raise AudioError(f'{path}: contains no audio samples')
+  check_finite(wave, path)
   if channels == 1:
     wave = wave.mean(axis=1, keepdims=True)
   elif channels == 2 and wave.shape[1] == 1:
@@ -169,18 +221,26 @@ def check_output(path: PathLike, refuse: Iterable[PathLike] = ()) -> None:
       )
 
 
-def save(
-  path: PathLike, wave: np.ndarray, sample_rate: int, *, refuse: Iterable[PathLike] = ()
-) -> None:
-  """Writes ``wave`` as a 32-bit float WAV, atomically; refuses to overwrite ``refuse`` paths.
+@contextlib.contextmanager
+def writing(
+  path: PathLike,
+  sample_rate: int,
+  channels: int,
+  *,
+  format: str = 'WAV',
+  subtype: str = 'FLOAT',
+  refuse: Iterable[PathLike] = (),
+) -> Iterator[Callable[[np.ndarray], None]]:
+  """``write(block [n, channels])`` into ``path``, atomically: the one writer of audio files.
 
-  Float, not PCM_16: codec output and restored audio overshoot full scale, which 16 bits
-  would clip, and the file reads back bit-exactly. The data goes to a hidden temporary file
-  in the same directory that then replaces ``path`` in one rename, so a crash never leaves
-  a half-written file.
+  Blocks go to a hidden temporary file in the same directory that replaces ``path`` in one
+  rename when the ``with`` block ends without error, so a crash or a refused block never leaves
+  a half-written file nor touches an existing one; ``refuse`` paths (the input) are never
+  written. A non-finite sample raises :class:`NonFiniteAudioError` naming its frame and
+  channel, and nothing is written. Integer subtypes (FLAC's) are clipped to full scale, where
+  they would otherwise wrap around.
   """
   path = os.fspath(path)
-  wave = check_wave(wave, path)
   if int(sample_rate) != sample_rate or sample_rate <= 0:
     raise AudioError(f'{path}: sample_rate={sample_rate!r}, expected a positive integer (Hz)')
   check_output(path, refuse)
@@ -188,18 +248,64 @@ def save(
   if not os.path.isdir(directory):
     raise AudioError(f'{path}: directory {directory} does not exist')
   tmp = os.path.join(directory, f'.{os.path.basename(path)}.{secrets.token_hex(4)}.part')
+  clip = subtype not in ('FLOAT', 'DOUBLE')
+  written = 0
+
+  def write(block: np.ndarray) -> None:
+    nonlocal written
+    block = np.asarray(block, np.float32)
+    bad = _non_finite(block, written)
+    if bad:
+      raise NonFiniteAudioError(
+        f'{path}: refusing to write a {bad} (counting from 0); nothing was written'
+      )
+    f.write(np.clip(block, -1.0, 1.0) if clip else block)
+    written += block.shape[0]
+
   try:
     # os.open with mode 0o666 lets the umask decide permissions, as for any new file.
-    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), 'wb') as f:
-      sf.write(f, wave, int(sample_rate), format='WAV', subtype='FLOAT')
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(tmp, path)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
   except OSError as e:
     raise AudioError(f'{path}: cannot write ({e.strerror or e})') from None
+  try:
+    with sf.SoundFile(
+      fd,
+      'w',
+      samplerate=int(sample_rate),
+      channels=channels,
+      format=format,
+      subtype=subtype,
+      closefd=False,
+    ) as f:
+      yield write
+    try:
+      os.fsync(fd)
+      os.close(fd)
+      fd = None
+      os.replace(tmp, path)
+    except OSError as e:
+      raise AudioError(f'{path}: cannot write ({e.strerror or e})') from None
   finally:
+    if fd is not None:
+      os.close(fd)
     if os.path.exists(tmp):
       os.remove(tmp)
+
+
+def save(
+  path: PathLike, wave: np.ndarray, sample_rate: int, *, refuse: Iterable[PathLike] = ()
+) -> None:
+  """Writes ``wave`` as a 32-bit float WAV through :func:`writing` (atomic, finite only);
+  refuses to overwrite ``refuse`` paths.
+
+  Float, not PCM_16: codec output and restored audio overshoot full scale, which 16 bits
+  would clip, and the file reads back bit-exactly.
+  """
+  path = os.fspath(path)
+  wave = check_wave(wave, path)
+  channels = 1 if wave.ndim == 1 else wave.shape[1]
+  with writing(path, sample_rate, channels, refuse=refuse) as write:
+    write(wave.reshape(wave.shape[0], channels))
 
 
 @contextlib.contextmanager
@@ -233,4 +339,5 @@ def open_audio(path: PathLike) -> Iterator[sf.SoundFile]:
       f = stack.enter_context(sf.SoundFile(wav))
     if f.frames <= 0:
       raise AudioError(f'{path}: contains no audio samples')
+    check_file_finite(f, path)
     yield f

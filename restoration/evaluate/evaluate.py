@@ -248,15 +248,25 @@ def _load_clean(files: list[str], config, max_seconds: float) -> list[np.ndarray
   from restoration.data import audio
 
   sr, keep = int(config.data.sample_rate), int(round(max_seconds * config.data.sample_rate))
-  clips = []
+  clips, above = [], 0
   for path in files:
-    wave, _ = audio.load(path, sample_rate=sr, channels=int(config.data.channels))
+    wave, rate = audio.load(path, channels=int(config.data.channels))
+    wave, above = audio.resample(wave, rate, sr), above + (rate > sr)
     wave = wave.reshape(wave.shape[0], -1)
     start = max(0, (wave.shape[0] - keep) // 2)
     wave = wave[start : start + keep]
     if not np.any(wave):
       raise EvaluateError(f'{path}: silent; every metric is relative to the clean signal')
     clips.append(wave)
+  if above:  # said once: restoring such a file keeps its band above, scoring cannot
+    log.warning(
+      'the model is band-limited to %g Hz (it runs at %d Hz): %d of the --data files have a '
+      'higher rate and are scored resampled to it, without the band above (restore passes that '
+      'band through unchanged)',
+      sr / 2,
+      sr,
+      above,
+    )
   return clips
 
 
