@@ -167,11 +167,13 @@ def score_real_recordings(
   sources: Sequence | None = None,
   visqol_bitrates=(16,),
   restorers: Mapping | None = None,
+  folder: str | None = None,
 ) -> dict | None:
   """Real speech and music (never trained on), MP3 at ``bitrates``: each method vs the input.
   ``steps`` picks a diffusion step count per method (default: the config's), unless ``restorers``
   gives the loaded ones; ``sources`` defaults to ``real_audio.REAL_SOURCES``. None, with a warning,
   when their packages are not installed: the program never installs them, ``make real-audio`` does.
+  ``folder``: the clips exported there (``real_audio.export_clips``) instead, those it holds.
 
   Perceptual metrics as in ``evaluate.PERCEPTUAL``: PESQ-WB and STOI on speech at every
   bitrate (about 0.1 s per 8 s clip), ViSQOL on music at ``visqol_bitrates`` only: it takes
@@ -181,7 +183,12 @@ def score_real_recordings(
   from restoration.evaluate import evaluate, metrics, real_audio
 
   sources = real_audio.REAL_SOURCES if sources is None else sources
-  missing = real_audio.missing_packages(sources)
+  if folder is not None:
+    sources = real_audio.exported_sources(folder, sources)
+    if not sources:
+      log.warning('real recordings skipped: no exported clips in %s', folder)
+      return None
+  missing = [] if folder is not None else real_audio.missing_packages(sources)
   if missing:
     log.warning(
       'real recordings skipped: Debian packages %s are not installed (run `make real-audio` '
@@ -191,7 +198,7 @@ def score_real_recordings(
     return None
   restorers = restorers or _restorers(out, methods, steps)
   sr = next(iter(restorers.values())).sample_rate
-  clips = real_audio.load_real_clips(sr, max_seconds=max_seconds, sources=sources)
+  clips = real_audio.load_real_clips(sr, max_seconds=max_seconds, sources=sources, folder=folder)
   available = set(metrics.available_optional_metrics())
   perceptual = {
     kind: {
