@@ -119,7 +119,7 @@ def run(
     runs.append(EQUAL_BUDGET)
     if not train(EQUAL_BUDGET):
       return {'timings': timings}
-  restorers = _restorers(out, runs)  # loaded once for evaluation, real recordings and figure
+  restorers = load_restorers(out, runs)  # loaded once for evaluation, real recordings and figure
   evals, sweeps = {}, {}
   for m in runs:
     t = time.time()
@@ -196,7 +196,7 @@ def score_real_recordings(
       ' '.join(missing),
     )
     return None
-  restorers = restorers or _restorers(out, methods, steps)
+  restorers = restorers or load_restorers(out, methods, steps)
   sr = next(iter(restorers.values())).sample_rate
   clips = real_audio.load_real_clips(sr, max_seconds=max_seconds, sources=sources, folder=folder)
   available = set(metrics.available_optional_metrics())
@@ -236,7 +236,11 @@ def score_real_recordings(
   return result
 
 
-def _restorers(out: str, methods: Sequence[str], steps: Mapping[str, int | None] | None = None):
+def load_restorers(
+  out: str, methods: Sequence[str], steps: Mapping[str, int | None] | None = None
+) -> dict:
+  """``{method: Restorer}`` of the runs ``out/<method>`` (``steps[method]`` sampler steps),
+  loaded once for evaluation, real recordings and the figure."""
   from restoration.inference import Restorer
 
   # Whole chunks only: the 16 real clips' varied lengths would compile 3 more shapes per method
@@ -263,7 +267,7 @@ def write_figure_and_examples(
   from restoration.data import builder as builder_lib
   from restoration.evaluate import evaluate, figures
 
-  restorers = restorers or _restorers(out, methods, steps)
+  restorers = restorers or load_restorers(out, methods, steps)
   cfg = next(iter(restorers.values())).config
   sr = int(cfg.data.sample_rate)
   degs = list(cfg.data.degradations)
