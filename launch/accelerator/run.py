@@ -76,14 +76,14 @@ _DTYPE = flags.DEFINE_enum(
 _BUDGET = flags.DEFINE_float('budget_s', 510.0, 'Wall seconds for everything.')
 _OVERHEAD = flags.DEFINE_float(
   'overhead_s',
-  25.0,
+  20.0,
   'Seconds per method beyond its compile and training (setup, validation, save).',
 )
 _EVALUATE = flags.DEFINE_float('evaluate_s', 120.0, 'Seconds kept for every evaluation.')
 _MIN_TRAIN = flags.DEFINE_float('min_train_s', 5.0, 'Training seconds per method at least.')
 _NUM_TRAIN = flags.DEFINE_integer('num_train', 1024, 'Training items to prepare.')
 _NUM_VALIDATION = flags.DEFINE_integer('num_validation', 32, 'Validation items to prepare.')
-_NUM_TEST = flags.DEFINE_integer('num_test', 64, 'Test items to prepare (and evaluate on).')
+_NUM_TEST = flags.DEFINE_integer('num_test', 32, 'Test items to prepare (and evaluate on).')
 _MAX_STEPS = flags.DEFINE_integer(
   'max_steps', 200_000, 'train.num_steps (the schedule); the wall budget ends training first.'
 )
