@@ -119,7 +119,7 @@ def run(
     runs.append(EQUAL_BUDGET)
     if not train(EQUAL_BUDGET):
       return {'timings': timings}
-  restorers = _restorers(out, runs)  # loaded once for evaluation, real recordings and figure
+  restorers = load_restorers(out, runs)  # loaded once for evaluation, real recordings and figure
   evals, sweeps = {}, {}
   for m in runs:
     t = time.time()
@@ -167,11 +167,13 @@ def score_real_recordings(
   sources: Sequence | None = None,
   visqol_bitrates=(16,),
   restorers: Mapping | None = None,
+  folder: str | None = None,
 ) -> dict | None:
   """Real speech and music (never trained on), MP3 at ``bitrates``: each method vs the input.
   ``steps`` picks a diffusion step count per method (default: the config's), unless ``restorers``
   gives the loaded ones; ``sources`` defaults to ``real_audio.REAL_SOURCES``. None, with a warning,
   when their packages are not installed: the program never installs them, ``make real-audio`` does.
+  ``folder``: the clips exported there (``real_audio.export_clips``) instead, those it holds.
 
   Perceptual metrics as in ``evaluate.PERCEPTUAL``: PESQ-WB and STOI on speech at every
   bitrate (about 0.1 s per 8 s clip), ViSQOL on music at ``visqol_bitrates`` only: it takes
@@ -181,7 +183,12 @@ def score_real_recordings(
   from restoration.evaluate import evaluate, harm, metrics, real_audio
 
   sources = real_audio.REAL_SOURCES if sources is None else sources
-  missing = real_audio.missing_packages(sources)
+  if folder is not None:
+    sources = real_audio.exported_sources(folder, sources)
+    if not sources:
+      log.warning('real recordings skipped: no exported clips in %s', folder)
+      return None
+  missing = [] if folder is not None else real_audio.missing_packages(sources)
   if missing:
     log.warning(
       'real recordings skipped: Debian packages %s are not installed (run `make real-audio` '
@@ -189,9 +196,9 @@ def score_real_recordings(
       ' '.join(missing),
     )
     return None
-  restorers = restorers or _restorers(out, methods, steps)
+  restorers = restorers or load_restorers(out, methods, steps)
   sr = next(iter(restorers.values())).sample_rate
-  clips = real_audio.load_real_clips(sr, max_seconds=max_seconds, sources=sources)
+  clips = real_audio.load_real_clips(sr, max_seconds=max_seconds, sources=sources, folder=folder)
   available = set(metrics.available_optional_metrics())
   perceptual = {
     kind: {
@@ -238,7 +245,11 @@ def score_real_recordings(
   return result
 
 
-def _restorers(out: str, methods: Sequence[str], steps: Mapping[str, int | None] | None = None):
+def load_restorers(
+  out: str, methods: Sequence[str], steps: Mapping[str, int | None] | None = None
+) -> dict:
+  """``{method: Restorer}`` of the runs ``out/<method>`` (``steps[method]`` sampler steps),
+  loaded once for evaluation, real recordings and the figure."""
   from restoration.inference import Restorer
 
   # Whole chunks only: the 16 real clips' varied lengths would compile 3 more shapes per method
@@ -265,7 +276,7 @@ def write_figure_and_examples(
   from restoration.data import builder as builder_lib
   from restoration.evaluate import evaluate, figures
 
-  restorers = restorers or _restorers(out, methods, steps)
+  restorers = restorers or load_restorers(out, methods, steps)
   cfg = next(iter(restorers.values())).config
   sr = int(cfg.data.sample_rate)
   degs = list(cfg.data.degradations)

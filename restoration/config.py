@@ -237,6 +237,9 @@ def base_config(
       best_metric='lsd',
       # Network compute: 'float32' | 'bfloat16' (params, optimizer, EMA, losses stay float32).
       compute_dtype='float32',
+      # > 0: this invocation ends after that many seconds of training (compile excluded), as if
+      # it were the last step (validated, saved), so methods can share a wall budget; 0: off.
+      max_train_seconds=0.0,
       **_TRAIN_SIZES[size],
     )
   )
@@ -371,6 +374,11 @@ def validate(
       f'a divisor of the number of devices ({num_devices})',
     )
   need(t.num_steps > 0, 'train.num_steps', 'a positive integer')
+  need(
+    isinstance(t.max_train_seconds, (int, float)) and t.max_train_seconds >= 0,
+    'train.max_train_seconds',
+    'seconds of training >= 0 (0: no wall-time limit)',
+  )
   need(
     not t.init_from or os.path.isdir(os.path.join(t.init_from, 'checkpoints')),
     'train.init_from',

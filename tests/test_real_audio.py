@@ -119,6 +119,41 @@ def test_missing_or_silent_sources_raise_clear_errors(tmp_path):
     real_audio.load_real_clips(max_seconds=0)
 
 
+def test_exported_clips_read_back_from_a_folder(tmp_path, monkeypatch, capsys):
+  rng = np.random.default_rng(1)
+  sources = []
+  for name, kind in (('talk', 'speech'), ('tune', 'music')):
+    sf.write(tmp_path / f'{name}.wav', rng.uniform(-0.2, 0.2, SR).astype(np.float32), SR)
+    sources.append(RealSource(name, kind, 'unused', (str(tmp_path / f'{name}.wav'),), 'MIT', name))
+  folder = str(tmp_path / 'real')
+  paths = real_audio.export_clips(folder, SR, max_seconds=0.75, sources=sources)
+  assert [os.path.basename(p) for p in paths] == ['talk.flac', 'tune.flac']
+  manifest = json.loads((tmp_path / 'real' / real_audio.MANIFEST).read_text())
+  assert manifest['sample_rate'] == SR
+  assert [(c['name'], c['kind'], c['license']) for c in manifest['clips']] == [
+    ('talk', 'speech', 'MIT'),
+    ('tune', 'music', 'MIT'),
+  ]
+  direct = real_audio.load_real_clips(SR, max_seconds=0.75, sources=sources)
+  back = real_audio.load_real_clips(SR, max_seconds=0.75, sources=sources, folder=folder)
+  for want, got in zip(direct, back):
+    assert (got['name'], got['kind']) == (want['name'], want['kind'])
+    np.testing.assert_allclose(got['wave'], want['wave'], atol=1e-4)  # 16-bit samples
+  assert real_audio.exported_sources(folder, [ABSENT, *sources]) == sources
+  with pytest.raises(RealAudioError, match=r'absent: no .*absent\.flac; export the clips'):
+    real_audio.load_real_clips(sources=[ABSENT], folder=folder)
+
+  monkeypatch.setattr(real_audio, 'REAL_SOURCES', tuple(sources))
+  real_audio.main(['--export', str(tmp_path / 'cli'), '--max_seconds=0.5'])
+  assert capsys.readouterr().out.startswith(f'2 clips, 0.0 MiB, in {tmp_path / "cli"}')
+  monkeypatch.setattr(real_audio, 'REAL_SOURCES', (ABSENT,))
+  with pytest.raises(SystemExit) as exit_info:
+    real_audio.main(['--export', str(tmp_path / 'none')])
+  assert exit_info.value.code == 2
+  err = capsys.readouterr().err
+  assert err.startswith('real_audio: error: absent: no file matches') and err.count('\n') == 1
+
+
 def test_available_sources_and_the_package_list_make_installs(monkeypatch, capsys, clips):
   del clips  # fails first, with its message, when the packages are not installed
   assert real_audio.available_sources([ABSENT, *REAL_SOURCES]) == list(REAL_SOURCES)

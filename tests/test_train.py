@@ -2,6 +2,7 @@
 an unreadable newest checkpoint), preemption, shape-mismatch refusal, config errors, and a
 2-process jax.distributed run."""
 
+import json
 import logging
 import os
 import signal
@@ -100,6 +101,29 @@ def test_resume_is_exact(data_dir, tmp_path):
     np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 
+def test_max_train_seconds_ends_training_as_a_last_step(data_dir, tmp_path, caplog):
+  c = smoke_config(
+    'regression',
+    data_dir,
+    num_steps=100_000,
+    max_train_seconds=2.0,
+    log_every=100_000,
+    eval_every=100_000,
+    checkpoint_every=100_000,
+  )
+  with caplog.at_level(logging.INFO, logger='restoration'):
+    last = loop.train_and_evaluate(c, str(tmp_path))
+  step = last['step']
+  assert 1 < step < 100_000
+  assert f'train.max_train_seconds=2 reached: stopped at step {step} (saved)' in caplog.text
+  assert Checkpointer(tmp_path, read_only=True).latest_step() == step
+  assert 'eval/lsd' in last and 'steps_per_second' in last  # validated and logged as a last step
+  record = json.loads((tmp_path / 'train_log.jsonl').read_text().splitlines()[-1])
+  assert record['out_of_time'] and record['end_step'] == step
+  trained = record['wall_seconds'] - record['compile_seconds'] - record['eval_seconds']
+  assert trained >= 2.0
+
+
 def truncate_step(step_dir: Path) -> dict[str, int]:
   """Halves every file of a committed step (a disk filling up, a copy cut short); returns the
   new sizes by relative path."""
@@ -175,6 +199,9 @@ def test_config_errors_are_one_line(data_dir):
     config_lib.validate(c)
   c.data.spectra_on, c.parallel.backend = 'device', 'pmap'
   with pytest.raises(config_lib.ConfigError, match="spectra_on='device': expected 'host' or"):
+    config_lib.validate(c)
+  c = smoke_config('regression', data_dir, max_train_seconds=-1)
+  with pytest.raises(config_lib.ConfigError, match=r'max_train_seconds=-1.0: expected seconds'):
     config_lib.validate(c)
 
 

@@ -139,6 +139,21 @@ def synthetic_batch(config, seed: int = 0) -> dict:
   }
 
 
+def train_step_flops(config) -> float:
+  """One device's share of XLA's FLOP count of ``config``'s train step: the step lowered for
+  the CPU (``models.unet.cpu_flops``) on the abstract state and a batch of the real shape, so
+  that MFU = this x steps/s / the device's peak, whatever ran the steps."""
+  from restoration import methods
+  from restoration.models.unet import cpu_flops
+  from restoration.train import state as state_lib
+
+  step = methods.get(config.method).step(config, state_lib.networks(config))
+  state = state_lib.abstract_state(config, None)
+  batch = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), synthetic_batch(config))
+  flops = cpu_flops(lambda s, b, r: step(s, b, r, axis_name=None), state, batch, jax.random.key(0))
+  return flops / jax.device_count()  # the global step's count, shared by the data axis
+
+
 def trace_top_ops(trace_dir: str, steps: int = PROFILE_STEPS, top: int = 25) -> dict:
   """The device time per step of a ``jax.profiler`` trace in ``trace_dir`` (its Perfetto
   JSON), by XLA op: ``{'device_ms_per_step', 'ops': [{'op', 'kernel', 'ms_per_step', 'share',
@@ -192,12 +207,10 @@ def bench_train(config, steps: int, profile_dir: str | None = None) -> dict:
   the compiled program's optimised HLO beside it (``step.hlo.txt.gz``, to read an op's name
   in) and report its costliest ops (:func:`trace_top_ops`) as ``train_profile``.
 
-  FLOPs per step are one device's share of the whole step's (XLA's cost analysis of the step
-  lowered for the CPU, ``models.unet.cpu_flops``), so MFU = FLOPs per step x steps/s / the
-  device's peak. The pmap backend's step is a Python wrapper without ``lower``: no FLOPs there.
+  FLOPs per step are :func:`train_step_flops`, so MFU = FLOPs per step x steps/s / the
+  device's peak; under the jit backend only (the pmap step is a Python wrapper).
   """
   from restoration import methods
-  from restoration.models.unet import cpu_flops
   from restoration.train import sharding
   from restoration.train import state as state_lib
 
@@ -216,8 +229,7 @@ def bench_train(config, steps: int, profile_dir: str | None = None) -> dict:
   flops = memory = None
   run = step.run
   if config.parallel.backend == 'jit':
-    # The global step's count shared by the data-parallel devices.
-    flops = cpu_flops(step.traceable, state, batch, jax.random.key(0)) / jax.device_count()
+    flops = train_step_flops(config)
     run = run.lower(state, batch, jax.random.key(0)).compile()
     memory = run.memory_analysis()
   state, m = run(state, batch, jax.random.key(0))

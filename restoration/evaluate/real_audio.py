@@ -20,26 +20,36 @@ All of them carry energy above 4 kHz, which is what low-bitrate codecs remove.
 A clip is its source's files concatenated in order, mono, at the requested rate; leading and
 trailing silence (frames more than 40 dB below the loudest) is cut, the first ``max_seconds``
 are kept, and the peak is set to -1 dBFS so that every clip meets the codec at the same level.
+
+A host without the packages (an accelerator image) reads the same clips from a folder that
+``python -m restoration.evaluate.real_audio --export=DIR`` wrote where they are installed: one
+16-bit FLAC per clip and ``clips.json``, each clip's package, licence and description, which
+travel with the audio.
 """
 
 from __future__ import annotations
 
 import argparse
 import glob
+import json
+import os
 from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
 
 from restoration.data import audio
+from restoration.errors import UserError, exit_with
 
 KINDS = ('speech', 'music')
 PEAK_DBFS = -1.0
 SILENCE_DB = -40.0  # frames this far below the loudest frame count as silence
 _FRAME_SECONDS = 0.02
+EXPORT_SUFFIX = '.flac'  # 16-bit: lossless at a -1 dBFS peak, about half of a WAV's size
+MANIFEST = 'clips.json'
 
 
-class RealAudioError(RuntimeError):
+class RealAudioError(UserError, RuntimeError):
   """Real clips that are not installed or cannot be read."""
 
 
@@ -198,7 +208,25 @@ def missing_packages(sources: Sequence[RealSource] = REAL_SOURCES) -> list[str]:
   return sorted({s.package for s in sources if not _installed(s)})
 
 
-def _files(source: RealSource) -> list[str]:
+def exported_path(folder: str, source: RealSource) -> str:
+  """Where :func:`export_clips` writes ``source``'s clip in ``folder``."""
+  return os.path.join(folder, source.name + EXPORT_SUFFIX)
+
+
+def exported_sources(folder: str, sources: Sequence[RealSource] = REAL_SOURCES) -> list[RealSource]:
+  """The sources whose clip ``folder`` holds, in table order."""
+  return [s for s in sources if os.path.isfile(exported_path(folder, s))]
+
+
+def _files(source: RealSource, folder: str | None = None) -> list[str]:
+  if folder is not None:
+    path = exported_path(folder, source)
+    if not os.path.isfile(path):
+      raise RealAudioError(
+        f'{source.name}: no {path}; export the clips with `python -m '
+        f'restoration.evaluate.real_audio --export={folder}` where the packages are installed'
+      )
+    return [path]
   files = []
   for pattern in source.paths:
     found = sorted(glob.glob(pattern))
@@ -228,11 +256,13 @@ def load_real_clips(
   max_seconds: float = 10.0,
   kinds: Sequence[str] = KINDS,
   sources: Sequence[RealSource] = REAL_SOURCES,
+  folder: str | None = None,
 ) -> list[dict]:
   """The clips of ``kinds``, in table order: ``[{'name', 'kind', 'wave', 'sample_rate'}]``.
 
   ``wave`` is float32 ``[samples]`` at ``sample_rate``, at most ``max_seconds`` long, with a
-  peak of ``PEAK_DBFS``. Raises RealAudioError if a source's files are not installed.
+  peak of ``PEAK_DBFS``. ``folder``: read the clips :func:`export_clips` wrote there instead of
+  the packages' files. Raises RealAudioError if a source's files are not there.
   """
   if int(sample_rate) != sample_rate or sample_rate <= 0:
     raise ValueError(f'sample_rate={sample_rate!r}: expected a positive integer (Hz)')
@@ -245,8 +275,11 @@ def load_real_clips(
   for source in sources:
     if source.kind not in kinds:
       continue
-    wave = np.concatenate([audio.load(f, sample_rate, channels=1)[0] for f in _files(source)])
-    wave = _active(wave, sample_rate)[: int(max_seconds * sample_rate)]
+    files = _files(source, folder)
+    wave = np.concatenate([audio.load(f, sample_rate, channels=1)[0] for f in files])
+    if folder is None:  # an exported clip was trimmed before it was written
+      wave = _active(wave, sample_rate)
+    wave = wave[: int(max_seconds * sample_rate)]
     if wave.size == 0:
       raise RealAudioError(f'{source.name}: {", ".join(source.paths)} holds only silence')
     wave = wave * (10 ** (PEAK_DBFS / 20) / np.max(np.abs(wave)))
@@ -261,15 +294,58 @@ def load_real_clips(
   return clips
 
 
+def export_clips(
+  folder: str,
+  sample_rate: int = 16000,
+  *,
+  max_seconds: float = 10.0,
+  sources: Sequence[RealSource] = REAL_SOURCES,
+) -> list[str]:
+  """Writes each clip of :func:`load_real_clips` to ``folder`` as 16-bit FLAC, and
+  ``clips.json`` (source, licence, description, length of each), so that a host without the
+  packages reads them with ``load_real_clips(folder=...)``. Returns the clips' paths."""
+  import soundfile as sf
+
+  clips = load_real_clips(sample_rate, max_seconds=max_seconds, sources=sources)
+  os.makedirs(folder, exist_ok=True)
+  by_name = {s.name: s for s in sources}
+  paths, manifest = [], []
+  for clip in clips:
+    source = by_name[clip['name']]
+    paths.append(exported_path(folder, source))
+    sf.write(paths[-1], clip['wave'], int(sample_rate), format='FLAC', subtype='PCM_16')
+    fields = {k: v for k, v in source._asdict().items() if k != 'paths'}
+    manifest.append({**fields, 'seconds': len(clip['wave']) / sample_rate})
+  with open(os.path.join(folder, MANIFEST), 'w') as f:
+    json.dump({'sample_rate': int(sample_rate), 'clips': manifest}, f, indent=1)
+  return paths
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-  """Lists each source as installed or missing; ``--packages`` prints only what to install."""
+  """Lists each source as installed or missing; ``--packages`` prints only what to install;
+  ``--export=DIR`` writes the clips to a folder (:func:`export_clips`)."""
   parser = argparse.ArgumentParser(prog='python -m restoration.evaluate.real_audio')
   parser.add_argument(
     '--packages', action='store_true', help='print the missing Debian packages, one line'
   )
+  parser.add_argument('--export', metavar='DIR', help='write every clip to DIR (16-bit FLAC)')
+  parser.add_argument('--sample_rate', type=int, default=16000, help='rate of the exported clips')
+  parser.add_argument(
+    '--max_seconds', type=float, default=10.0, help='length of each exported clip at most'
+  )
   args = parser.parse_args(argv)
   if args.packages:
     print(' '.join(missing_packages(REAL_SOURCES)))
+    return
+  if args.export:
+    try:
+      paths = export_clips(
+        args.export, args.sample_rate, max_seconds=args.max_seconds, sources=REAL_SOURCES
+      )
+    except UserError as e:
+      exit_with('real_audio', e)
+    size = sum(os.path.getsize(p) for p in paths) / 2**20
+    print(f'{len(paths)} clips, {size:.1f} MiB, in {args.export}')
     return
   available = available_sources(REAL_SOURCES)
   for s in REAL_SOURCES:

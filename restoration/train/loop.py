@@ -202,6 +202,7 @@ def _train(
   extra = jax.jit(scores_fn) if scores_fn is not None else None
   t0, timed_steps, compile_s = time.time(), 0, None
   t_start, eval_s = time.time(), 0.0
+  out_of_time = False  # train.max_train_seconds spent: this step is the invocation's last
   curve, history = [], []  # the learning curve and the logged learning signals, for the log
   with checkpoint_lib.PreemptionGuard() as guard:
     end = min(t.num_steps, stop_at or t.num_steps)
@@ -221,7 +222,10 @@ def _train(
       if pending is not None:
         _check_finite(*pending, t.max_nonfinite_steps)
       pending = (done, metrics['nonfinite'])
-      if done % t.log_every == 0 or done == t.num_steps:
+      # Evaluation time is not training time; t0 was reset after the compile.
+      out_of_time = _out_of_time(t.max_train_seconds, time.time() - t0 - eval_s, done, t.log_every)
+      last_step = done == t.num_steps or out_of_time
+      if done % t.log_every == 0 or last_step:
         m = {k: float(v) for k, v in jax.device_get(metrics).items()}
         elapsed = time.time() - t0
         rate = timed_steps / elapsed if elapsed > 0 and timed_steps else float('nan')
@@ -242,7 +246,7 @@ def _train(
         last.update(m)
         history.append({'step': done, **{k: m[k] for k in HISTORY_KEYS if k in m}})
       eval_metrics = None
-      if method.restores and (done % t.eval_every == 0 or done == t.num_steps):
+      if method.restores and (done % t.eval_every == 0 or last_step):
         t_eval = time.time()
         hs = host_state(state)
         params = hs['ema'] if t.ema_decay else hs['params'][nets.main]
@@ -264,9 +268,17 @@ def _train(
           {'step': done, 'train_seconds': time.time() - t_start - eval_s, **eval_metrics}
         )
       stop = guard.should_stop(done)
-      force = stop or done == end
+      force = stop or done == end or out_of_time
       if force or ckpt.due(done):
         ckpt.save(done, host_state(state), config=config_dict, metrics=eval_metrics, force=force)
+      if out_of_time:
+        log.info(
+          '[%s] train.max_train_seconds=%g reached: stopped at step %d (saved)',
+          config.method,
+          t.max_train_seconds,
+          done,
+        )
+        break
       if stop:
         log.info('preempted: saved step %d, exiting', done)
         break
@@ -293,6 +305,7 @@ def _train(
         'wall_seconds': time.time() - t_start,
         'eval_seconds': eval_s,
         'compile_seconds': compile_s,
+        'out_of_time': out_of_time,  # ended by train.max_train_seconds
         'skipped_steps': int(final['skipped']),
         'devices': jax.device_count(),
         'params': {k: state_lib.count_params(v) for k, v in final['params'].items()},
@@ -304,6 +317,18 @@ def _train(
       },
     )
   return last
+
+
+def _out_of_time(limit: float, trained_seconds: float, step: int, log_every: int) -> bool:
+  """Whether ``limit`` seconds of training (0: none) are spent. Several processes must stop at
+  the same step: process 0 decides, at log steps only, so other steps add no host sync."""
+  if not limit:
+    return False
+  if jax.process_count() == 1:
+    return trained_seconds >= limit
+  if step % log_every:
+    return False
+  return bool(multihost_utils.broadcast_one_to_all(np.asarray(trained_seconds >= limit)))
 
 
 def _check_finite(step: int, nonfinite: jax.Array, max_steps: int) -> None:

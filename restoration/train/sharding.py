@@ -96,7 +96,6 @@ class CompiledStep:
   run: Callable
   to_step: Callable[[Any], Any]
   from_step: Callable[[Any], Any]
-  traceable: Callable | None = None  # jit: ``run`` uncompiled, for FLOP counts on the CPU
 
   def __call__(self, state, batch, rng):
     return self.run(state, batch, rng)
@@ -129,7 +128,6 @@ def compile_step(
       run,
       lambda state: treedef.flatten_up_to(state),
       lambda s: jax.tree.unflatten(treedef, s),
-      traceable=flat,
     )
   if backend == 'pmap':
     if mesh.shape[MODEL] != 1:
