@@ -94,10 +94,9 @@ def np_analysis(wave: np.ndarray, p: SpectralParams) -> np.ndarray:
   x = np.pad(wave, [(0, 0), (p.n_fft // 2, p.n_fft // 2)])
   frames = np.lib.stride_tricks.sliding_window_view(x, p.n_fft, axis=-1)
   frames = frames[:, :: p.hop][:, : 1 + wave.shape[-1] // p.hop] * spectral.hann_window(p.n_fft)
-  spec = scipy.fft.rfft(frames, axis=-1)
-  mag = np.abs(spec)
-  scale = p.beta * np.power(mag + 1e-8, p.alpha) / (mag + 1e-8)
-  return np.stack([spec.real * scale, spec.imag * scale], axis=-1).astype(np.float32)
+  spec = scipy.fft.rfft(frames.astype(np.float32, copy=False), axis=-1)  # complex64
+  spec *= (p.beta * np.power(np.abs(spec) + 1e-8, p.alpha - 1)).astype(np.float32)
+  return spec.view(np.float32).reshape(*spec.shape, 2)  # (real, imag) interleaved: no copy
 
 
 class _Sampler:
@@ -212,33 +211,36 @@ def _tfdata_batches(sampler: _Sampler, config, first: int, local_batch: int, spe
 
 
 def _grain_batches(sampler: _Sampler, config, first: int, local_batch: int, spectra: bool):
-  """Grain over the same sampler: a MapDataset of example indices mapped by the sampler (and,
-  when ``spectra``, :func:`np_analysis`) in a thread pool, batched in order. With
-  ``data.workers`` processes the elements are whole batches instead, so worker w makes batches
-  w, w + workers, ...: the same stream for any number of threads and workers."""
+  """Grain over the same sampler: a MapDataset of example indices mapped by the sampler in a
+  thread pool and batched in order, the batch's STFTs (:func:`np_analysis`) in a prefetch
+  thread of their own when ``spectra``. With ``data.workers`` processes the elements are
+  whole batches instead (STFTs included), so worker w makes batches w, w + workers, ...: the
+  same stream for any number of threads and workers."""
   import grain
 
   d = config.data
   p = SpectralParams.from_config(config.spectral)
 
-  def item(n: int) -> dict[str, np.ndarray]:
-    ex = _example(sampler, n)
-    if spectra:
-      for key in ('clean', 'degraded'):
-        ex[key] = np_analysis(ex[f'{key}_wave'][None], p)[0]
-    return ex
+  def add_spectra(b: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    if not spectra:
+      return b
+    return dict(
+      b, clean=np_analysis(b['clean_wave'], p), degraded=np_analysis(b['degraded_wave'], p)
+    )
 
   threads = os.cpu_count() or 1
-  ds = grain.MapDataset.range(first, np.iinfo(np.int64).max).map(item)
+  ds = grain.MapDataset.range(first, np.iinfo(np.int64).max)
+  ds = ds.map(functools.partial(_example, sampler))
   if not d.get('workers', 0):
     options = grain.ReadOptions(num_threads=threads, prefetch_buffer_size=d.prefetch * local_batch)
-    return iter(ds.to_iter_dataset(options).batch(local_batch, drop_remainder=True))
+    it = ds.to_iter_dataset(options).batch(local_batch, drop_remainder=True).map(add_spectra)
+    return iter(grain.experimental.ThreadPrefetchIterDataset(it, prefetch_buffer_size=d.prefetch))
   from absl import flags
 
   if not flags.FLAGS.is_parsed():  # outside an absl app (tests, notebooks): the defaults
     flags.FLAGS.mark_as_parsed()  # Grain's workers read its absl flags
   options = grain.ReadOptions(num_threads=threads, prefetch_buffer_size=d.prefetch)
-  it = ds.batch(local_batch, drop_remainder=True).to_iter_dataset(options)
+  it = ds.batch(local_batch, drop_remainder=True).map(add_spectra).to_iter_dataset(options)
   return iter(it.mp_prefetch(grain.MultiprocessingOptions(num_workers=d.workers)))
 
 
