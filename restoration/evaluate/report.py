@@ -412,7 +412,7 @@ def reading(
   return lines
 
 
-# The generative methods' targets against the regression baseline (issue 11's): a lower
+# The generative methods' targets against the regression baseline: a lower
 # LSD-high, a high-band energy ratio in this range, at most this SI-SDR loss.
 ENERGY_RANGE = (0.8, 1.2)
 MAX_SI_SDR_LOSS_DB = 0.5
