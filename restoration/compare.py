@@ -29,6 +29,21 @@ EQUAL_BUDGET = 'regression_equal_budget'
 # Test items (each under every degradation) that an iterative method is scored on at every
 # sampler step count; the step count with the lowest LSD there is scored on the whole split.
 SWEEP_ITEMS = 16
+# The codec settings the real recordings are scored at: the range users' files come in, from
+# the lowest bitrates (where restoring should help) to near-transparent ones (where it must do
+# no harm), AAC included though no demo model trains on it.
+REAL_DEGRADATIONS = (
+  'mp3:16',
+  'mp3:32',
+  'mp3:64',
+  'mp3:128',
+  'opus:16',
+  'opus:32',
+  'opus:64',
+  'aac:64',
+  'vorbis:64',
+)
+VISQOL_DEGRADATIONS = ('mp3:16', 'mp3:64')  # ViSQOL's cost allows two settings
 
 
 def _budget_seconds(workdir: str) -> float:
@@ -161,27 +176,30 @@ def run(
 def score_real_recordings(
   out: str,
   methods: Sequence[str],
-  bitrates=(16, 24, 32),
+  degradations: Sequence[str] = REAL_DEGRADATIONS,
   max_seconds: float = 8.0,
   steps: Mapping[str, int | None] | None = None,
   sources: Sequence | None = None,
-  visqol_bitrates=(16,),
+  visqol_degradations: Sequence[str] = VISQOL_DEGRADATIONS,
   restorers: Mapping | None = None,
   folder: str | None = None,
 ) -> dict | None:
-  """Real speech and music (never trained on), MP3 at ``bitrates``: each method vs the input.
-  ``steps`` picks a diffusion step count per method (default: the config's), unless ``restorers``
-  gives the loaded ones; ``sources`` defaults to ``real_audio.REAL_SOURCES``. None, with a warning,
-  when their packages are not installed: the program never installs them, ``make real-audio`` does.
-  ``folder``: the clips exported there (``real_audio.export_clips``) instead, those it holds.
+  """Real speech and music (never trained on), through each codec setting of ``degradations``
+  (``"codec:kbps"``): each method vs the input. ``steps`` picks a diffusion step count per
+  method (default: the config's), unless ``restorers`` gives the loaded ones; ``sources``
+  defaults to ``real_audio.REAL_SOURCES``. None, with a warning, when their packages are not
+  installed: the program never installs them, ``make real-audio`` does. ``folder``: the clips
+  exported there (``real_audio.export_clips``) instead, those it holds.
 
-  Perceptual metrics as in ``evaluate.PERCEPTUAL``: PESQ-WB and STOI on speech at every
-  bitrate (about 0.1 s per 8 s clip), ViSQOL on music at ``visqol_bitrates`` only: it takes
-  about 1.3 s per 8 s clip on 2 cores, so 9 clips x 3 bitrates x (methods + input) would add
-  4 minutes to the demo, one bitrate about 80 s."""
+  Perceptual metrics as in ``evaluate.PERCEPTUAL``: PESQ-WB, STOI and DNSMOS on speech at
+  every setting (about 0.1, 0.1 and 0.2 s per 8 s clip), ViSQOL on music at
+  ``visqol_degradations`` only: it takes about 1.3 s per 8 s clip on 2 cores, so every
+  setting would add minutes to the demo, one about 80 s."""
   from restoration.data import codecs
   from restoration.evaluate import evaluate, harm, metrics, real_audio
 
+  for spec in [*degradations, *visqol_degradations]:
+    codecs.parse_degradation(spec)  # a bad spec fails before any model is loaded
   sources = real_audio.REAL_SOURCES if sources is None else sources
   if folder is not None:
     sources = real_audio.exported_sources(folder, sources)
@@ -203,7 +221,7 @@ def score_real_recordings(
   perceptual = {
     kind: {
       'metrics': [n for n in evaluate.PERCEPTUAL[kind] if n in available],
-      'bitrates': [b for b in bitrates if kind == 'speech' or b in visqol_bitrates],
+      'degradations': [d for d in degradations if kind == 'speech' or d in visqol_degradations],
       'seconds': 0.0,  # wall time of these metrics over every row
     }
     for kind in real_audio.KINDS
@@ -212,14 +230,14 @@ def score_real_recordings(
   keys: dict = {}  # per group, each clip's key in the order of its scores
   for clip in clips:
     kind = clip['kind']
-    for kbps in bitrates:
-      degraded = codecs.degrade(clip['wave'], sr, 'mp3', kbps)
+    for spec in degradations:
+      degraded = codecs.degrade(clip['wave'], sr, *codecs.parse_degradation(spec))
       rows = {'input': degraded}
       rows.update({m: r.restore_array(degraded, sr) for m, r in restorers.items()})
-      names = perceptual[kind]['metrics'] if kbps in perceptual[kind]['bitrates'] else []
-      groups = (f'{kind} mp3:{kbps}', kind, 'all')
+      names = perceptual[kind]['metrics'] if spec in perceptual[kind]['degradations'] else []
+      groups = (f'{kind} {spec}', kind, 'all')
       for group in groups:
-        keys.setdefault(group, []).append(f'{clip["name"]} mp3:{kbps}')
+        keys.setdefault(group, []).append(f'{clip["name"]} {spec}')
       for name, est in rows.items():
         m = metrics.compute_all(clip['wave'], est, sr, optional=False)
         t = time.perf_counter()
@@ -231,7 +249,7 @@ def score_real_recordings(
     'clips': [
       {'name': c['name'], 'kind': c['kind'], 'seconds': len(c['wave']) / sr} for c in clips
     ],
-    'bitrates': list(bitrates),
+    'degradations': list(degradations),
     'perceptual': perceptual,
     'scores': {g: {n: metrics.aggregate(v) for n, v in rows.items()} for g, rows in scores.items()},
     # Per group and method, the clips it made worse than the input, from the scores above.

@@ -23,7 +23,8 @@ from restoration import methods
 from restoration.data import audio
 from restoration.errors import UserError, exit_with
 from restoration.exported import FORMAT_VERSION, META, MODEL, ExportError
-from restoration.inference import Restorer, chunk_key
+from restoration.inference import IDENTITY_ABOVE, Restorer, chunk_key
+from restoration.restore import identity_above_flag
 
 
 def export(restorer: Restorer, path: audio.PathLike, platforms: list[str] | None = None) -> dict:
@@ -53,6 +54,7 @@ def export(restorer: Restorer, path: audio.PathLike, platforms: list[str] | None
     'steps': (restorer.steps or int(restorer.config.sampling.steps)) if iterative else None,
     'network_calls': restorer.network_calls,
     'seed': restorer.seed,
+    'identity_above': restorer.identity_above,
     'spectral': dataclasses.asdict(restorer.spectral),
     'workdir': os.path.abspath(restorer.workdir),
     'checkpoint_step': int(restorer.checkpoint_step),
@@ -87,6 +89,13 @@ def _parser() -> argparse.ArgumentParser:
   p.add_argument('--chunk_seconds', type=float, default=4.0, help='model input length')
   p.add_argument('--overlap_seconds', type=float, default=0.5, help='cross-fade length')
   p.add_argument('--seed', type=int, default=0, help='default sampling seed (diffusion)')
+  p.add_argument(
+    '--identity_above',
+    type=identity_above_flag,
+    default=IDENTITY_ABOVE,
+    help='leave a chunk as it is when its content reaches this fraction of the model band; '
+    'none: restore every chunk',
+  )
   p.add_argument('--platforms', default=None, help='e.g. cpu,cuda (default: this backend)')
   return p
 
@@ -104,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
       chunk_seconds=args.chunk_seconds,
       overlap_seconds=args.overlap_seconds,
       seed=args.seed,
+      identity_above=None if args.identity_above == 'none' else args.identity_above,
     )
     meta = export(restorer, args.out, args.platforms and args.platforms.split(','))
   except UserError as e:

@@ -19,7 +19,8 @@ from restoration import streaming
 from restoration.data import audio
 from restoration.errors import UserError, exit_with
 
-_RUN_ONLY = ('checkpoint', 'steps', 'chunk_seconds', 'overlap_seconds')  # fixed by an export
+# Fixed by an export.
+_RUN_ONLY = ('checkpoint', 'steps', 'chunk_seconds', 'overlap_seconds', 'identity_above')
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,13 +39,28 @@ def _parser() -> argparse.ArgumentParser:
   p.add_argument('--overlap_seconds', type=float, default=None, help='cross-fade length (0.5)')
   p.add_argument('--seed', type=int, default=None, help='sampling seed (diffusion)')
   p.add_argument(
+    '--identity_above',
+    type=identity_above_flag,
+    default=None,
+    help='leave a chunk as it is when its content reaches this fraction of the model band '
+    '(0.78); none: restore every chunk',
+  )
+  p.add_argument(
     '--workers', type=int, default=None, help='folder: files restored at once (CPU cores + 1)'
   )
   return p
 
 
+def identity_above_flag(text: str) -> float | str:
+  """``--identity_above``: a fraction of the model's band, or ``none`` (kept as the string, since
+  None means the flag was not given)."""
+  return 'none' if text.strip().lower() == 'none' else float(text)
+
+
 def _restorer(args) -> streaming.ChunkedRestorer:
   given = {k: getattr(args, k) for k in (*_RUN_ONLY, 'seed') if getattr(args, k) is not None}
+  if given.get('identity_above') == 'none':
+    given['identity_above'] = None
   if args.model:
     fixed = sorted(set(given) & set(_RUN_ONLY))
     if fixed:

@@ -115,6 +115,37 @@ def synthesis(x: jax.Array, p: SpectralParams, length: int) -> jax.Array:
   return istft(decompress(from_channels(x), p.alpha, p.beta), p.n_fft, p.hop, length)
 
 
+def band_edge(
+  x: jax.Array, p: SpectralParams, floor_db: float = 50.0, width: int = 7
+) -> tuple[jax.Array, jax.Array]:
+  """Where a clip's content ends and how steeply. ``x``: the model representation
+  ``[..., T, F, 2]``. Returns ``(ratio, cliff_db)``, each ``[...]``: ``ratio`` is the highest
+  bin whose mean power over the clip's frames lies within ``floor_db`` of its loudest bin's, as
+  a fraction of Nyquist; ``cliff_db`` is how far the ``width`` bins below that edge lie above
+  the ``width`` bins past it (0 when the edge is within a few bins of Nyquist). A codec's
+  low-pass is a cliff (MP3 at 16-24 kbps, 16 kHz: ratio 0.64-0.73, mostly 15-50 dB); a
+  recording's own band edge is a slope (a flute's at 0.75, 0-5 dB)."""
+  # |c|**2 = beta**2 |X|**(2 alpha), so (|c|**2)**(1 / alpha) is the power up to a constant.
+  power = jnp.mean(jnp.power(jnp.sum(jnp.square(x), axis=-1), 1.0 / p.alpha), axis=-2)
+  bins = power.shape[-1]
+  loud = power > jnp.max(power, axis=-1, keepdims=True) * 10 ** (-floor_db / 10)
+  top = bins - 1 - jnp.argmax(loud[..., ::-1], axis=-1)
+  cumulative = jnp.concatenate([jnp.zeros_like(power[..., :1]), jnp.cumsum(power, -1)], -1)
+
+  def mean_db(first, stop):  # mean power of bins [first, stop), clipped to the spectrum
+    first, stop = jnp.clip(first, 0, bins), jnp.clip(stop, 0, bins)
+    total = jnp.take_along_axis(cumulative, stop[..., None], -1) - jnp.take_along_axis(
+      cumulative, first[..., None], -1
+    )
+    return 10 * jnp.log10(total[..., 0] / jnp.maximum(stop - first, 1) + 1e-30)
+
+  above_exists = top + 2 + width <= bins
+  cliff = jnp.where(
+    above_exists, mean_db(top - width - 1, top - 1) - mean_db(top + 2, top + 2 + width), 0.0
+  )
+  return top / (bins - 1), cliff
+
+
 def magnitude(x: jax.Array) -> jax.Array:
   """Compressed magnitude ``[..., T, F]`` of the 2-channel representation."""
   return jnp.sqrt(jnp.sum(jnp.square(x), axis=-1) + _EPS)

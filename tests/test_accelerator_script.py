@@ -13,6 +13,7 @@ import pytest
 import soundfile as sf
 from test_without_tensorflow import NOTF_PYTHON
 
+from restoration import compare
 from restoration.evaluate import real_audio
 from restoration.evaluate.real_audio import RealSource
 
@@ -105,7 +106,11 @@ def test_run_at_smoke_size_without_tensorflow(tmp_path):
   assert list(s['methods']) == METHODS
   assert s['compute_dtype'] == 'bfloat16' and s['data']['loader'] == 'grain'
   assert s['budget']['train_seconds_each'] == 2.0  # compiling spent the budget: the floor
-  assert s['real'] == {'source': str(real), 'clips': 2, 'bitrates': [16, 24, 32]}
+  assert s['real'] == {
+    'source': str(real),
+    'clips': 2,
+    'degradations': list(compare.REAL_DEGRADATIONS),
+  }
   for name, m in s['methods'].items():
     assert 'error' not in m and 'evaluate_error' not in m, (name, m)
     assert m['out_of_time'] and m['steps'] > 1, name

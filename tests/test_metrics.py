@@ -128,6 +128,20 @@ def test_pesq_and_stoi_of_identical_speech_are_near_their_maximum(speech):
   assert metrics.pesq_wb(upsampled, upsampled, 2 * SR) > 4.0
 
 
+def test_dnsmos_rates_noise_down_and_needs_no_reference(speech):
+  assert set(metrics.DNSMOS) <= set(metrics.available_optional_metrics())
+  noisy = speech + 0.05 * np.random.default_rng(3).standard_normal(speech.size)
+  clean = metrics.perceptual(speech, speech, SR, metrics.DNSMOS)
+  hissy = metrics.perceptual(speech, noisy, SR, metrics.DNSMOS)
+  assert hissy['dnsmos_bak'] < clean['dnsmos_bak'] - 0.5
+  assert hissy['dnsmos_ovrl'] < clean['dnsmos_ovrl']
+  assert metrics.dnsmos_ovrl(noisy, speech, SR) == clean['dnsmos_ovrl']  # the reference is unused
+  upsampled = scipy.signal.resample_poly(speech, 2, 1)
+  assert metrics.dnsmos_ovrl(upsampled, upsampled, 2 * SR) == pytest.approx(
+    clean['dnsmos_ovrl'], abs=0.25
+  )
+
+
 def test_visqol_runs_when_installed_and_otherwise_names_the_package(noise):
   if 'visqol' in metrics.available_optional_metrics():
     assert metrics.visqol(noise, noise, SR) > 4.0

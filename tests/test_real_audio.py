@@ -189,31 +189,41 @@ def test_real_recordings_get_the_perceptual_metrics_of_their_kind(clips, smoke_r
   os.symlink(smoke_run('regression'), tmp_path / 'regression')
   speech, music = (next(s for s in REAL_SOURCES if s.kind == k) for k in ('speech', 'music'))
   result = compare.score_real_recordings(
-    str(tmp_path), ['regression'], bitrates=(16, 24), max_seconds=2.0, sources=[speech, music]
+    str(tmp_path),
+    ['regression'],
+    degradations=('mp3:16', 'opus:16'),
+    max_seconds=2.0,
+    sources=[speech, music],
+    visqol_degradations=('mp3:16',),
   )
   info = result['perceptual']
-  assert {k: (v['metrics'], v['bitrates']) for k, v in info.items()} == {
-    'speech': (['pesq_wb', 'stoi'], [16, 24]),
-    'music': (['visqol'], [16]),  # ViSQOL is slow: one bitrate only
+  assert {k: (v['metrics'], v['degradations']) for k, v in info.items()} == {
+    'speech': (['pesq_wb', 'stoi', *metrics.DNSMOS], ['mp3:16', 'opus:16']),
+    'music': (['visqol'], ['mp3:16']),  # ViSQOL is slow: the settings asked for only
   }
   assert info['music']['seconds'] > 0
   scores = result['scores']
   for row in ('input', 'regression'):
-    for kbps in (16, 24):
-      assert {'pesq_wb', 'stoi'} <= set(scores[f'speech mp3:{kbps}'][row])
-      assert 'visqol' not in scores[f'speech mp3:{kbps}'][row]
-      assert 'pesq_wb' not in scores[f'music mp3:{kbps}'][row]
+    for spec in ('mp3:16', 'opus:16'):
+      assert {'pesq_wb', 'stoi', *metrics.DNSMOS} <= set(scores[f'speech {spec}'][row])
+      assert 'visqol' not in scores[f'speech {spec}'][row]
+      assert 'pesq_wb' not in scores[f'music {spec}'][row]
+      assert 'dnsmos_ovrl' not in scores[f'music {spec}'][row]
     assert scores['music mp3:16'][row]['visqol']['n'] == 1
-    assert 'visqol' not in scores['music mp3:24'][row]
+    assert 'visqol' not in scores['music opus:16'][row]
   [clip] = real_audio.load_real_clips(SR, max_seconds=2.0, sources=[music])
   expected = metrics.visqol(clip['wave'], codecs.degrade(clip['wave'], SR, 'mp3', 16), SR)
   assert scores['music mp3:16']['input']['visqol']['mean'] == pytest.approx(expected, rel=1e-4)
   table = report.real_table(['regression'], result)
   assert any(line.startswith('| music mp3:16 | ViSQOL (music) |') for line in table)
-  assert not any(line.startswith('| music mp3:24 | ViSQOL') for line in table)
+  assert not any(line.startswith('| music opus:16 | ViSQOL') for line in table)
+  assert any(line.startswith('| speech opus:16 | DNSMOS OVRL') for line in table)
   assert (
-    table[-1].startswith('Perceptual rows: PESQ-WB, STOI on the speech clips at 16, 24 kbps')
-    and 'ViSQOL on the music clips at 16 kbps' in table[-1]
+    table[-1].startswith(
+      'Perceptual rows: PESQ-WB, STOI, DNSMOS OVRL, DNSMOS SIG, DNSMOS BAK on the speech '
+      'clips at mp3:16, opus:16'
+    )
+    and 'ViSQOL on the music clips at mp3:16' in table[-1]
   )
 
 
@@ -225,7 +235,12 @@ def test_real_recordings_count_the_clips_each_method_made_worse(smoke_run, tmp_p
     sf.write(tmp_path / f'{name}.wav', wave, SR, subtype='FLOAT')
     sources.append(RealSource(name, 'music', 'unused', (str(tmp_path / f'{name}.wav'),), '-', ''))
   result = compare.score_real_recordings(
-    str(tmp_path), ['regression'], bitrates=(16, 24), max_seconds=1.5, sources=sources
+    str(tmp_path),
+    ['regression'],
+    degradations=('mp3:16', 'mp3:24'),
+    max_seconds=1.5,
+    sources=sources,
+    visqol_degradations=('mp3:16',),
   )
   judged = result['harm']
   assert set(judged) == {'music mp3:16', 'music mp3:24', 'music', 'all'}

@@ -229,6 +229,24 @@ def _restore_cli(*args, python=('-m', 'restoration.restore')):
   )
 
 
+def test_a_chunk_whose_band_the_codec_kept_is_left_as_it_is(workdir):
+  sr = 16000
+  full = noise(4.0, sr, 1)[:, 0]
+  cut = band(noise(4.0, sr, 1, seed=1), sr, 0, 4000)[:, 0].astype(np.float32)  # MP3 16 kbps-like
+  gated = inference.Restorer(workdir)
+  always = inference.Restorer(workdir, identity_above=None)
+  assert gated.identity_above == inference.IDENTITY_ABOVE
+  waves = np.stack([full, cut])
+  kept, restored = gated.restore_waves(waves), always.restore_waves(waves)
+  np.testing.assert_array_equal(kept[0], full)  # its content reaches the top bin: unchanged
+  assert not np.array_equal(restored[0], full)  # the model alone changes it
+  np.testing.assert_array_equal(kept[1], restored[1])  # cut at half the band: restored
+  stereo = np.stack([full, 0.5 * full], axis=1)  # whole files too, each channel
+  np.testing.assert_allclose(gated.restore(stereo, sr), stereo, atol=1e-6)  # the cross-fades
+  with pytest.raises(streaming.RestoreError, match=r'identity_above=1\.5: expected'):
+    inference.Restorer(workdir, identity_above=1.5)
+
+
 def test_bad_input_is_one_line_error(workdir, tmp_path):
   good = tmp_path / 'good.wav'
   sf.write(good, chirp(0.5, 16000, 1), 16000)

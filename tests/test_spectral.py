@@ -19,6 +19,27 @@ def _wave(n=4000, batch=2, seed=0):
   )
 
 
+def test_band_edge_finds_a_low_pass_and_tells_a_cliff_from_a_slope():
+  rng = np.random.default_rng(0)
+  n, sr = 32000, 16000
+  white = rng.standard_normal(n)
+  f = np.fft.rfftfreq(n, 1 / sr)
+  slope = 10 ** (-np.maximum(f - 3000, 0) / 1000)  # a recording's roll-off: -20 dB per kHz
+  gains = [np.ones_like(f), f < 4000, f < 6000, slope]
+  waves = np.stack([np.fft.irfft(np.fft.rfft(white) * g, n) for g in gains])
+  p = SpectralParams()
+  x = spectral.analysis(jnp.asarray(waves, jnp.float32), p)
+  ratios, cliffs = (np.asarray(v) for v in spectral.band_edge(x, p))
+  assert ratios[0] == 1.0 and cliffs[0] == 0.0  # content to Nyquist: no edge to see
+  # The window's leakage keeps a few bins above the cut within 50 dB of the loudest.
+  for ratio, cut in zip(ratios[1:3], (0.5, 0.75)):
+    assert cut <= ratio <= cut + 12 / 256
+  assert min(cliffs[1:3]) > 12 and cliffs[3] < 8, cliffs
+  quiet = spectral.band_edge(spectral.analysis(jnp.asarray(waves * 0.01, jnp.float32), p), p)
+  np.testing.assert_allclose(np.asarray(quiet[0]), ratios)  # -40 dB moves no edge
+  np.testing.assert_allclose(np.asarray(quiet[1]), cliffs, atol=1.0)
+
+
 @pytest.mark.parametrize('n_fft,hop', [(512, 128), (256, 64), (1024, 256)])
 def test_istft_inverts_stft(n_fft, hop):
   x = _wave()

@@ -217,8 +217,8 @@ def markdown(summary: Mapping) -> str:
     '',
     'Quality cells: restored (degraded input), means over the test split '
     f'({summary["data"]["num_test"]} items x {len(summary["data"]["degradations"])} '
-    'degradations) and, for "real LSD", over the real clips at MP3 '
-    f'{", ".join(str(k) for k in summary["real"].get("bitrates", []))} kbps. '
+    'degradations) and, for "real LSD", over the real clips at '
+    f'{", ".join(summary["real"].get("degradations", []))}. '
     "Steps/s, audio s/s and MFU: the training loop's own rate; step alone: the compiled step on "
     'synthetic batches. Input/step: examples/s the input pipeline delivers over those the step '
     'alone consumes.',
@@ -418,7 +418,7 @@ def run(args: Mapping) -> dict:
     summary['real'] = {
       'source': args['real_dir'] or 'Debian packages',
       'clips': len(real['clips']),
-      'bitrates': real['bitrates'],
+      'degradations': real['degradations'],
     }
     for m in done:
       block = {'restored': real['scores']['all'][m], 'input': real['scores']['all']['input']}

@@ -69,14 +69,17 @@ TABLE_COLUMNS = (
   ('pesq_wb', 'PESQ'),
   ('stoi', 'STOI'),
   ('visqol', 'ViSQOL'),
+  ('dnsmos_ovrl', 'DNSMOS'),
+  ('dnsmos_sig', 'DNSMOS SIG'),
+  ('dnsmos_bak', 'DNSMOS BAK'),
 )
 _DATA_PATHS = ('data_dir', 'audio_dir', 'tfds_data_dir')
 PREFERRED_DEGRADATION = 'mp3:16'  # the demo's lowest MP3 bitrate: its cut-off is plain to see
 # The perceptual metrics that suit each kind of clip; 'unknown' when the source has no kinds.
 PERCEPTUAL = {
-  'speech': ('pesq_wb', 'stoi'),
+  'speech': ('pesq_wb', 'stoi', *metrics_lib.DNSMOS),
   'music': ('visqol',),
-  'unknown': ('pesq_wb', 'stoi', 'visqol'),
+  'unknown': ('pesq_wb', 'stoi', 'visqol', *metrics_lib.DNSMOS),
 }
 
 

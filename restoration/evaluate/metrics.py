@@ -12,7 +12,10 @@ Definitions (``P = |STFT|**2``, ``EPS = 1e-10`` as the log floor):
   high_band_energy_ratio  sum_{f >= cutoff} |FFT est|**2 / sum_{f >= cutoff} |FFT ref|**2
   spec_mse                mean squared error of the compressed model representation
 Optional, when the packages are installed: ``pesq_wb`` (pesq), ``stoi`` (pystoi),
-``visqol`` (visqol-python, audio mode at 48 kHz).
+``visqol`` (visqol-python, audio mode at 48 kHz), and DNSMOS P.835 ``dnsmos_sig``,
+``dnsmos_bak``, ``dnsmos_ovrl`` (speechmos, which ships its ONNX models): the only
+no-reference scores, so they reward speech that sounds real rather than closeness to the
+reference (which a blurred mean also earns).
 
 A value that is undefined for a clip (no reference energy above the cutoff, no speech
 for PESQ) is NaN; :func:`aggregate` skips NaNs and reports how many values it used.
@@ -23,7 +26,8 @@ from __future__ import annotations
 import functools
 import importlib.util
 import math
-from collections.abc import Iterable, Mapping, Sequence
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Literal
 
 import jax
@@ -36,7 +40,14 @@ from restoration import spectral
 EPS = 1e-10  # floor under power spectra before log10: -100 dB re. unit power per bin
 PESQ_RATE = 16000
 VISQOL_RATE = 48000
-_OPTIONAL_PACKAGES = {'pesq_wb': 'pesq', 'stoi': 'pystoi', 'visqol': 'visqol'}
+DNSMOS_RATE = 16000
+DNSMOS = ('dnsmos_sig', 'dnsmos_bak', 'dnsmos_ovrl')
+_OPTIONAL_PACKAGES = {
+  'pesq_wb': 'pesq',
+  'stoi': 'pystoi',
+  'visqol': 'visqol',
+  **dict.fromkeys(DNSMOS, 'speechmos'),
+}
 Band = Literal['full', 'high', 'low']
 # One compile per clip shape (eager op-by-op dispatch recompiles every primitive).
 _analysis = jax.jit(spectral.analysis, static_argnums=1)
@@ -306,7 +317,47 @@ def visqol(ref: np.ndarray, est: np.ndarray, sample_rate: int) -> float:
   return float(_visqol_api().measure_from_arrays(ref, est, VISQOL_RATE).moslqo)
 
 
-_OPTIONAL_FNS = {'pesq_wb': pesq_wb, 'stoi': stoi, 'visqol': visqol}
+@functools.cache
+def _dnsmos_model():
+  from speechmos import dnsmos  # optional dependency; its models are in the wheel
+
+  models = os.path.join(os.path.dirname(dnsmos.__file__), 'dnsmos_models')
+  return dnsmos, dnsmos.DNSMOS(
+    os.path.join(models, 'sig_bak_ovr.onnx'), os.path.join(models, 'model_v8.onnx')
+  )
+
+
+@functools.lru_cache(maxsize=4)
+def _dnsmos_scores(est: bytes) -> dict[str, float]:
+  module, model = _dnsmos_model()
+  wave = np.frombuffer(est, np.float32)
+  # One 9.01 s window, the model's input (a shorter clip repeats, as DNSMOS itself does; a
+  # longer one is cut): speechmos would slide the window 1 s at a time, 8x the cost.
+  wave = np.clip(np.resize(wave, int(module.INPUT_LENGTH * DNSMOS_RATE)), -1.0, 1.0)
+  scores = model(wave, DNSMOS_RATE, False)
+  return {f'dnsmos_{k}': float(scores[f'{k}_mos']) for k in ('sig', 'bak', 'ovrl')}
+
+
+def _dnsmos(name: str) -> Callable[[np.ndarray, np.ndarray, int], float]:
+  def score(ref: np.ndarray, est: np.ndarray, sample_rate: int) -> float:
+    del ref  # no reference: DNSMOS rates the estimate alone
+    _require(name)
+    est = _resample(np.asarray(est, np.float64), sample_rate, DNSMOS_RATE)
+    return _dnsmos_scores(est.astype(np.float32).tobytes())[name]
+
+  score.__doc__ = f'DNSMOS P.835 {name[7:].upper()} (MOS 1..5) of ``est`` at 16 kHz, no reference.'
+  return score
+
+
+dnsmos_sig, dnsmos_bak, dnsmos_ovrl = (_dnsmos(name) for name in DNSMOS)
+_OPTIONAL_FNS = {
+  'pesq_wb': pesq_wb,
+  'stoi': stoi,
+  'visqol': visqol,
+  'dnsmos_sig': dnsmos_sig,
+  'dnsmos_bak': dnsmos_bak,
+  'dnsmos_ovrl': dnsmos_ovrl,
+}
 
 
 def _channel_metrics(

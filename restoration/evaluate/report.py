@@ -27,6 +27,9 @@ PERCEPTUAL = (
   ('pesq_wb', 'PESQ-WB (speech)', 'higher'),
   ('stoi', 'STOI (speech)', 'higher'),
   ('visqol', 'ViSQOL (music)', 'higher'),
+  ('dnsmos_ovrl', 'DNSMOS OVRL (speech, no reference)', 'higher'),
+  ('dnsmos_sig', 'DNSMOS SIG (speech, no reference)', 'higher'),
+  ('dnsmos_bak', 'DNSMOS BAK (speech, no reference)', 'higher'),
 )
 
 
@@ -405,7 +408,8 @@ def reading(
       base = _mean(s['input'], 'lsd')
       better = [m for m in methods if _mean(s[m], 'lsd') < base]
       lines.append(
-        f'- Real {kind} (MP3 16-32 kbps, never trained on): input LSD {base:.3f}; '
+        f'- Real {kind} ({", ".join(real["degradations"])}; never trained on): input LSD '
+        f'{base:.3f}; '
         + ', '.join(f'{m} {_mean(s[m], "lsd"):.3f}' for m in methods)
         + f'. Improved by: {", ".join(better) if better else "none"}.'
       )
@@ -457,8 +461,9 @@ _TARGET_KEYS = ('lsd_high', 'si_sdr', 'high_band_energy_ratio')
 
 
 def _real_groups(real: Mapping) -> list[str]:
-  """The real recordings' groups in table order: per kind and bitrate, per kind, all."""
-  return sorted(g for g in real['scores'] if ':' in g) + ['speech', 'music', 'all']
+  """The real recordings' groups in table order: per kind and codec setting, per kind, all."""
+  per_setting = [f'{k} {d}' for k in ('speech', 'music') for d in real['degradations']]
+  return [g for g in per_setting if g in real['scores']] + ['speech', 'music', 'all']
 
 
 def real_table(methods: Sequence[str], real: dict) -> list[str]:
@@ -486,15 +491,15 @@ def real_table(methods: Sequence[str], real: dict) -> list[str]:
   labels = {key: label.split(' (')[0] for key, label, _ in PERCEPTUAL}
   subsets = [
     f'{", ".join(labels[n] for n in p["metrics"])} on the {kind} clips at '
-    f'{", ".join(str(b) for b in p["bitrates"])} kbps ({p["seconds"]:.0f} s)'
+    f'{", ".join(p["degradations"])} ({p["seconds"]:.0f} s)'
     for kind, p in real.get('perceptual', {}).items()
-    if p['metrics'] and p['bitrates']
+    if p['metrics'] and p['degradations']
   ]
   if subsets:
     lines += [
       '',
       f'Perceptual rows: {"; ".join(subsets)}; the speech, music and all rows '
-      'average over those bitrates only.',
+      'average over those settings only.',
     ]
   return lines
 
@@ -569,7 +574,7 @@ def write_demo_report(
     ]
   if real:
     lines += [
-      '## Real recordings never seen in training (MP3)',
+      '## Real recordings never seen in training',
       '',
       'Clips: '
       + ', '.join(f'{c["name"]} ({c["kind"]}, {c["seconds"]:.1f} s)' for c in real['clips'])
