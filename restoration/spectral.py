@@ -116,15 +116,21 @@ def synthesis(x: jax.Array, p: SpectralParams, length: int) -> jax.Array:
 
 
 def band_edge(
-  x: jax.Array, p: SpectralParams, floor_db: float = 50.0, width: int = 7
+  x: jax.Array, p: SpectralParams, floor_db: float = 50.0, width: int = 7, gap: int = 10
 ) -> tuple[jax.Array, jax.Array]:
   """Where a clip's content ends and how steeply. ``x``: the model representation
   ``[..., T, F, 2]``. Returns ``(ratio, cliff_db)``, each ``[...]``: ``ratio`` is the highest
   bin whose mean power over the clip's frames lies within ``floor_db`` of its loudest bin's, as
-  a fraction of Nyquist; ``cliff_db`` is how far the ``width`` bins below that edge lie above
-  the ``width`` bins past it (0 when the edge is within a few bins of Nyquist). A codec's
-  low-pass is a cliff (MP3 at 16-24 kbps, 16 kHz: ratio 0.64-0.73, mostly 15-50 dB); a
-  recording's own band edge is a slope (a flute's at 0.75, 0-5 dB)."""
+  a fraction of Nyquist; ``cliff_db`` is how far ``width`` bins ending ``gap`` below that edge
+  (past the window's leakage skirt) lie above the ``width`` bins just past it (0 when the edge
+  is within a few bins of Nyquist). A codec's low-pass is a cliff (real recordings through MP3
+  at 16-24 kbps, 16 kHz: ratio 0.64-0.73, mostly 14-50 dB); a recording's own band edge is a
+  slope (a flute's at 0.75-0.81, speech's tail at 0.71: 1-6 dB)."""
+  # Frames whose window crosses the clip's ends (zero padded: an abrupt start or stop splatters
+  # over every bin) are left out when the clip has others.
+  edge = -(-p.n_fft // (2 * p.hop))
+  if x.shape[-3] > 2 * edge:
+    x = x[..., edge : x.shape[-3] - edge, :, :]
   # |c|**2 = beta**2 |X|**(2 alpha), so (|c|**2)**(1 / alpha) is the power up to a constant.
   power = jnp.mean(jnp.power(jnp.sum(jnp.square(x), axis=-1), 1.0 / p.alpha), axis=-2)
   bins = power.shape[-1]
@@ -132,16 +138,20 @@ def band_edge(
   top = bins - 1 - jnp.argmax(loud[..., ::-1], axis=-1)
   cumulative = jnp.concatenate([jnp.zeros_like(power[..., :1]), jnp.cumsum(power, -1)], -1)
 
+  silence = jnp.max(power, axis=-1) * 1e-12  # -120 dB: bins a codec zeroed stay finite
+
   def mean_db(first, stop):  # mean power of bins [first, stop), clipped to the spectrum
     first, stop = jnp.clip(first, 0, bins), jnp.clip(stop, 0, bins)
     total = jnp.take_along_axis(cumulative, stop[..., None], -1) - jnp.take_along_axis(
       cumulative, first[..., None], -1
     )
-    return 10 * jnp.log10(total[..., 0] / jnp.maximum(stop - first, 1) + 1e-30)
+    return 10 * jnp.log10(total[..., 0] / jnp.maximum(stop - first, 1) + silence)
 
   above_exists = top + 2 + width <= bins
   cliff = jnp.where(
-    above_exists, mean_db(top - width - 1, top - 1) - mean_db(top + 2, top + 2 + width), 0.0
+    above_exists,
+    mean_db(top - gap - width, top - gap) - mean_db(top + 2, top + 2 + width),
+    0.0,
   )
   return top / (bins - 1), cliff
 

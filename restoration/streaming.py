@@ -7,7 +7,7 @@ training, model or checkpoint code: an exported model runs with jax, numpy, soxr
 
 Files stream with bounded memory: blocks are read as they are needed (libsndfile; other formats
 are first decoded by ffmpeg to a temporary WAV on disk), resampled to the model's rate by a
-streaming resampler, restored in chunks of a fixed size (the last one zero-padded to the
+streaming resampler, restored in chunks of a fixed size (the last one mirror-padded to the
 shortest of :func:`tail_lengths`, so a file shorter than a chunk costs about its own length)
 that overlap and are joined with a Hann cross-fade, resampled back and written to a temporary
 file beside the output that replaces it only when complete. A folder is restored a few files at
@@ -85,7 +85,7 @@ def resolve_workers(workers: int | None, name: str = 'workers') -> int:
 
 
 def tail_lengths(chunk: int, parts: int = 4) -> tuple[int, ...]:
-  """The lengths a stream's last chunk may be zero-padded to: ``parts`` even steps up to
+  """The lengths a stream's last chunk may be padded to: ``parts`` even steps up to
   ``chunk`` (each one more compiled shape), so the last chunk costs at most ``chunk / parts``
   of padding instead of up to a whole chunk."""
   return tuple(sorted({max(1, -(-chunk * k // parts)) for k in range(1, parts + 1)}))
@@ -227,12 +227,15 @@ class Chunker:
     return np.concatenate(out)
 
   def finish(self) -> np.ndarray:
-    """The rest of the stream, through a zero-padded last chunk."""
+    """The rest of the stream, through a last chunk padded with its own mirror image: an
+    abrupt stop would splatter over every frequency and hide where a codec cut the band
+    (``spectral.band_edge``), and the model never sees an edge it did not train on."""
     n = self._buffer.shape[0]
     if n == 0 and self._count:
       return self._buffer
     padded = next(t for t in self._tails if t >= n)
-    return self._chunk(np.pad(self._buffer, ((0, padded - n), (0, 0))), n)
+    mode = 'symmetric' if n else 'constant'
+    return self._chunk(np.pad(self._buffer, ((0, padded - n), (0, 0)), mode=mode), n)
 
 
 class Stream:

@@ -189,10 +189,11 @@ def test_user_files_through_the_cli(regression, tmp_path, monkeypatch, caplog):
     expected['lsd']['mean'], rel=1e-5
   )
   assert run['metrics'][name]['restored']['lsd']['n'] == 2
-  # User files have no kind: the perceptual subset scores all three metrics on them.
-  assert result['perceptual']['metrics'] == {'unknown': ['pesq_wb', 'stoi', 'visqol']}
+  # User files have no kind: the perceptual subset scores every metric on them.
+  everything = ['pesq_wb', 'stoi', 'visqol', *metrics.DNSMOS]
+  assert result['perceptual']['metrics'] == {'unknown': everything}
   assert [it['key'] for it in result['perceptual']['items']] == result['data']
-  assert set(run['perceptual']['restored']) == {'pesq_wb', 'stoi', 'visqol'}
+  assert set(run['perceptual']['restored']) == set(everything)
   assert run['perceptual']['degraded']['stoi']['n'] == 2
 
 

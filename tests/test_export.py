@@ -31,8 +31,11 @@ FORBIDDEN = (
 
 
 def wave():
-  """Stereo noise at another rate than the model's: resampling, two channels, seams."""
-  return (0.1 * np.random.default_rng(0).standard_normal((int(2.6 * 22050), 2))).astype(np.float32)
+  """Stereo noise at another rate than the model's (resampling, two channels, seams), cut at
+  4 kHz as a low-bitrate codec would, so that the model restores it rather than leave it."""
+  noise = 0.1 * np.random.default_rng(0).standard_normal((int(2.6 * 22050), 2))
+  spectrum = np.fft.rfft(noise, axis=0) * (np.fft.rfftfreq(len(noise), 1 / 22050) < 4000)[:, None]
+  return np.fft.irfft(spectrum, len(noise), axis=0).astype(np.float32)
 
 
 @pytest.fixture(scope='module')

@@ -24,7 +24,7 @@ def test_band_edge_finds_a_low_pass_and_tells_a_cliff_from_a_slope():
   n, sr = 32000, 16000
   white = rng.standard_normal(n)
   f = np.fft.rfftfreq(n, 1 / sr)
-  slope = 10 ** (-np.maximum(f - 3000, 0) / 1000)  # a recording's roll-off: -20 dB per kHz
+  slope = 10 ** (-np.maximum(f - 1000, 0) / 2000)  # a recording's roll-off: -10 dB per kHz
   gains = [np.ones_like(f), f < 4000, f < 6000, slope]
   waves = np.stack([np.fft.irfft(np.fft.rfft(white) * g, n) for g in gains])
   p = SpectralParams()
@@ -34,10 +34,13 @@ def test_band_edge_finds_a_low_pass_and_tells_a_cliff_from_a_slope():
   # The window's leakage keeps a few bins above the cut within 50 dB of the loudest.
   for ratio, cut in zip(ratios[1:3], (0.5, 0.75)):
     assert cut <= ratio <= cut + 12 / 256
-  assert min(cliffs[1:3]) > 12 and cliffs[3] < 8, cliffs
+  assert min(cliffs[1:3]) > 40 and cliffs[3] < 8, cliffs
+  assert 0.7 < ratios[3] < 0.8
   quiet = spectral.band_edge(spectral.analysis(jnp.asarray(waves * 0.01, jnp.float32), p), p)
   np.testing.assert_allclose(np.asarray(quiet[0]), ratios)  # -40 dB moves no edge
-  np.testing.assert_allclose(np.asarray(quiet[1]), cliffs, atol=1.0)
+  quiet_cliffs = np.asarray(quiet[1])  # a brick wall's floor is float32 rounding: 60-120 dB
+  assert list(quiet_cliffs > 40) == list(cliffs > 40)
+  assert quiet_cliffs[3] == pytest.approx(cliffs[3], abs=1.0)
 
 
 @pytest.mark.parametrize('n_fft,hop', [(512, 128), (256, 64), (1024, 256)])

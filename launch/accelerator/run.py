@@ -409,7 +409,13 @@ def run(args: Mapping) -> dict:
 
   t = time.perf_counter()
   try:
-    real = compare.score_real_recordings(str(work), done, steps=steps, folder=args['real_dir'])
+    from restoration.data import audio
+
+    # AAC needs an ffmpeg binary, which a bare accelerator image may lack.
+    degradations = [d for d in compare.REAL_DEGRADATIONS if audio.find_ffmpeg() or 'aac' not in d]
+    real = compare.score_real_recordings(
+      str(work), done, degradations, steps=steps, folder=args['real_dir']
+    )
   except Exception as e:
     real, summary['real'] = None, failure(e)
   if real is None and 'error' not in summary['real']:

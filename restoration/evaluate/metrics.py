@@ -12,8 +12,8 @@ Definitions (``P = |STFT|**2``, ``EPS = 1e-10`` as the log floor):
   high_band_energy_ratio  sum_{f >= cutoff} |FFT est|**2 / sum_{f >= cutoff} |FFT ref|**2
   spec_mse                mean squared error of the compressed model representation
 Optional, when the packages are installed: ``pesq_wb`` (pesq), ``stoi`` (pystoi),
-``visqol`` (visqol-python, audio mode at 48 kHz), and DNSMOS P.835 ``dnsmos_sig``,
-``dnsmos_bak``, ``dnsmos_ovrl`` (speechmos, which ships its ONNX models): the only
+``visqol`` (visqol-python, audio mode at 48 kHz), and DNSMOS P.835 ``dnsmos_ovrl``,
+``dnsmos_sig``, ``dnsmos_bak`` (speechmos, which ships its ONNX models): the only
 no-reference scores, so they reward speech that sounds real rather than closeness to the
 reference (which a blurred mean also earns).
 
@@ -41,7 +41,7 @@ EPS = 1e-10  # floor under power spectra before log10: -100 dB re. unit power pe
 PESQ_RATE = 16000
 VISQOL_RATE = 48000
 DNSMOS_RATE = 16000
-DNSMOS = ('dnsmos_sig', 'dnsmos_bak', 'dnsmos_ovrl')
+DNSMOS = ('dnsmos_ovrl', 'dnsmos_sig', 'dnsmos_bak')
 _OPTIONAL_PACKAGES = {
   'pesq_wb': 'pesq',
   'stoi': 'pystoi',
@@ -349,7 +349,7 @@ def _dnsmos(name: str) -> Callable[[np.ndarray, np.ndarray, int], float]:
   return score
 
 
-dnsmos_sig, dnsmos_bak, dnsmos_ovrl = (_dnsmos(name) for name in DNSMOS)
+dnsmos_ovrl, dnsmos_sig, dnsmos_bak = (_dnsmos(name) for name in DNSMOS)
 _OPTIONAL_FNS = {
   'pesq_wb': pesq_wb,
   'stoi': stoi,
