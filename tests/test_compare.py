@@ -56,7 +56,8 @@ def test_warm_started_comparison_with_an_equal_budget_baseline(smoke_data_dir, t
   assert [r.split(' | ')[0] for r in rows] == [f'| {d}' for d in [*degradations, 'all']]
   for r in rows:
     cells = [c.strip() for c in r.split('|')[2:-1]]
-    assert all(c.endswith((f': {harm.RECOMMENDED}', f': {harm.NOT_RECOMMENDED}')) for c in cells)
+    verdicts = (harm.RECOMMENDED, harm.NOT_RECOMMENDED, harm.UNCHANGED)
+    assert all(c.endswith(tuple(f': {v}' for v in verdicts)) for c in cells)
   assert lines[start + 6 + len(degradations)].endswith(harm.rule_text())
   assert '- Restoring recommended by the harm rule at: regression ' in report
   # The bridge's step counts are swept on a subset; the table's count is scored on the split.

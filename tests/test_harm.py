@@ -73,6 +73,11 @@ def test_summaries_count_share_criteria_and_the_recommendation():
   # No clip harmed but the mean LSD not lowered: nothing gained, not recommended.
   same = harm.summarize(inputs, inputs)
   assert same['harmed'] == 0 and not same['recommended'] and harm.criteria_text(same) == '–'
+  # The restorer gave the input back: said as such, not as a failed recommendation.
+  assert same['unchanged'] and harm.verdict(same) == harm.UNCHANGED
+  nudged = harm.summarize(inputs, inputs[:19] + [{**INPUT, 'si_sdr': INPUT['si_sdr'] + 0.01}])
+  assert not nudged['unchanged'] and harm.verdict(nudged) == harm.NOT_RECOMMENDED
+  assert not s['unchanged'] and not one['unchanged']
   assert json.loads(json.dumps(s)) == s  # lists and str keys only: a JSON round trip is equal
 
 
@@ -134,6 +139,7 @@ def test_the_demo_report_renders_harm_per_method_and_degradation(tmp_path):
   evals = {'regression': _evaluation(degs, inputs, good), 'gan': _evaluation(degs, inputs, noisy)}
   real = {
     'clips': [{'name': 'voice', 'kind': 'speech', 'seconds': 2.0}],
+    'degradations': ['mp3:16'],
     'scores': {
       g: {'input': {'lsd': {'mean': 1.5}}, 'regression': {}, 'gan': {}}
       for g in ('speech mp3:16', 'speech', 'all')

@@ -9,7 +9,9 @@ computed for the input and the output (against the same clean clip), used by eve
   with them, PESQ-WB or ViSQOL drop by more than :data:`PERCEPTUAL_DROP`. A change exactly at a
   threshold is not harm; a criterion not scored on both sides (missing, NaN) does not fire;
 - restoring is *recommended* for a group of clips (a degradation, codec:bitrate) when it lowers
-  their mean LSD and harms at most :data:`MAX_HARM_SHARE` of them.
+  their mean LSD and harms at most :data:`MAX_HARM_SHARE` of them; the group was *left as it
+  was* when every output scores as its input (the restorer returned the input: the codec kept
+  the band).
 
 Pure Python over score dicts, so reports can render it without importing the metrics' stack.
 """
@@ -25,6 +27,9 @@ LSD_RISE = 0.02
 PERCEPTUAL_DROP = 0.05  # MOS points, PESQ-WB and ViSQOL alike
 MAX_HARM_SHARE = 0.05
 RECOMMENDED, NOT_RECOMMENDED = 'recommended', 'not recommended'
+UNCHANGED = 'left as it was'  # every output scored as its input: the restorer kept the input
+# Score changes below these mean the output is its input (the stream's cross-fades add ~1e-7).
+_SAME = {'lsd': 1e-3, 'si_sdr': 1e-3}
 # Scores are float64 sums: a change "exactly at" a threshold may differ from it in the last bits.
 _ROUNDING = 1e-9
 
@@ -108,6 +113,11 @@ def summarize(
   scored = {m: n for m, n in scored.items() if n}
   harmed = sum(c.harmed for c in clips)
   share = harmed / len(clips) if clips else math.nan
+  unchanged = bool(clips) and all(
+    _scored(b.get(m)) and _scored(a.get(m)) and abs(float(a[m]) - float(b[m])) < tolerance
+    for b, a in zip(inputs, outputs)
+    for m, tolerance in _SAME.items()
+  )
   lsd = {'input': _mean_of(inputs, 'lsd'), 'restored': _mean_of(outputs, 'lsd')}
   out = {
     'clips': len(clips),
@@ -117,6 +127,7 @@ def summarize(
     'scored': scored,
     'lsd': lsd,
     'recommended': recommended(lsd['input'], lsd['restored'], share),
+    'unchanged': unchanged,
   }
   if keys is not None:
     if len(keys) != len(clips):
@@ -155,9 +166,12 @@ def criteria_text(summary: Mapping | None) -> str:
 
 
 def verdict(summary: Mapping | None) -> str:
-  """:data:`RECOMMENDED` or :data:`NOT_RECOMMENDED` ('–' when the group was not judged)."""
+  """:data:`RECOMMENDED`, :data:`NOT_RECOMMENDED` or :data:`UNCHANGED` ('–' when the group was
+  not judged)."""
   if not summary or not summary.get('clips'):
     return '–'
+  if summary.get('unchanged'):
+    return UNCHANGED
   return RECOMMENDED if summary['recommended'] else NOT_RECOMMENDED
 
 
@@ -172,5 +186,6 @@ def rule_text() -> str:
     f'clean clip) by {", ".join(words[:-1])} or {words[-1]} (each where the clip was scored '
     'with it); a change exactly at a threshold is not harm. Restoring is '
     f'{RECOMMENDED} at a degradation when it lowers the mean LSD and harms at most '
-    f'{MAX_HARM_SHARE:.0%} of the clips, otherwise {NOT_RECOMMENDED}.'
+    f'{MAX_HARM_SHARE:.0%} of the clips, otherwise {NOT_RECOMMENDED}; {UNCHANGED} where '
+    'every output scores as its input (the restorer kept what the codec left).'
   )
