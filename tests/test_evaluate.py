@@ -229,7 +229,7 @@ def loaded(regression):
   return Restorer(regression)
 
 
-def test_an_identity_restorer_harms_no_clip_and_is_not_recommended(loaded, tmp_path):
+def test_an_identity_restorer_harms_no_clip_and_is_left_as_it_was(loaded, tmp_path):
   result = evaluate.evaluate_workdir(
     loaded.workdir,
     restorer=_Fixed(loaded, lambda w: w),
@@ -248,6 +248,7 @@ def test_an_identity_restorer_harms_no_clip_and_is_not_recommended(loaded, tmp_p
     assert s['lsd']['input'] == pytest.approx(run['metrics'][name]['degraded']['lsd']['mean'])
     assert s['lsd']['restored'] == s['lsd']['input']
     assert not s['recommended']  # harmless, but the mean LSD is not lowered either
+    assert s['unchanged'] and harm.verdict(s) == harm.UNCHANGED
     assert s.get('harmed_clips', []) == []
   # The perceptual subset's ViSQOL joins its clip's scores at its degradation only.
   assert run['harm'][damage]['scored']['visqol'] == 1
