@@ -62,6 +62,7 @@ def test_folder_section_compares_in_process_with_separate_calls(smoke_run, tmp_p
   assert (result['folder_files'], result['folder_cli_calls_timed']) == (50, 5)
   r = result['folder']['regression:smoke_run_regression']
   assert r['in_process_audio_seconds_per_s'] == pytest.approx(3 * r['in_process_files_per_s'])
+  assert r['music_audio_seconds_per_s'] > 0 and '44.1 kHz stereo: ' in p.stdout
   # One load and compile for all files beats one per file, by far.
   assert r['in_process_files_per_s'] > 10 * r['separate_calls_files_per_s']
   assert r['in_process_total_seconds'] < r['separate_calls_total_seconds'] / 5
