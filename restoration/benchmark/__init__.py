@@ -292,17 +292,18 @@ MUSIC_RATE = 44100  # the folder section's second pass: a music collection's fil
 
 
 def write_test_signal(
-  path: str, seconds: int, sr: int = 16000, block_seconds: int = 30, channels: int = 1
+  path: str, seconds: float, sr: int = 16000, block_seconds: int = 30, channels: int = 1
 ) -> None:
   """A procedural WAV (tone + noise per channel) written block by block: no whole copy in
   memory."""
   import soundfile as sf
 
   rng = np.random.default_rng(0)
+  total, block = int(round(seconds * sr)), block_seconds * sr
   with sf.SoundFile(path, 'w', samplerate=sr, channels=channels, subtype='PCM_16') as f:
-    for start in range(0, seconds, block_seconds):
-      n = min(block_seconds, seconds - start) * sr
-      t = (np.arange(n) / sr + start)[:, None]
+    for start in range(0, total, block):
+      n = min(block, total - start)
+      t = ((np.arange(n) + start) / sr)[:, None]
       f.write(0.2 * np.sin(2 * np.pi * 440 * t) + 0.05 * rng.standard_normal((n, channels)))
 
 
