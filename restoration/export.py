@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
       chunk_seconds=args.chunk_seconds,
       overlap_seconds=args.overlap_seconds,
       seed=args.seed,
-      identity_above=None if args.identity_above == 'none' else args.identity_above,
+      identity_above=args.identity_above,
     )
     meta = export(restorer, args.out, args.platforms and args.platforms.split(','))
   except UserError as e:

@@ -33,15 +33,17 @@ def _parser() -> argparse.ArgumentParser:
   model.add_argument('--workdir', help='training run directory')
   model.add_argument('--model', help='exported model file (python -m restoration.export)')
   p.add_argument('--format', choices=['wav', 'flac'], default=None, help='folder outputs (wav)')
-  p.add_argument('--checkpoint', default=None, help='best (default), latest or a step number')
-  p.add_argument('--steps', type=int, default=None, help='diffusion sampler steps')
-  p.add_argument('--chunk_seconds', type=float, default=None, help='model input length (4)')
-  p.add_argument('--overlap_seconds', type=float, default=None, help='cross-fade length (0.5)')
-  p.add_argument('--seed', type=int, default=None, help='sampling seed (diffusion)')
+  # Model options: absent unless given, so that a run's or an export's own values stand.
+  unset = argparse.SUPPRESS
+  p.add_argument('--checkpoint', default=unset, help='best (default), latest or a step number')
+  p.add_argument('--steps', type=int, default=unset, help='diffusion sampler steps')
+  p.add_argument('--chunk_seconds', type=float, default=unset, help='model input length (4)')
+  p.add_argument('--overlap_seconds', type=float, default=unset, help='cross-fade length (0.5)')
+  p.add_argument('--seed', type=int, default=unset, help='sampling seed (diffusion)')
   p.add_argument(
     '--identity_above',
     type=identity_above_flag,
-    default=None,
+    default=unset,
     help='leave a chunk as it is when its content reaches this fraction of the model band '
     '(0.78); none: restore every chunk',
   )
@@ -51,16 +53,13 @@ def _parser() -> argparse.ArgumentParser:
   return p
 
 
-def identity_above_flag(text: str) -> float | str:
-  """``--identity_above``: a fraction of the model's band, or ``none`` (kept as the string, since
-  None means the flag was not given)."""
-  return 'none' if text.strip().lower() == 'none' else float(text)
+def identity_above_flag(text: str) -> float | None:
+  """``--identity_above``: a fraction of the model's band, or ``none`` (restore every chunk)."""
+  return None if text.strip().lower() == 'none' else float(text)
 
 
 def _restorer(args) -> streaming.ChunkedRestorer:
-  given = {k: getattr(args, k) for k in (*_RUN_ONLY, 'seed') if getattr(args, k) is not None}
-  if given.get('identity_above') == 'none':
-    given['identity_above'] = None
+  given = {k: v for k, v in vars(args).items() if k in (*_RUN_ONLY, 'seed')}
   if args.model:
     fixed = sorted(set(given) & set(_RUN_ONLY))
     if fixed:

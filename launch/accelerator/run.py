@@ -412,7 +412,8 @@ def run(args: Mapping) -> dict:
     from restoration.data import audio
 
     # AAC needs an ffmpeg binary, which a bare accelerator image may lack.
-    degradations = [d for d in compare.REAL_DEGRADATIONS if audio.find_ffmpeg() or 'aac' not in d]
+    aac = audio.find_ffmpeg() is not None
+    degradations = [d for d in compare.REAL_DEGRADATIONS if aac or not d.startswith('aac')]
     real = compare.score_real_recordings(
       str(work), done, degradations, steps=steps, folder=args['real_dir']
     )
