@@ -44,6 +44,15 @@ REAL_DEGRADATIONS = (
   'vorbis:64',
 )
 VISQOL_DEGRADATIONS = ('mp3:16', 'mp3:64')  # ViSQOL's cost allows two settings
+# The full-band models: their preset, and the music bitrates their real recordings are scored
+# at (44.1 kHz stereo): MP3 cuts the band at 14-17 kHz there, Opus keeps most of it.
+FULL_BAND = 'music44k'
+FULL_BAND_DEGRADATIONS = ('mp3:64', 'mp3:128', 'opus:48', 'opus:96')
+FULL_BAND_VISQOL = ('mp3:64',)
+# The scores kept per clip (not only their means): what the full-band target is judged on.
+PER_CLIP = ('high_band_energy_ratio', 'si_sdr')
+# Below half a 16-bit step everywhere, an output writes the same file as its input.
+SAME_AS_INPUT = 2.0**-16
 
 
 def _budget_seconds(workdir: str) -> float:
@@ -62,6 +71,7 @@ def run(
   optional_metrics: bool = False,
   warm_start: Mapping[str, str] | None = None,
   equal_budget: bool = False,
+  full_band: Sequence[str] = (),
 ) -> dict:
   """Trains, evaluates and reports ``methods`` (configs/<method>.py at ``size``).
 
@@ -71,53 +81,21 @@ def run(
   frozen predictor) gets that run without asking. ``equal_budget`` adds the column
   :data:`EQUAL_BUDGET`: the regression run continued for as long as the most expensive
   warm-started run took on top of it, so that predictive + generative methods are compared
-  with a baseline of the same total training time.
+  with a baseline of the same total training time. ``full_band``: methods also trained at
+  :data:`FULL_BAND` (44.1 kHz stereo music; same warm starts, in ``out/music44k``), scored on
+  the test split and on the real music at :data:`FULL_BAND_DEGRADATIONS`.
   """
-  from restoration import methods as methods_lib
-  from restoration.data import builder as builder_lib
-  from restoration.evaluate import evaluate, report
-  from restoration.train import loop
+  from restoration.evaluate import report
 
-  warm_start = dict(warm_start or {})
-  sources = {m: warm_start.get(m) or methods_lib.get(m).starts_from for m in methods}
-  sources = {m: source for m, source in sources.items() if source}
-  for m, source in sources.items():
-    if m not in methods or source not in methods or methods.index(source) > methods.index(m):
-      raise ConfigError(f'warm start {m}:{source}: expected two of the methods, {source} first')
   os.makedirs(out, exist_ok=True)
-  timings = {}
+  timings: dict = {}
   start = time.time()
-  configs = {}
-  for m in methods:
-    # A warm-started main network fine-tunes (the 'finetune' preset: lower learning rate,
-    # critic warm-up, fewer steps); a method that only reads its source trains as usual.
-    configs[m] = load_config(m, f'{size},finetune' if m in warm_start else size)
-    configs[m].data.data_dir = data_dir
-    if m in sources:
-      configs[m].train.init_from = os.path.join(out, sources[m])
-  t = time.time()
-  builder_lib.prepare(configs[methods[0]].data)
-  timings['prepare_seconds'] = time.time() - t
-  log.info('compare: dataset ready in %.0f s', timings['prepare_seconds'])
+  configs = _configs(methods, size, data_dir, out, warm_start)
+  group = _train_group(out, list(methods), configs, timings)
+  if group is None:
+    return {'timings': timings}
   runs = list(methods)
-
-  def train(name: str) -> bool:
-    t = time.time()
-    if Checkpointer(os.path.join(out, name), read_only=True).latest_step() == (
-      configs[name].train.num_steps
-    ):
-      timings.setdefault('reused', []).append(name)  # finished earlier: not trained again
-    log.info('compare: training %s (%d steps)', name, configs[name].train.num_steps)
-    last = loop.train_and_evaluate(configs[name], os.path.join(out, name))
-    timings[f'train_{name}_seconds'] = time.time() - t
-    if last['step'] < configs[name].train.num_steps:  # preempted (SIGTERM): saved, stop here
-      log.info('compare: stopped during %s at step %d; re-run to continue', name, last['step'])
-      return False
-    return True
-
-  for m in methods:
-    if not train(m):
-      return {'timings': timings}
+  sources = {m: c.train.init_from for m, c in configs.items() if c.train.init_from}
   if equal_budget and sources:
     base = 'regression'
     extra = max(
@@ -132,15 +110,143 @@ def run(
     c.train.eval_every = c.train.checkpoint_every = c.train.num_steps
     configs[EQUAL_BUDGET] = c
     runs.append(EQUAL_BUDGET)
-    if not train(EQUAL_BUDGET):
+    if _train_group(out, [EQUAL_BUDGET], configs, timings, prepare=False) is None:
       return {'timings': timings}
-  restorers = load_restorers(out, runs)  # loaded once for evaluation, real recordings and figure
+  wide: dict = {}
+  if full_band:
+    wide_out = os.path.join(out, FULL_BAND)
+    wide_warm = {m: s for m, s in (warm_start or {}).items() if m in full_band and s in full_band}
+    wide_configs = _configs(full_band, f'{size},{FULL_BAND}', data_dir, wide_out, wide_warm)
+    if _train_group(wide_out, list(full_band), wide_configs, timings, key=FULL_BAND) is None:
+      return {'timings': timings}
+  evals, sweeps, restorers = _evaluate_group(out, runs, configs, optional_metrics, timings)
+  t = time.time()
+  real_results = score_real_recordings(out, runs, restorers=restorers) if real else None
+  timings['real_seconds'] = time.time() - t
+  t = time.time()
+  figure = write_figure_and_examples(out, runs, restorers=restorers)
+  timings['figure_seconds'] = time.time() - t
+  if full_band:
+    w_evals, w_sweeps, w_restorers = _evaluate_group(
+      wide_out, list(full_band), wide_configs, optional_metrics, timings, key=FULL_BAND
+    )
+    t = time.time()
+    w_real = (
+      score_real_recordings(
+        wide_out,
+        full_band,
+        degradations=FULL_BAND_DEGRADATIONS,
+        visqol_degradations=FULL_BAND_VISQOL,
+        restorers=w_restorers,
+        kinds=('music',),
+        cutoff_from_codec=True,
+      )
+      if real
+      else None
+    )
+    timings[f'real_{FULL_BAND}_seconds'] = time.time() - t
+    wide = {'methods': list(full_band), 'evals': w_evals, 'sweeps': w_sweeps, 'real': w_real}
+  timings['total_seconds'] = time.time() - start
+  report.write_demo_report(out, runs, evals, real_results, timings, figure, sweeps, wide)
+  log.info(
+    'compare: done in %.0f s; report at %s',
+    timings['total_seconds'],
+    os.path.join(out, 'report.md'),
+  )
+  return {
+    'evals': evals,
+    'sweeps': sweeps,
+    'real': real_results,
+    'timings': timings,
+    FULL_BAND: wide,
+  }
+
+
+def _configs(
+  methods: Sequence[str],
+  size: str,
+  data_dir: str,
+  out: str,
+  warm_start: Mapping[str, str] | None,
+) -> dict:
+  """Each method's config at ``size``: a warm-started main network fine-tunes (the 'finetune'
+  preset: lower learning rate, critic warm-up, fewer steps) from its source in ``out``; a
+  method that only reads its source (``starts_from``) trains as usual."""
+  from restoration import methods as methods_lib
+
+  warm_start = dict(warm_start or {})
+  sources = {m: warm_start.get(m) or methods_lib.get(m).starts_from for m in methods}
+  sources = {m: source for m, source in sources.items() if source}
+  for m, source in sources.items():
+    if m not in methods or source not in methods or methods.index(source) > methods.index(m):
+      raise ConfigError(f'warm start {m}:{source}: expected two of the methods, {source} first')
+  configs = {}
+  for m in methods:
+    configs[m] = load_config(m, f'{size},finetune' if m in warm_start else size)
+    configs[m].data.data_dir = data_dir
+    if m in sources:
+      configs[m].train.init_from = os.path.join(out, sources[m])
+  return configs
+
+
+def _train_group(
+  out: str,
+  runs: Sequence[str],
+  configs: Mapping,
+  timings: dict,
+  prepare: bool = True,
+  key: str = '',
+) -> bool | None:
+  """Prepares the runs' dataset (unless ``prepare`` is False) and trains each run in order
+  into ``out/<run>``, recording their seconds in ``timings`` (names prefixed by ``key``).
+  None when training stopped early (preempted: saved, re-run to continue)."""
+  from restoration.data import builder as builder_lib
+  from restoration.train import loop
+
+  prefix = f'{key}_' if key else ''
+  if prepare:
+    t = time.time()
+    builder_lib.prepare(configs[runs[0]].data)
+    timings[f'{prefix}prepare_seconds'] = time.time() - t
+    log.info(
+      'compare: %s dataset ready in %.0f s', key or 'the', timings[f'{prefix}prepare_seconds']
+    )
+  for name in runs:
+    t = time.time()
+    workdir = os.path.join(out, name)
+    if Checkpointer(workdir, read_only=True).latest_step() == configs[name].train.num_steps:
+      timings.setdefault('reused', []).append(prefix + name)  # finished earlier: not trained
+    log.info('compare: training %s%s (%d steps)', prefix, name, configs[name].train.num_steps)
+    last = loop.train_and_evaluate(configs[name], workdir)
+    timings[f'train_{prefix}{name}_seconds'] = time.time() - t
+    if last['step'] < configs[name].train.num_steps:  # preempted (SIGTERM): saved, stop here
+      log.info('compare: stopped during %s at step %d; re-run to continue', name, last['step'])
+      return None
+  return True
+
+
+def _evaluate_group(
+  out: str,
+  runs: Sequence[str],
+  configs: Mapping,
+  optional_metrics: bool,
+  timings: dict,
+  key: str = '',
+) -> tuple[dict, dict, dict]:
+  """``(evals, sweeps, restorers)`` of the runs in ``out``: each on the whole test split; an
+  iterative method first on :data:`SWEEP_ITEMS` items at every step count (``sweeps``), then
+  at the count with the lowest LSD there. The restorers are loaded once, at that count, for
+  the real recordings and the figure."""
+  from restoration import methods as methods_lib
+  from restoration.evaluate import evaluate, report
+
+  prefix = f'{key}_' if key else ''
+  restorers = load_restorers(out, runs)
   evals, sweeps = {}, {}
   for m in runs:
     t = time.time()
     wd, steps = os.path.join(out, m), None
     if len(methods_lib.get(configs[m].method).eval_steps(configs[m])) > 1:
-      # Quality per sampler step count on a fixed subset; the best count, on the whole split.
       sweeps[m] = evaluate.evaluate_workdir(
         wd,
         config=configs[m],
@@ -158,19 +264,9 @@ def run(
       steps_list=None if steps is None else [steps],
       optional_metrics=optional_metrics,
     )
-    timings[f'evaluate_{m}_seconds'] = time.time() - t
+    timings[f'evaluate_{prefix}{m}_seconds'] = time.time() - t
   steps = report.best_steps(evals)
-  restorers = {m: r.with_steps(steps[m]) for m, r in restorers.items()}
-  real_results = score_real_recordings(out, runs, restorers=restorers) if real else None
-  figure = write_figure_and_examples(out, runs, restorers=restorers)
-  timings['total_seconds'] = time.time() - start
-  report.write_demo_report(out, runs, evals, real_results, timings, figure, sweeps)
-  log.info(
-    'compare: done in %.0f s; report at %s',
-    timings['total_seconds'],
-    os.path.join(out, 'report.md'),
-  )
-  return {'evals': evals, 'sweeps': sweeps, 'real': real_results, 'timings': timings}
+  return evals, sweeps, {m: r.with_steps(steps[m]) for m, r in restorers.items()}
 
 
 def score_real_recordings(
@@ -183,24 +279,32 @@ def score_real_recordings(
   visqol_degradations: Sequence[str] = VISQOL_DEGRADATIONS,
   restorers: Mapping | None = None,
   folder: str | None = None,
+  kinds: Sequence[str] = ('speech', 'music'),
+  cutoff_from_codec: bool = False,
 ) -> dict | None:
   """Real speech and music (never trained on), through each codec setting of ``degradations``
-  (``"codec:kbps"``): each method vs the input. ``steps`` picks a diffusion step count per
-  method (default: the config's), unless ``restorers`` gives the loaded ones; ``sources``
-  defaults to ``real_audio.REAL_SOURCES``. None, with a warning, when their packages are not
+  (``"codec:kbps"``): each method vs the input, at the models' rate and channels (stereo
+  models get stereo clips). ``steps`` picks a diffusion step count per method (default: the
+  config's), unless ``restorers`` gives the loaded ones; ``sources`` defaults to
+  ``real_audio.REAL_SOURCES``, of ``kinds``. None, with a warning, when their packages are not
   installed: the program never installs them, ``make real-audio`` does. ``folder``: the clips
-  exported there (``real_audio.export_clips``) instead, those it holds.
+  exported there (``real_audio.export_clips``) instead, those it holds. The high band (LSD
+  high, energy ratio) starts at a quarter of the rate, or with ``cutoff_from_codec`` at each
+  clip's codec cut-off (``figures.codec_cutoff_hz``), the band a full-band model must fill.
 
   Perceptual metrics as in ``evaluate.PERCEPTUAL``: PESQ-WB, STOI and DNSMOS on speech at
   every setting (about 0.1, 0.1 and 0.2 s per 8 s clip), ViSQOL on music at
   ``visqol_degradations`` only: it takes about 1.3 s per 8 s clip on 2 cores, so every
-  setting would add minutes to the demo, one about 80 s."""
+  setting would add minutes to the demo, one about 80 s. An output that differs from its input
+  by less than :data:`SAME_AS_INPUT` anywhere (the band gate kept it) is the same 16-bit file:
+  it gets the input's scores without computing them again."""
   from restoration.data import codecs
-  from restoration.evaluate import evaluate, harm, metrics, real_audio
+  from restoration.evaluate import evaluate, figures, harm, metrics, real_audio
 
   for spec in [*degradations, *visqol_degradations]:
     codecs.parse_degradation(spec)  # a bad spec fails before any model is loaded
   sources = real_audio.REAL_SOURCES if sources is None else sources
+  sources = [s for s in sources if s.kind in kinds]
   if folder is not None:
     sources = real_audio.exported_sources(folder, sources)
     if not sources:
@@ -215,8 +319,11 @@ def score_real_recordings(
     )
     return None
   restorers = restorers or load_restorers(out, methods, steps)
-  sr = next(iter(restorers.values())).sample_rate
-  clips = real_audio.load_real_clips(sr, max_seconds=max_seconds, sources=sources, folder=folder)
+  config = next(iter(restorers.values())).config
+  sr, channels = int(config.data.sample_rate), int(config.data.channels)
+  clips = real_audio.load_real_clips(
+    sr, max_seconds=max_seconds, sources=sources, folder=folder, channels=channels
+  )
   available = set(metrics.available_optional_metrics())
   perceptual = {
     kind: {
@@ -224,34 +331,56 @@ def score_real_recordings(
       'degradations': [d for d in degradations if kind == 'speech' or d in visqol_degradations],
       'seconds': 0.0,  # wall time of these metrics over every row
     }
-    for kind in real_audio.KINDS
+    for kind in kinds
   }
   scores: dict = {}
   keys: dict = {}  # per group, each clip's key in the order of its scores
+  reused = 0
+  per_clip: dict = {}  # per kind and setting, per row: each clip's PER_CLIP scores
   for clip in clips:
     kind = clip['kind']
     for spec in degradations:
       degraded = codecs.degrade(clip['wave'], sr, *codecs.parse_degradation(spec))
+      cutoff = None
+      if cutoff_from_codec:
+        clean_mono, degraded_mono = (
+          x.reshape(len(x), -1).mean(1) for x in (clip['wave'], degraded)
+        )
+        cutoff = figures.codec_cutoff_hz(clean_mono, degraded_mono, sr)
       rows = {'input': degraded}
       rows.update({m: r.restore_array(degraded, sr) for m, r in restorers.items()})
       names = perceptual[kind]['metrics'] if spec in perceptual[kind]['degradations'] else []
       groups = (f'{kind} {spec}', kind, 'all')
       for group in groups:
         keys.setdefault(group, []).append(f'{clip["name"]} {spec}')
-      for name, est in rows.items():
-        m = metrics.compute_all(clip['wave'], est, sr, optional=False)
+
+      def score(est: np.ndarray) -> dict:
+        m = metrics.compute_all(clip['wave'], est, sr, optional=False, cutoff_hz=cutoff)
         t = time.perf_counter()
         m.update(metrics.perceptual(clip['wave'], est, sr, names))
         perceptual[kind]['seconds'] += time.perf_counter() - t
+        return m
+
+      input_scores = score(degraded)
+      for name, est in rows.items():
+        same = name == 'input' or np.max(np.abs(est - degraded)) < SAME_AS_INPUT
+        reused += same and name != 'input'
+        m = input_scores if same else score(est)
         for group in groups:
           scores.setdefault(group, {}).setdefault(name, []).append(m)
+        per_clip.setdefault(groups[0], {}).setdefault(name, []).append({k: m[k] for k in PER_CLIP})
   result = {
     'clips': [
       {'name': c['name'], 'kind': c['kind'], 'seconds': len(c['wave']) / sr} for c in clips
     ],
+    'sample_rate': sr,
+    'channels': channels,
     'degradations': list(degradations),
+    'high_band': "above each clip's codec cut-off" if cutoff_from_codec else f'above {sr / 4:g} Hz',
+    'outputs_same_as_input': reused,
     'perceptual': perceptual,
     'scores': {g: {n: metrics.aggregate(v) for n, v in rows.items()} for g, rows in scores.items()},
+    'per_clip': per_clip,
     # Per group and method, the clips it made worse than the input, from the scores above.
     'harm': {
       g: {m: harm.summarize(rows['input'], rows[m], keys[g]) for m in rows if m != 'input'}

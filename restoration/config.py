@@ -61,6 +61,9 @@ _TRAIN_SIZES = {
 
 # Domain presets, named after the size in the config string (``configs/gan.py:base,music44k``):
 # per size, the fields they set after the size's defaults and before the method's config file.
+_MUSIC_DEMO_DATA = dict(
+  {'data.num_train': 96, 'data.num_validation': 8, 'data.num_test': 16, 'data.crop_seconds': 0.5}
+)
 _MUSIC_DEGRADATIONS = ('mp3:32', 'mp3:64', 'mp3:128', 'opus:48', 'opus:96', 'aac:64', 'aac:128')
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
   # Full-band stereo music at 44.1 kHz (what Apollo reports on), at music bitrates. STFT
@@ -68,7 +71,9 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
   # as 2048/512, hence the same cost, and the finer hop that transients and codec pre-echo
   # need. Bands (12, 12, 24, 47 of them) keep each U-Net at the 16 kHz preset's cost per audio
   # second and channel (measured GFLOP: smoke 0.030, demo 0.41, base 10.2, large 81;
-  # 16 kHz: 0.029, 0.45, 10.4, 82). Smoke skips AAC, which needs ffmpeg.
+  # 16 kHz: 0.029, 0.45, 10.4, 82). Smoke skips AAC, which needs ffmpeg. At the demo size
+  # (``make demo`` trains it beside the 16 kHz models) half-second crops and a smaller corpus
+  # keep a run near a 16 kHz run's minutes: a crop is still 22,050 samples per channel.
   'music44k': {
     size: {
       'data.sample_rate': 44100,
@@ -77,6 +82,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
       'spectral.n_fft': 1024,
       'spectral.hop': 256,
       'model.overrides.band_size': band_size,
+      **(_MUSIC_DEMO_DATA if size == 'demo' else {}),
     }
     for size, band_size in (('smoke', 43), ('demo', 43), ('base', 22), ('large', 11))
   },

@@ -28,6 +28,12 @@ _EQUAL_BUDGET = flags.DEFINE_bool(
   True,
   'With warm starts: add the regression run continued for as long as the longest one took.',
 )
+_FULL_BAND = flags.DEFINE_list(
+  'full_band',
+  ['regression', 'wgan', 'predictive_bridge'],
+  'Methods also trained on 44.1 kHz stereo music (the music44k preset, runs in <out>/music44k, '
+  'same warm starts) and scored on real music at MP3 64/128 and Opus 48/96. Empty: none.',
+)
 _DATA_DIR = flags.DEFINE_string('data_dir', 'data/tfds', 'Where the prepared dataset lives.')
 _REAL = flags.DEFINE_bool('real', True, 'Also score real recordings (`make real-audio`).')
 _OPTIONAL = flags.DEFINE_bool(
@@ -51,7 +57,11 @@ def main(argv) -> None:
     if any(len(p) != 2 for p in pairs):
       raise UserError(f'--warm_start={",".join(_WARM_START.value)}: expected method:source pairs')
     if not flags.FLAGS['warm_start'].present:  # the defaults, for the methods that run
-      pairs = [(m, s) for m, s in pairs if m in _METHODS.value and s in _METHODS.value]
+      pairs = [
+        (m, s)
+        for m, s in pairs
+        if any(m in group and s in group for group in (_METHODS.value, _FULL_BAND.value))
+      ]
     compare.run(
       _OUT.value,
       _SIZE.value,
@@ -61,6 +71,7 @@ def main(argv) -> None:
       _OPTIONAL.value,
       warm_start=dict(pairs),
       equal_budget=_EQUAL_BUDGET.value,
+      full_band=[m for m in _FULL_BAND.value if m],
     )
   except UserError as e:
     exit_with('demo', e)

@@ -85,3 +85,70 @@ def test_a_warm_start_needs_its_source_first(smoke_data_dir, tmp_path):
       False,
       warm_start={'gan': 'regression'},
     )
+
+
+def test_full_band_models_train_beside_the_16k_ones_and_are_scored_on_stereo_music(
+  smoke_data_dir, tmp_path
+):
+  from restoration.evaluate import real_audio, report
+
+  out = tmp_path / 'cmp'
+  result = compare.run(
+    str(out),
+    'smoke',
+    ['regression'],
+    smoke_data_dir,
+    real=False,
+    warm_start={'gan': 'regression'},
+    full_band=['regression', 'gan'],
+  )
+  wide = result[compare.FULL_BAND]
+  assert wide['methods'] == ['regression', 'gan'] and set(wide['evals']) == {'regression', 'gan'}
+  gan = [json.loads(line) for line in open(out / 'music44k' / 'gan' / 'train_log.jsonl')]
+  assert gan[-1]['init_from']['workdir'] == str(out / 'music44k' / 'regression')
+  assert wide['evals']['regression']['sample_rate'] == 44100
+  text = (out / 'report.md').read_text()
+  assert '## Full-band models: 44.1 kHz stereo music' in text
+  assert 'train_music44k_gan_seconds' in text and 'music44k_prepare_seconds' in text
+
+  # The real music at the models' rate, in stereo, the high band from each clip's codec cut-off.
+  flute = next(s for s in real_audio.REAL_SOURCES if s.name == 'pyo_flute')
+  if real_audio.missing_packages([flute]):  # `make test` as root (CI) installs them first
+    pytest.fail('real recordings need their Debian packages: run `make real-audio`')
+  from restoration.inference import Restorer
+
+  # A restorer that keeps every chunk (no band edge lies below 0 of Nyquist) writes its input.
+  keep = Restorer(str(out / 'music44k' / 'regression'), identity_above=0.0, tail_parts=1)
+  real = compare.score_real_recordings(
+    str(out / 'music44k'),
+    ['regression', 'kept'],
+    degradations=('mp3:64', 'opus:96'),
+    max_seconds=1.0,
+    sources=[flute],
+    visqol_degradations=(),
+    restorers={'regression': wide_restorer(out), 'kept': keep},
+    kinds=('music',),
+    cutoff_from_codec=True,
+  )
+  assert (real['sample_rate'], real['channels']) == (44100, 2)
+  assert real['high_band'] == "above each clip's codec cut-off"
+  assert set(real['per_clip']) == {'music mp3:64', 'music opus:96'}
+  # An output within half a 16-bit step of its input is scored as the input, and counted.
+  for rows in real['per_clip'].values():
+    assert rows['kept'] == rows['input']
+  assert real['outputs_same_as_input'] >= 2
+  assert harm.verdict(real['harm']['music']['kept']) == harm.UNCHANGED
+  table = report.full_band_targets(['regression', 'kept'], real)
+  assert [line.split(' | ')[:2] for line in table[2:]] == [
+    ['| music mp3:64', 'regression'],
+    ['| music mp3:64', 'kept'],
+    ['| music opus:96', 'regression'],
+    ['| music opus:96', 'kept'],
+  ]
+  assert table[3].endswith('| 0/1 | +0.00 (+0.00) | 1/1 |')
+
+
+def wide_restorer(out):
+  from restoration.inference import Restorer
+
+  return Restorer(str(out / 'music44k' / 'regression'), tail_parts=1)

@@ -17,7 +17,8 @@ What the packages hold (checked by spectrogram, pitch track and package document
   ffmpeg, see ``restoration.data.audio``).
 All of them carry energy above 4 kHz, which is what low-bitrate codecs remove.
 
-A clip is its source's files concatenated in order, mono, at the requested rate; leading and
+A clip is its source's files concatenated in order, at the requested rate, mono (or stereo for
+full-band models: a mono file's channel twice); leading and
 trailing silence (frames more than 40 dB below the loudest) is cut, the first ``max_seconds``
 are kept, and the peak is set to -1 dBFS so that every clip meets the codec at the same level.
 
@@ -218,6 +219,16 @@ def exported_sources(folder: str, sources: Sequence[RealSource] = REAL_SOURCES) 
   return [s for s in sources if os.path.isfile(exported_path(folder, s))]
 
 
+def _exported_rate(folder: str) -> int:
+  """The sample rate ``clips.json`` in ``folder`` states (:func:`export_clips` wrote it)."""
+  path = os.path.join(folder, MANIFEST)
+  try:
+    with open(path) as f:
+      return int(json.load(f)['sample_rate'])
+  except (OSError, ValueError, KeyError, TypeError) as e:
+    raise RealAudioError(f'{path}: expected the manifest export_clips writes ({e})') from None
+
+
 def _files(source: RealSource, folder: str | None = None) -> list[str]:
   if folder is not None:
     path = exported_path(folder, source)
@@ -240,10 +251,12 @@ def _files(source: RealSource, folder: str | None = None) -> list[str]:
 
 
 def _active(wave: np.ndarray, sample_rate: int) -> np.ndarray:
-  """``wave`` without its leading and trailing silent frames (empty if all silent)."""
+  """``wave`` (``[samples]`` or ``[samples, channels]``) without its leading and trailing
+  silent frames (empty if all silent)."""
   frame = max(1, round(_FRAME_SECONDS * sample_rate))
   n = len(wave) // frame
-  energy = np.square(wave[: n * frame], dtype=np.float64).reshape(n, frame).mean(axis=1)
+  power = np.square(wave[: n * frame], dtype=np.float64)
+  energy = power.reshape(n, -1).mean(axis=1)
   loud = np.flatnonzero(energy > energy.max(initial=0.0) * 10 ** (SILENCE_DB / 10))
   if loud.size == 0:
     return wave[:0]
@@ -257,12 +270,15 @@ def load_real_clips(
   kinds: Sequence[str] = KINDS,
   sources: Sequence[RealSource] = REAL_SOURCES,
   folder: str | None = None,
+  channels: int = 1,
 ) -> list[dict]:
   """The clips of ``kinds``, in table order: ``[{'name', 'kind', 'wave', 'sample_rate'}]``.
 
-  ``wave`` is float32 ``[samples]`` at ``sample_rate``, at most ``max_seconds`` long, with a
-  peak of ``PEAK_DBFS``. ``folder``: read the clips :func:`export_clips` wrote there instead of
-  the packages' files. Raises RealAudioError if a source's files are not there.
+  ``wave`` is float32 ``[samples]`` (``channels=1``, a downmix) or ``[samples, 2]``
+  (``channels=2``) at ``sample_rate``, at most ``max_seconds`` long, with a peak of
+  ``PEAK_DBFS``. ``folder``: read the clips :func:`export_clips` wrote there instead of the
+  packages' files; it must hold them at ``sample_rate`` or above (a clip is never upsampled
+  into a band it lacks). Raises RealAudioError if a source's files are not there.
   """
   if int(sample_rate) != sample_rate or sample_rate <= 0:
     raise ValueError(f'sample_rate={sample_rate!r}: expected a positive integer (Hz)')
@@ -271,12 +287,21 @@ def load_real_clips(
   unknown = set(kinds) - set(KINDS)
   if unknown or not kinds:
     raise ValueError(f'kinds={tuple(kinds)!r}: expected a non-empty subset of {KINDS}')
+  if channels not in (1, 2):
+    raise ValueError(f'channels={channels!r}: expected 1 (mono) or 2 (stereo)')
+  if folder is not None:
+    exported_rate = _exported_rate(folder)
+    if exported_rate < sample_rate:
+      raise RealAudioError(
+        f'{os.path.join(folder, MANIFEST)}: clips exported at {exported_rate} Hz; '
+        f'expected {sample_rate} Hz or more (export them with --sample_rate={sample_rate})'
+      )
   clips = []
   for source in sources:
     if source.kind not in kinds:
       continue
     files = _files(source, folder)
-    wave = np.concatenate([audio.load(f, sample_rate, channels=1)[0] for f in files])
+    wave = np.concatenate([audio.load(f, sample_rate, channels=channels)[0] for f in files])
     if folder is None:  # an exported clip was trimmed before it was written
       wave = _active(wave, sample_rate)
     wave = wave[: int(max_seconds * sample_rate)]
@@ -300,13 +325,14 @@ def export_clips(
   *,
   max_seconds: float = 10.0,
   sources: Sequence[RealSource] = REAL_SOURCES,
+  channels: int = 1,
 ) -> list[str]:
   """Writes each clip of :func:`load_real_clips` to ``folder`` as 16-bit FLAC, and
   ``clips.json`` (source, licence, description, length of each), so that a host without the
   packages reads them with ``load_real_clips(folder=...)``. Returns the clips' paths."""
   import soundfile as sf
 
-  clips = load_real_clips(sample_rate, max_seconds=max_seconds, sources=sources)
+  clips = load_real_clips(sample_rate, max_seconds=max_seconds, sources=sources, channels=channels)
   os.makedirs(folder, exist_ok=True)
   by_name = {s.name: s for s in sources}
   paths, manifest = [], []
@@ -331,6 +357,9 @@ def main(argv: Sequence[str] | None = None) -> None:
   parser.add_argument('--export', metavar='DIR', help='write every clip to DIR (16-bit FLAC)')
   parser.add_argument('--sample_rate', type=int, default=16000, help='rate of the exported clips')
   parser.add_argument(
+    '--channels', type=int, default=1, choices=(1, 2), help='1: mono downmix; 2: stereo'
+  )
+  parser.add_argument(
     '--max_seconds', type=float, default=10.0, help='length of each exported clip at most'
   )
   args = parser.parse_args(argv)
@@ -340,7 +369,11 @@ def main(argv: Sequence[str] | None = None) -> None:
   if args.export:
     try:
       paths = export_clips(
-        args.export, args.sample_rate, max_seconds=args.max_seconds, sources=REAL_SOURCES
+        args.export,
+        args.sample_rate,
+        max_seconds=args.max_seconds,
+        sources=REAL_SOURCES,
+        channels=args.channels,
       )
     except UserError as e:
       exit_with('real_audio', e)

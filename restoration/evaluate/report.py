@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import statistics
 from collections.abc import Mapping, Sequence
 
 from restoration.evaluate import harm
@@ -512,6 +513,82 @@ def real_harm_table(methods: Sequence[str], real: dict) -> list[str]:
   return harm_table(methods, groups, 'recordings', rule=False)
 
 
+# The full-band models' target on real music: fill the band above the codec's cut-off (energy
+# there closer to the clean clip's than the input's) at no more than this SI-SDR loss.
+FULL_BAND_MAX_SI_SDR_LOSS_DB = 0.3
+
+
+def full_band_targets(methods: Sequence[str], real: Mapping) -> list[str]:
+  """Per real codec setting and method, on each clip: energy above the cut-off closer to the
+  clean clip's (in dB) than the input's, SI-SDR within :data:`FULL_BAND_MAX_SI_SDR_LOSS_DB` of
+  the input's. Medians and counts, since a ratio over a near-empty band swings by decades."""
+  lines = [
+    '| recordings | method | energy above cut-off, median: input -> output | clips filled '
+    'closer to clean | SI-SDR change, mean (worst clip) | clips within '
+    f'{FULL_BAND_MAX_SI_SDR_LOSS_DB} dB |',
+    '|---|---|---|---|---|---|',
+  ]
+  for g, rows in real.get('per_clip', {}).items():
+    before = rows['input']
+    for m in methods:
+      after = rows[m]
+      ratio = [
+        (b['high_band_energy_ratio'], a['high_band_energy_ratio']) for b, a in zip(before, after)
+      ]
+      ratio = [
+        (b, a) for b, a in ratio if math.isfinite(b) and math.isfinite(a) and b > 0 and a > 0
+      ]
+      filled = sum(abs(math.log(a)) < abs(math.log(b)) for b, a in ratio)
+      change = [a['si_sdr'] - b['si_sdr'] for b, a in zip(before, after)]
+      kept = sum(c >= -FULL_BAND_MAX_SI_SDR_LOSS_DB for c in change)
+      median = [_fmt(statistics.median(x)) if ratio else '–' for x in zip(*ratio)] or ['–', '–']
+      lines.append(
+        f'| {g} | {m} | {median[0]} -> {median[1]} | {filled}/{len(ratio)} | '
+        f'{statistics.fmean(change):+.2f} ({min(change):+.2f}) | {kept}/{len(change)} |'
+      )
+  return lines
+
+
+def full_band_section(out: str, full_band: Mapping) -> list[str]:
+  """The full-band models (``compare.run``'s ``full_band``, runs in ``out``): their table on
+  their own test split, its harm, and the real music at music bitrates."""
+  methods, evals, real = full_band['methods'], full_band['evals'], full_band.get('real')
+  ev = evals[methods[0]]
+  lines = [
+    '## Full-band models: 44.1 kHz stereo music',
+    '',
+    f'The same methods at 44.1 kHz stereo (the `music44k` preset), runs in `{out}`; test split '
+    f'{ev["num_clips"]} clips x {len(ev["degradations"])} degradations '
+    f'({", ".join(ev["degradations"])}).',
+    '',
+    *comparison_table(out, methods, evals),
+    '',
+    *harm_table(methods, split_harm(methods, evals), 'degradation', rule=False),
+    '',
+  ]
+  for m, sweep in _per_steps(methods, evals, full_band.get('sweeps')).items():
+    lines += [f'{m} per sampling step count:', '', *_steps_rows(sweep), '']
+  if real:
+    lines += [
+      f'Real music at {real["sample_rate"]} Hz, {real["channels"]} channels (mono recordings '
+      'duplicated): '
+      + ', '.join(f'{c["name"]} ({c["seconds"]:.1f} s)' for c in real['clips'])
+      + f'. High band: {real["high_band"]}. Outputs identical to their input (as 16-bit '
+      f'files; the band gate kept them): {real["outputs_same_as_input"]}.',
+      '',
+      *real_table(methods, real),
+      '',
+      *real_harm_table(methods, real),
+      '',
+      "Target: fill the band above the cut-off (energy ratio closer to 1 than the input's) "
+      f'and keep SI-SDR within {FULL_BAND_MAX_SI_SDR_LOSS_DB} dB of the input:',
+      '',
+      *full_band_targets(methods, real),
+      '',
+    ]
+  return lines
+
+
 def write_demo_report(
   out: str,
   methods: Sequence[str],
@@ -520,10 +597,12 @@ def write_demo_report(
   timings: Mapping[str, float | list[str]],
   figure: str,
   sweeps: Mapping[str, dict] | None = None,
+  full_band: Mapping | None = None,
 ) -> str:
   """``report.md``: the measured table, quality per step count of the iterative methods (from
   ``sweeps`` where given: their evaluations on a subset at every step count), the real
-  recordings and the ``figure`` (all read from what training and evaluation wrote)."""
+  recordings, the ``figure`` (all read from what training and evaluation wrote) and, where
+  given, the ``full_band`` models (``compare.run``'s, in ``out/music44k``)."""
   lines = [
     '# GAN vs diffusion vs regression: measured comparison',
     '',
@@ -587,6 +666,8 @@ def write_demo_report(
       *real_harm_table(methods, real),
       '',
     ]
+  if full_band:
+    lines += full_band_section(os.path.join(out, 'music44k'), full_band)
   lines += [
     '## Reading',
     '',
