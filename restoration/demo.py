@@ -30,7 +30,7 @@ _EQUAL_BUDGET = flags.DEFINE_bool(
 )
 _FULL_BAND = flags.DEFINE_list(
   'full_band',
-  ['regression', 'wgan', 'predictive_bridge'],
+  ['regression', 'projected_gan', 'predictive_bridge'],
   'Methods also trained on 44.1 kHz stereo music (the music44k preset, runs in <out>/music44k, '
   'same warm starts) and scored on real music at MP3 64/128 and Opus 48/96. Empty: none.',
 )

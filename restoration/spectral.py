@@ -156,6 +156,17 @@ def band_edge(
   return top / (bins - 1), cliff
 
 
+def crossover(low: jax.Array, high: jax.Array, edge: jax.Array, width: int) -> jax.Array:
+  """``low`` below ``edge`` (a fraction of Nyquist, ``[...]``), ``high`` from it on, through a
+  raised cosine over the ``width`` bins that end at the edge; ``[..., T, F, 2]`` each. An edge
+  of 0 is ``high`` throughout. Both share one STFT grid, so no comb or level step at the seam."""
+  bins = low.shape[-2]
+  start = edge * (bins - 1) - width
+  w = jnp.clip((jnp.arange(bins) - start[..., None]) / width, 0.0, 1.0)
+  w = (0.5 - 0.5 * jnp.cos(jnp.pi * w))[..., None, :, None]
+  return low * (1 - w) + high * w
+
+
 def magnitude(x: jax.Array) -> jax.Array:
   """Compressed magnitude ``[..., T, F]`` of the 2-channel representation."""
   return jnp.sqrt(jnp.sum(jnp.square(x), axis=-1) + _EPS)

@@ -453,7 +453,7 @@ def bench_folder(
         f'{r["separate_calls_audio_seconds_per_s"]:.2f} audio s/s ({cli_calls} calls timed, '
         f'scaled to {files}: {per_call * files:.0f} s); {MUSIC_RATE / 1000:g} kHz stereo: '
         f'{r["music_audio_seconds_per_s"]:.0f} audio s/s ({r["in_process_audio_seconds_per_s"]:.0f} '
-        f'at {restorer.sample_rate / 1000:g} kHz mono)',
+        f'for the 16 kHz mono files; model at {restorer.sample_rate / 1000:g} kHz)',
         flush=True,
       )
   return out
