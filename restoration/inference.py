@@ -97,7 +97,8 @@ CLIFF_DB = 10.0
 # A codec that kept content up to this frequency (MP3 and AAC from 64 kbps at 44.1 kHz: 10-17
 # kHz; no cut at 16 kHz, whose Nyquist is 8 kHz) left a passband the models only made worse
 # (SI-SDR); there the input is kept below its edge and the model fills the band above it,
-# through a raised-cosine crossover of CROSSOVER_BINS bins ending at the edge.
+# through a raised-cosine crossover of CROSSOVER_BINS bins ending at the edge, no louder than
+# the input's spectrum continued past the edge (spectral.continue_envelope).
 KEEP_PASSBAND_HZ = 10000.0
 CROSSOVER_BINS = 8
 
@@ -181,6 +182,7 @@ class Restorer(ChunkedRestorer):
 
       def model(_):
         out = spectral.crossover(spec, enhance(params, rest, spec, rng), edge, CROSSOVER_BINS)
+        out = spectral.continue_envelope(out, spec, edge, p)
         return jnp.where(cut[..., None], spectral.synthesis(out, p, waves.shape[-1]), waves)
 
       # A chunk every channel of which keeps its input skips the network altogether.

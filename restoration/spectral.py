@@ -167,6 +167,39 @@ def crossover(low: jax.Array, high: jax.Array, edge: jax.Array, width: int) -> j
   return low * (1 - w) + high * w
 
 
+def continue_envelope(
+  x: jax.Array, reference: jax.Array, edge: jax.Array, p: SpectralParams, gap: int = 10
+) -> jax.Array:
+  """``x`` with its band above ``edge`` (a fraction of Nyquist, ``[...]``; 0: unchanged) no
+  louder, bin by bin over the clip, than ``reference``'s spectrum continued past the edge: a
+  power law (dB against log frequency) fitted over the octave below it, ``gap`` bins short of
+  the codec's transition. What a model fills in keeps the recording's own slope; it may be
+  quieter, never louder. ``[..., T, F, 2]`` each."""
+  bins = x.shape[-2]
+  f = jnp.arange(bins, dtype=jnp.float32)
+  top = (edge * (bins - 1))[..., None]
+
+  def power(y):  # mean power per bin over frames, up to a constant (as in band_edge)
+    return jnp.mean(jnp.power(jnp.sum(jnp.square(y), axis=-1), 1.0 / p.alpha), axis=-2)
+
+  ref, own = power(reference), power(x)
+  db = 10 * jnp.log10(ref + jnp.max(ref, axis=-1, keepdims=True) * 1e-12)
+  octave = jnp.log2(jnp.maximum(f, 1.0))
+  w = ((f >= top / 2) & (f <= top - gap)).astype(jnp.float32)
+  n = jnp.maximum(jnp.sum(w, -1, keepdims=True), 1.0)
+  mean_f, mean_db = (
+    jnp.sum(w * octave, -1, keepdims=True) / n,
+    jnp.sum(w * db, -1, keepdims=True) / n,
+  )
+  slope = jnp.sum(w * (octave - mean_f) * (db - mean_db), -1, keepdims=True) / jnp.maximum(
+    jnp.sum(w * jnp.square(octave - mean_f), -1, keepdims=True), 1e-6
+  )
+  cap = jnp.power(10.0, (mean_db + slope * (octave - mean_f)) / 10)
+  gain = jnp.where((f > top) & (top > 0), jnp.minimum(1.0, cap / jnp.maximum(own, 1e-30)), 1.0)
+  # Power scales as |c| ** (2 / alpha) in the compressed representation.
+  return x * jnp.power(gain, p.alpha / 2)[..., None, :, None]
+
+
 def magnitude(x: jax.Array) -> jax.Array:
   """Compressed magnitude ``[..., T, F]`` of the 2-channel representation."""
   return jnp.sqrt(jnp.sum(jnp.square(x), axis=-1) + _EPS)

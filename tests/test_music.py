@@ -83,6 +83,29 @@ def test_music44k_smoke_trains_and_restores_44k_stereo_file(tmp_path):
   # itself, in place.
   assert np.max(np.abs(y - x)) < 0.05
 
+  # A codec that kept 12 kHz (MP3 at 64 kbps, 44.1 kHz) cut a band the model fills; below its
+  # edge the input comes back as it was (the crossover ends at the edge).
+  noise = np.random.default_rng(0).normal(size=(2 * 44100, 2)) * 0.1
+  spectrum = np.fft.rfft(noise, axis=0)
+  spectrum[np.fft.rfftfreq(len(noise), 1 / 44100) > 12000] = 0
+  cut = np.fft.irfft(spectrum, len(noise), axis=0).astype(np.float32)
+  kept = inference.Restorer(str(workdir), chunk_seconds=1.0, overlap_seconds=0.25)
+  restored = kept.restore_array(cut, 44100)
+  filled = inference.Restorer(
+    str(workdir), chunk_seconds=1.0, overlap_seconds=0.25, identity_above=None
+  ).restore_array(cut, 44100)
+  low = np.fft.rfftfreq(len(cut), 1 / 44100) < 11000
+
+  def band_error(y):
+    return np.abs(np.fft.rfft(y - cut, axis=0)[low]).max() / np.abs(np.fft.rfft(cut, axis=0)).max()
+
+  assert band_error(restored) < 1e-3 < band_error(filled)
+  # Above the edge both are the model's output: the band was restored, not left empty.
+  above = np.fft.rfftfreq(len(cut), 1 / 44100) > 12500
+  spectra = [np.fft.rfft(y, axis=0)[above] for y in (restored, filled)]
+  np.testing.assert_allclose(spectra[0], spectra[1], atol=1e-3 * np.abs(spectra[1]).max())
+  assert np.abs(spectra[0]).max() > 1e-3 * np.abs(np.fft.rfft(cut, axis=0)).max()
+
 
 def test_48k_stereo_file_through_16k_mono_model(smoke_run, tmp_path):
   r = inference.Restorer(smoke_run('regression'), chunk_seconds=1.0, overlap_seconds=0.25)

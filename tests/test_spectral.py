@@ -43,6 +43,47 @@ def test_band_edge_finds_a_low_pass_and_tells_a_cliff_from_a_slope():
   assert quiet_cliffs[3] == pytest.approx(cliffs[3], abs=1.0)
 
 
+def test_continue_envelope_caps_a_fill_at_the_input_slope_and_keeps_a_quiet_one():
+  p = SpectralParams(n_fft=128, hop=32)
+  bins = p.n_fft // 2 + 1
+  f = np.maximum(np.arange(bins), 1.0)
+  # Power falling 6 dB per octave up to bin 40 (edge 40/64 of Nyquist), then nothing.
+  power = np.where(np.arange(bins) <= 40, f ** -(6 / (10 * np.log10(2))), 1e-12)
+  rng = np.random.default_rng(0)
+  phase = rng.uniform(0, 2 * np.pi, size=(5, bins))
+
+  def representation(bin_power):  # |c| ** (2 / alpha) is the power
+    magnitude = np.power(bin_power, p.alpha / 2)
+    return jnp.asarray(np.stack([magnitude * np.cos(phase), magnitude * np.sin(phase)], -1))
+
+  reference = representation(power)
+  loud, quiet = (
+    representation(np.where(np.arange(bins) > 40, level, power)) for level in (1.0, 1e-9)
+  )
+  edge = jnp.asarray(40 / (bins - 1))
+  capped = np.asarray(spectral.continue_envelope(loud, reference, edge, p, gap=4))
+  got = np.mean(np.sum(capped**2, -1) ** (1 / p.alpha), axis=0)
+  expected = f ** -(6 / (10 * np.log10(2)))  # the slope, continued
+  np.testing.assert_allclose(got[41:], expected[41:], rtol=1e-3)
+  np.testing.assert_allclose(capped[:, :41], np.asarray(loud)[:, :41])  # below: untouched
+  kept = spectral.continue_envelope(quiet, reference, edge, p, gap=4)
+  np.testing.assert_allclose(np.asarray(kept), np.asarray(quiet), rtol=1e-6)
+  none = spectral.continue_envelope(loud, reference, jnp.asarray(0.0), p)
+  np.testing.assert_array_equal(np.asarray(none), np.asarray(loud))
+
+
+def test_crossover_keeps_low_below_the_edge_and_high_from_it():
+  rng = np.random.default_rng(0)
+  low, high = (jnp.asarray(rng.normal(size=(2, 3, 65, 2)), jnp.float32) for _ in range(2))
+  edge = jnp.asarray([0.5, 0.0])  # bin 32 of 65 for the first clip; none for the second
+  out = np.asarray(spectral.crossover(low, high, edge, 8))
+  np.testing.assert_array_equal(out[0, :, :24], np.asarray(low)[0, :, :24])
+  np.testing.assert_array_equal(out[0, :, 32:], np.asarray(high)[0, :, 32:])
+  between = out[0, :, 24:32]  # the raised cosine: a weighted mix, neither side alone
+  assert not np.allclose(between, np.asarray(low)[0, :, 24:32])
+  np.testing.assert_array_equal(out[1], np.asarray(high)[1])
+
+
 @pytest.mark.parametrize('n_fft,hop', [(512, 128), (256, 64), (1024, 256)])
 def test_istft_inverts_stft(n_fft, hop):
   x = _wave()
