@@ -364,7 +364,7 @@ def score_real_recordings(
       input_scores = score(degraded)
       for name, est in rows.items():
         same = name == 'input' or np.max(np.abs(est - degraded)) < SAME_AS_INPUT
-        reused += same and name != 'input'
+        reused += int(bool(same) and name != 'input')
         m = input_scores if same else score(est)
         for group in groups:
           scores.setdefault(group, {}).setdefault(name, []).append(m)

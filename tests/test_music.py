@@ -100,11 +100,13 @@ def test_music44k_smoke_trains_and_restores_44k_stereo_file(tmp_path):
     return np.abs(np.fft.rfft(y - cut, axis=0)[low]).max() / np.abs(np.fft.rfft(cut, axis=0)).max()
 
   assert band_error(restored) < 1e-3 < band_error(filled)
-  # Above the edge both are the model's output: the band was restored, not left empty.
-  above = np.fft.rfftfreq(len(cut), 1 / 44100) > 12500
-  spectra = [np.fft.rfft(y, axis=0)[above] for y in (restored, filled)]
-  np.testing.assert_allclose(spectra[0], spectra[1], atol=1e-3 * np.abs(spectra[1]).max())
-  assert np.abs(spectra[0]).max() > 1e-3 * np.abs(np.fft.rfft(cut, axis=0)).max()
+  # Above the edge the model's fill (faint after a few smoke steps), kept no louder than the
+  # input's slope continued (flat noise: its level below the edge).
+  freqs = np.fft.rfftfreq(len(cut), 1 / 44100)
+  power = [np.mean(np.abs(np.fft.rfft(y, axis=0)) ** 2, axis=1) for y in (cut, restored)]
+  above = (freqs > 12500) & (freqs < 20000)
+  passband = power[0][(freqs > 6000) & (freqs < 11000)].mean()
+  assert 100 * power[0][above].mean() < power[1][above].mean() < 2 * passband
 
 
 def test_48k_stereo_file_through_16k_mono_model(smoke_run, tmp_path):

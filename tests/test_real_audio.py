@@ -140,6 +140,14 @@ def test_exported_clips_read_back_from_a_folder(tmp_path, monkeypatch, capsys):
     assert (got['name'], got['kind']) == (want['name'], want['kind'])
     np.testing.assert_allclose(got['wave'], want['wave'], atol=1e-4)  # 16-bit samples
   assert real_audio.exported_sources(folder, [ABSENT, *sources]) == sources
+  # Stereo for a stereo model (a mono clip's channel twice); never upsampled past the export.
+  [stereo, _] = real_audio.load_real_clips(
+    SR, max_seconds=0.75, sources=sources, folder=folder, channels=2
+  )
+  assert stereo['wave'].shape == (len(direct[0]['wave']), 2)
+  np.testing.assert_array_equal(stereo['wave'][:, 0], stereo['wave'][:, 1])
+  with pytest.raises(RealAudioError, match=rf'clips exported at {SR} Hz; expected 44100 Hz'):
+    real_audio.load_real_clips(44100, sources=sources, folder=folder)
   with pytest.raises(RealAudioError, match=r'absent: no .*absent\.flac; export the clips'):
     real_audio.load_real_clips(sources=[ABSENT], folder=folder)
 
