@@ -91,8 +91,7 @@ def run(
   timings: dict = {}
   start = time.time()
   configs = _configs(methods, size, data_dir, out, warm_start)
-  group = _train_group(out, list(methods), configs, timings)
-  if group is None:
+  if not _train_group(out, list(methods), configs, timings):
     return {'timings': timings}
   runs = list(methods)
   sources = {m: c.train.init_from for m, c in configs.items() if c.train.init_from}
@@ -110,14 +109,14 @@ def run(
     c.train.eval_every = c.train.checkpoint_every = c.train.num_steps
     configs[EQUAL_BUDGET] = c
     runs.append(EQUAL_BUDGET)
-    if _train_group(out, [EQUAL_BUDGET], configs, timings, prepare=False) is None:
+    if not _train_group(out, [EQUAL_BUDGET], configs, timings, prepare=False):
       return {'timings': timings}
   wide: dict = {}
   if full_band:
     wide_out = os.path.join(out, FULL_BAND)
     wide_warm = {m: s for m, s in (warm_start or {}).items() if m in full_band and s in full_band}
     wide_configs = _configs(full_band, f'{size},{FULL_BAND}', data_dir, wide_out, wide_warm)
-    if _train_group(wide_out, list(full_band), wide_configs, timings, key=FULL_BAND) is None:
+    if not _train_group(wide_out, list(full_band), wide_configs, timings, key=FULL_BAND):
       return {'timings': timings}
   evals, sweeps, restorers = _evaluate_group(out, runs, configs, optional_metrics, timings)
   t = time.time()
@@ -145,7 +144,13 @@ def run(
       else None
     )
     timings[f'real_{FULL_BAND}_seconds'] = time.time() - t
-    wide = {'methods': list(full_band), 'evals': w_evals, 'sweeps': w_sweeps, 'real': w_real}
+    wide = {
+      'out': wide_out,
+      'methods': list(full_band),
+      'evals': w_evals,
+      'sweeps': w_sweeps,
+      'real': w_real,
+    }
   timings['total_seconds'] = time.time() - start
   report.write_demo_report(out, runs, evals, real_results, timings, figure, sweeps, wide)
   log.info(
@@ -196,10 +201,10 @@ def _train_group(
   timings: dict,
   prepare: bool = True,
   key: str = '',
-) -> bool | None:
+) -> bool:
   """Prepares the runs' dataset (unless ``prepare`` is False) and trains each run in order
   into ``out/<run>``, recording their seconds in ``timings`` (names prefixed by ``key``).
-  None when training stopped early (preempted: saved, re-run to continue)."""
+  False when training stopped early (preempted: saved, re-run to continue)."""
   from restoration.data import builder as builder_lib
   from restoration.train import loop
 
@@ -221,7 +226,7 @@ def _train_group(
     timings[f'train_{prefix}{name}_seconds'] = time.time() - t
     if last['step'] < configs[name].train.num_steps:  # preempted (SIGTERM): saved, stop here
       log.info('compare: stopped during %s at step %d; re-run to continue', name, last['step'])
-      return None
+      return False
   return True
 
 

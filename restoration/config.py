@@ -61,9 +61,12 @@ _TRAIN_SIZES = {
 
 # Domain presets, named after the size in the config string (``configs/gan.py:base,music44k``):
 # per size, the fields they set after the size's defaults and before the method's config file.
-_MUSIC_DEMO_DATA = dict(
-  {'data.num_train': 96, 'data.num_validation': 8, 'data.num_test': 16, 'data.crop_seconds': 0.5}
-)
+_MUSIC_DEMO_DATA = {
+  'data.num_train': 96,
+  'data.num_validation': 8,
+  'data.num_test': 16,
+  'data.crop_seconds': 0.5,
+}
 _MUSIC_DEGRADATIONS = ('mp3:32', 'mp3:64', 'mp3:128', 'opus:48', 'opus:96', 'aac:64', 'aac:128')
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
   # Full-band stereo music at 44.1 kHz (what Apollo reports on), at music bitrates. STFT

@@ -168,8 +168,9 @@ class Restorer(ChunkedRestorer):
     p, enhance = self.spectral, enhancer(self.config, self._nets, steps=steps)
 
     identity_above = self.identity_above
-
     nyquist = self.sample_rate / 2
+    # Only a model whose band reaches KEEP_PASSBAND_HZ can see such an edge; others skip the work.
+    keeps_passband = nyquist >= KEEP_PASSBAND_HZ
 
     def restore_waves(params, rest, waves, rng):
       spec = spectral.analysis(waves, p)
@@ -177,12 +178,13 @@ class Restorer(ChunkedRestorer):
         return spectral.synthesis(enhance(params, rest, spec, rng), p, waves.shape[-1])
       ratio, cliff = spectral.band_edge(spec, p)
       cut = (ratio < identity_above) & (cliff >= CLIFF_DB)
-      # Above KEEP_PASSBAND_HZ the input is kept below its edge and the model fills the rest.
-      edge = jnp.where(ratio * nyquist >= KEEP_PASSBAND_HZ, ratio, 0.0)
 
       def model(_):
-        out = spectral.crossover(spec, enhance(params, rest, spec, rng), edge, CROSSOVER_BINS)
-        out = spectral.continue_envelope(out, spec, edge, p)
+        out = enhance(params, rest, spec, rng)
+        if keeps_passband:  # the input below an edge at KEEP_PASSBAND_HZ or more, the model above
+          edge = jnp.where(ratio * nyquist >= KEEP_PASSBAND_HZ, ratio, 0.0)
+          out = spectral.crossover(spec, out, edge, CROSSOVER_BINS)
+          out = spectral.continue_envelope(out, spec, edge, p)
         return jnp.where(cut[..., None], spectral.synthesis(out, p, waves.shape[-1]), waves)
 
       # A chunk every channel of which keeps its input skips the network altogether.

@@ -115,6 +115,12 @@ def synthesis(x: jax.Array, p: SpectralParams, length: int) -> jax.Array:
   return istft(decompress(from_channels(x), p.alpha, p.beta), p.n_fft, p.hop, length)
 
 
+def bin_power(x: jax.Array, p: SpectralParams) -> jax.Array:
+  """Mean power per bin over frames, up to a constant: ``[..., T, F, 2]`` -> ``[..., F]``."""
+  # |c|**2 = beta**2 |X|**(2 alpha), so (|c|**2)**(1 / alpha) is the power up to a constant.
+  return jnp.mean(jnp.power(jnp.sum(jnp.square(x), axis=-1), 1.0 / p.alpha), axis=-2)
+
+
 def band_edge(
   x: jax.Array, p: SpectralParams, floor_db: float = 50.0, width: int = 7, gap: int = 10
 ) -> tuple[jax.Array, jax.Array]:
@@ -131,8 +137,7 @@ def band_edge(
   edge = -(-p.n_fft // (2 * p.hop))
   if x.shape[-3] > 2 * edge:
     x = x[..., edge : x.shape[-3] - edge, :, :]
-  # |c|**2 = beta**2 |X|**(2 alpha), so (|c|**2)**(1 / alpha) is the power up to a constant.
-  power = jnp.mean(jnp.power(jnp.sum(jnp.square(x), axis=-1), 1.0 / p.alpha), axis=-2)
+  power = bin_power(x, p)
   bins = power.shape[-1]
   loud = power > jnp.max(power, axis=-1, keepdims=True) * 10 ** (-floor_db / 10)
   top = bins - 1 - jnp.argmax(loud[..., ::-1], axis=-1)
@@ -178,11 +183,7 @@ def continue_envelope(
   bins = x.shape[-2]
   f = jnp.arange(bins, dtype=jnp.float32)
   top = (edge * (bins - 1))[..., None]
-
-  def power(y):  # mean power per bin over frames, up to a constant (as in band_edge)
-    return jnp.mean(jnp.power(jnp.sum(jnp.square(y), axis=-1), 1.0 / p.alpha), axis=-2)
-
-  ref, own = power(reference), power(x)
+  ref, own = bin_power(reference, p), bin_power(x, p)
   db = 10 * jnp.log10(ref + jnp.max(ref, axis=-1, keepdims=True) * 1e-12)
   octave = jnp.log2(jnp.maximum(f, 1.0))
   w = ((f >= top / 2) & (f <= top - gap)).astype(jnp.float32)

@@ -549,10 +549,11 @@ def full_band_targets(methods: Sequence[str], real: Mapping) -> list[str]:
   return lines
 
 
-def full_band_section(out: str, full_band: Mapping) -> list[str]:
-  """The full-band models (``compare.run``'s ``full_band``, runs in ``out``): their table on
-  their own test split, its harm, and the real music at music bitrates."""
-  methods, evals, real = full_band['methods'], full_band['evals'], full_band.get('real')
+def full_band_section(full_band: Mapping) -> list[str]:
+  """The full-band models (``compare.run``'s ``full_band``, runs in its ``out``): their table
+  on their own test split, its harm, and the real music at music bitrates."""
+  out, methods, evals = full_band['out'], full_band['methods'], full_band['evals']
+  real = full_band.get('real')
   ev = evals[methods[0]]
   lines = [
     '## Full-band models: 44.1 kHz stereo music',
@@ -602,7 +603,7 @@ def write_demo_report(
   """``report.md``: the measured table, quality per step count of the iterative methods (from
   ``sweeps`` where given: their evaluations on a subset at every step count), the real
   recordings, the ``figure`` (all read from what training and evaluation wrote) and, where
-  given, the ``full_band`` models (``compare.run``'s, in ``out/music44k``)."""
+  given, the ``full_band`` models (``compare.run``'s)."""
   lines = [
     '# GAN vs diffusion vs regression: measured comparison',
     '',
@@ -667,7 +668,7 @@ def write_demo_report(
       '',
     ]
   if full_band:
-    lines += full_band_section(os.path.join(out, 'music44k'), full_band)
+    lines += full_band_section(full_band)
   lines += [
     '## Reading',
     '',
