@@ -19,8 +19,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from restoration.checkpoint import Checkpointer
-from restoration.config import ConfigError, load_config
+from restoration import plan
 
 log = logging.getLogger('restoration')
 
@@ -76,9 +75,9 @@ def run(
   """Trains, evaluates and reports ``methods`` (configs/<method>.py at ``size``).
 
   ``warm_start`` maps a method to the run whose main network it fine-tunes (``train.init_from``
-  under the ``finetune`` preset; e.g. the GANs fine-tune the regression model), which must
-  come earlier in ``methods``; a method that ``starts_from`` another (the predictive bridge's
-  frozen predictor) gets that run without asking. ``equal_budget`` adds the column
+  under the ``finetune`` preset; the demo's default is ``plan.WARM_START``), another of
+  ``methods``, trained first; a method that ``starts_from`` another (the predictive bridge's
+  frozen predictor) gets that run without asking (``plan.sources``). ``equal_budget`` adds the column
   :data:`EQUAL_BUDGET`: the regression run continued for as long as the most expensive
   warm-started run took on top of it, so that predictive + generative methods are compared
   with a baseline of the same total training time. ``full_band``: methods also trained at
@@ -90,33 +89,34 @@ def run(
   os.makedirs(out, exist_ok=True)
   timings: dict = {}
   start = time.time()
-  configs = _configs(methods, size, data_dir, out, warm_start)
-  if not _train_group(out, list(methods), configs, timings):
+  planned = _plan(methods, warm_start or {})
+  configs = {r.name: plan.config(r, size, data_dir, out) for r in planned}
+  if not _train_group(out, planned, configs, timings):
     return {'timings': timings}
   runs = list(methods)
-  sources = {m: c.train.init_from for m, c in configs.items() if c.train.init_from}
-  if equal_budget and sources:
+  started = [r.name for r in planned if r.source]
+  if equal_budget and started:
     base = 'regression'
     extra = max(
       _budget_seconds(os.path.join(out, m)) - _budget_seconds(os.path.join(out, base))
-      for m in sources
+      for m in started
     )
     rate = report.train_summary(os.path.join(out, base))['steps_per_second']
-    c = load_config(base, size)
-    c.data.data_dir = data_dir
-    c.train.init_from = os.path.join(out, base)
-    c.train.num_steps = max(1, int(round(extra * rate)))
-    c.train.eval_every = c.train.checkpoint_every = c.train.num_steps
-    configs[EQUAL_BUDGET] = c
+    steps = max(1, int(round(extra * rate)))
+    fields = tuple((f'train.{k}', steps) for k in ('num_steps', 'eval_every', 'checkpoint_every'))
+    continued = plan.Run(EQUAL_BUDGET, base, source=base, fields=fields)
+    configs[EQUAL_BUDGET] = plan.config(continued, size, data_dir, out)
     runs.append(EQUAL_BUDGET)
-    if not _train_group(out, [EQUAL_BUDGET], configs, timings, prepare=False):
+    if not _train_group(out, [continued], configs, timings, prepare=False):
       return {'timings': timings}
   wide: dict = {}
   if full_band:
     wide_out = os.path.join(out, FULL_BAND)
     wide_warm = {m: s for m, s in (warm_start or {}).items() if m in full_band and s in full_band}
-    wide_configs = _configs(full_band, f'{size},{FULL_BAND}', data_dir, wide_out, wide_warm)
-    if not _train_group(wide_out, list(full_band), wide_configs, timings, key=FULL_BAND):
+    wide_size = f'{size},{FULL_BAND}'
+    wide_planned = _plan(full_band, wide_warm)
+    wide_configs = {r.name: plan.config(r, wide_size, data_dir, wide_out) for r in wide_planned}
+    if not _train_group(wide_out, wide_planned, wide_configs, timings, key=FULL_BAND):
       return {'timings': timings}
   evals, sweeps, restorers = _evaluate_group(out, runs, configs, optional_metrics, timings)
   t = time.time()
@@ -167,67 +167,44 @@ def run(
   }
 
 
-def _configs(
-  methods: Sequence[str],
-  size: str,
-  data_dir: str,
-  out: str,
-  warm_start: Mapping[str, str] | None,
-) -> dict:
-  """Each method's config at ``size``: a warm-started main network fine-tunes (the 'finetune'
-  preset: lower learning rate, critic warm-up, fewer steps) from its source in ``out``; a
-  method that only reads its source (``starts_from``) trains as usual."""
-  from restoration import methods as methods_lib
-
-  warm_start = dict(warm_start or {})
-  sources = {m: warm_start.get(m) or methods_lib.get(m).starts_from for m in methods}
-  sources = {m: source for m, source in sources.items() if source}
-  for m, source in sources.items():
-    if m not in methods or source not in methods or methods.index(source) > methods.index(m):
-      raise ConfigError(f'warm start {m}:{source}: expected two of the methods, {source} first')
-  configs = {}
+def _plan(methods: Sequence[str], warm_start: Mapping[str, str]) -> list[plan.Run]:
+  """One run per method, named by it, in training order (sources first)."""
+  starts = plan.sources(methods, warm_start)
+  runs = []
   for m in methods:
-    configs[m] = load_config(m, f'{size},finetune' if m in warm_start else size)
-    configs[m].data.data_dir = data_dir
-    if m in sources:
-      configs[m].train.init_from = os.path.join(out, sources[m])
-  return configs
+    source, fine_tunes = starts.get(m, (None, False))
+    runs.append(plan.Run(m, m, source=source, fine_tunes=fine_tunes))
+  return plan.order(runs)
 
 
 def _train_group(
   out: str,
-  runs: Sequence[str],
+  runs: Sequence[plan.Run],
   configs: Mapping,
   timings: dict,
   prepare: bool = True,
   key: str = '',
 ) -> bool:
-  """Prepares the runs' dataset (unless ``prepare`` is False) and trains each run in order
-  into ``out/<run>``, recording their seconds in ``timings`` (names prefixed by ``key``).
-  False when training stopped early (preempted: saved, re-run to continue)."""
+  """Prepares the runs' dataset (unless ``prepare`` is False) and trains what is missing of
+  ``runs`` into ``out/<run>`` (:func:`plan.train_missing`), recording their seconds in
+  ``timings`` (names prefixed by ``key``). False when training stopped early (preempted:
+  saved, re-run to continue)."""
   from restoration.data import builder as builder_lib
-  from restoration.train import loop
 
   prefix = f'{key}_' if key else ''
   if prepare:
     t = time.time()
-    builder_lib.prepare(configs[runs[0]].data)
+    builder_lib.prepare(configs[runs[0].name].data)
     timings[f'{prefix}prepare_seconds'] = time.time() - t
     log.info(
       'compare: %s dataset ready in %.0f s', key or 'the', timings[f'{prefix}prepare_seconds']
     )
-  for name in runs:
-    t = time.time()
-    workdir = os.path.join(out, name)
-    if Checkpointer(workdir, read_only=True).latest_step() == configs[name].train.num_steps:
-      timings.setdefault('reused', []).append(prefix + name)  # finished earlier: not trained
-    log.info('compare: training %s%s (%d steps)', prefix, name, configs[name].train.num_steps)
-    last = loop.train_and_evaluate(configs[name], workdir)
-    timings[f'train_{prefix}{name}_seconds'] = time.time() - t
-    if last['step'] < configs[name].train.num_steps:  # preempted (SIGTERM): saved, stop here
-      log.info('compare: stopped during %s at step %d; re-run to continue', name, last['step'])
-      return False
-  return True
+  status = plan.train_missing(runs, configs, out, label='compare')
+  for name, s in status.items():
+    if s['status'] == 'reused':  # finished earlier: not trained
+      timings.setdefault('reused', []).append(prefix + name)
+    timings[f'train_{prefix}{name}_seconds'] = s.get('seconds', 0.0)
+  return all(s['status'] in plan.TRAINED for s in status.values())
 
 
 def _evaluate_group(

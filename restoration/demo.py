@@ -9,8 +9,11 @@ import logging
 
 from absl import app, flags
 
+from restoration.config import SIZES
+from restoration.plan import WARM_START
+
 _OUT = flags.DEFINE_string('out', 'runs/demo', 'Output directory.')
-_SIZE = flags.DEFINE_enum('size', 'demo', ['smoke', 'demo', 'base', 'large'], 'Config size.')
+_SIZE = flags.DEFINE_enum('size', 'demo', list(SIZES), 'Config size.')
 _METHODS = flags.DEFINE_list(
   'methods',
   ['regression', 'gan', 'wgan', 'projected_gan', 'predictive_bridge', 'vocoder'],
@@ -19,9 +22,10 @@ _METHODS = flags.DEFINE_list(
 )
 _WARM_START = flags.DEFINE_list(
   'warm_start',
-  ['gan:regression', 'wgan:regression', 'projected_gan:regression'],
+  [f'{m}:{s}' for m, s in WARM_START.items()],
   "method:source pairs: the method fine-tunes the source run's main network "
-  '(train.init_from, the finetune preset). Empty: every method trains from scratch.',
+  '(train.init_from, the finetune preset; default: the recipe of restoration.plan). Empty: '
+  'every method trains from scratch.',
 )
 _EQUAL_BUDGET = flags.DEFINE_bool(
   'equal_budget',

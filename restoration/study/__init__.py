@@ -27,36 +27,18 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from restoration import plan as run_plan
 from restoration.checkpoint import Checkpointer
-from restoration.config import ConfigError, load_config, set_field
 
 log = logging.getLogger('restoration')
 
 SEEDS = (0, 1, 2)
 LR_SCALES = (0.5, 2.0)
-# The demo's predictive + generative recipe: the GANs fine-tune the regression model.
-WARM_START = {'gan': 'regression', 'wgan': 'regression', 'projected_gan': 'regression'}
 # The stochastic generator of the diversity row: a GAN whose U-Net also reads N(0, 1) channels
 # (Lattner & Nistal 2021). Trained from scratch: the extra input channel changes the first
 # layer's shape, so the regression weights do not fit it.
 STOCHASTIC = 'gan_stochastic'
 STOCHASTIC_FIELDS = {'model.noise_channels': 1}
-
-
-@dataclasses.dataclass(frozen=True)
-class Run:
-  """One training of the study: ``name`` is its workdir under the output directory."""
-
-  name: str
-  method: str
-  seed: int = 0
-  lr_scale: float = 1.0
-  source: str | None = None  # the run whose network this one starts from
-  fields: tuple[tuple[str, object], ...] = ()  # extra config fields (dotted keys)
-
-  @property
-  def group(self) -> str:
-    return self.name.split('/')[0]
 
 
 def default_methods() -> list[str]:
@@ -73,58 +55,28 @@ def plan(
   warm_start: Mapping[str, str] | None = None,
   seeds: Sequence[int] = SEEDS,
   lr_scales: Sequence[float] = LR_SCALES,
-) -> list[Run]:
-  """The runs, each after the run it starts from."""
-  from restoration import methods as methods_lib
-
-  warm_start = WARM_START if warm_start is None else warm_start
+) -> list[run_plan.Run]:
+  """The runs, each after the run it starts from (``warm_start`` default: the demo's recipe,
+  ``plan.WARM_START``)."""
+  starts = run_plan.sources(methods, run_plan.WARM_START if warm_start is None else warm_start)
   runs = []
   for m in methods:
-    source = warm_start.get(m) or methods_lib.get(m).starts_from
-    if source and (source not in methods or methods.index(source) > methods.index(m)):
-      raise ConfigError(f'study: {m} starts from {source}: expected {source} earlier in methods')
+    source, fine_tunes = starts.get(m, (None, False))
     for s in seeds:
-      runs.append(Run(f'{m}/seed={s}', m, seed=s, source=source and f'{source}/seed={s}'))
+      from_run = source and f'{source}/seed={s}'
+      runs.append(run_plan.Run(f'{m}/seed={s}', m, seed=s, source=from_run, fine_tunes=fine_tunes))
     for scale in lr_scales:
+      from_run = source and f'{source}/seed=0'
       runs.append(
-        Run(f'{m}/lr={scale:g}x', m, lr_scale=scale, source=source and f'{source}/seed=0')
+        run_plan.Run(
+          f'{m}/lr={scale:g}x', m, lr_scale=scale, source=from_run, fine_tunes=fine_tunes
+        )
       )
   if 'gan' in methods:
-    runs.append(Run(f'{STOCHASTIC}/seed=0', 'gan', fields=tuple(STOCHASTIC_FIELDS.items())))
-  return runs
-
-
-def config_for(run: Run, size: str, data_dir: str, out: str):
-  """The run's config: ``size`` with the study preset, ``finetune`` when it fine-tunes."""
-  tuned = run.source is not None and run.method in WARM_START
-  c = load_config(run.method, f'{size},{"finetune," if tuned else ""}study')
-  c.seed = run.seed
-  c.data.data_dir = data_dir
-  c.train.learning_rate *= run.lr_scale
-  c.train.critic_learning_rate *= run.lr_scale
-  for field, value in run.fields:
-    set_field(c, field, value)
-  if run.source:
-    c.train.init_from = os.path.join(out, run.source)
-  return c
-
-
-def _train(run: Run, config, workdir: str) -> dict:
-  """Trains (or resumes) one run -> ``{'status': 'done' | 'reused' | 'diverged' | 'stopped'}``."""
-  from restoration.train import loop
-
-  if Checkpointer(workdir, read_only=True).latest_step() == config.train.num_steps:
-    return {'status': 'reused'}
-  t = time.time()
-  log.info('study: training %s (%d steps)', run.name, config.train.num_steps)
-  try:
-    last = loop.train_and_evaluate(config, workdir)
-  except loop.NonFiniteError as e:  # a diverged run is a result of the study, not a failure
-    log.warning('study: %s diverged: %s', run.name, e)
-    return {'status': 'diverged', 'error': str(e), 'seconds': time.time() - t}
-  if last['step'] < config.train.num_steps:
-    return {'status': 'stopped'}
-  return {'status': 'done', 'seconds': time.time() - t}
+    runs.append(
+      run_plan.Run(f'{STOCHASTIC}/seed=0', 'gan', fields=tuple(STOCHASTIC_FIELDS.items()))
+    )
+  return run_plan.order(runs)
 
 
 def _evaluate(config, workdir: str, max_items: int) -> dict:
@@ -203,23 +155,17 @@ def run(
   runs = plan(methods, seeds=seeds, lr_scales=lr_scales)
   os.makedirs(out, exist_ok=True)
   start = time.time()
-  configs = {r.name: config_for(r, size, data_dir, out) for r in runs}
+  configs = {r.name: run_plan.config(r, size, data_dir, out, presets=('study',)) for r in runs}
   builder_lib.prepare(configs[runs[0].name].data)
-  status, seconds = {}, {}
-  for r in runs:
-    if r.source and status.get(r.source, {}).get('status') not in ('done', 'reused'):
-      status[r.name] = {'status': 'skipped', 'error': f'its source {r.source} did not finish'}
-      continue
-    status[r.name] = _train(r, configs[r.name], os.path.join(out, r.name))
-    if status[r.name]['status'] == 'stopped':  # preempted: saved; a re-run continues
-      log.info('study: stopped during %s; re-run to continue', r.name)
-      return {'status': status}
-  seconds['train'] = time.time() - start
+  status = run_plan.train_missing(runs, configs, out, label='study', keep_going=True)
+  if any(s['status'] == 'stopped' for s in status.values()):  # preempted: a re-run continues
+    return {'status': status}
+  seconds = {'train': time.time() - start}
   t = time.time()
   evals = {
     r.name: _evaluate(configs[r.name], os.path.join(out, r.name), eval_items)
     for r in runs
-    if status[r.name]['status'] in ('done', 'reused')
+    if status[r.name]['status'] in run_plan.TRAINED
   }
   seconds['evaluate'] = time.time() - t
   t = time.time()

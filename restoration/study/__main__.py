@@ -8,8 +8,10 @@ import os
 
 from absl import app, flags
 
+from restoration.config import SIZES
+
 _OUT = flags.DEFINE_string('out', 'runs/study', 'Output directory (re-running resumes).')
-_SIZE = flags.DEFINE_enum('size', 'demo', ['smoke', 'demo', 'base', 'large'], 'Config size.')
+_SIZE = flags.DEFINE_enum('size', 'demo', list(SIZES), 'Config size.')
 _METHODS = flags.DEFINE_list(
   'methods', [], 'Methods to study (configs/<method>.py each); empty: every restoring method.'
 )
