@@ -75,16 +75,17 @@ def test_warm_started_comparison_with_an_equal_budget_baseline(smoke_data_dir, t
   assert 'reused the finished trainings of regression' in (out / 'report.md').read_text()
 
 
-def test_a_warm_start_needs_its_source_first(smoke_data_dir, tmp_path):
-  with pytest.raises(ConfigError, match='warm start gan:regression'):
+def test_a_warm_start_needs_its_source_among_the_methods(smoke_data_dir, tmp_path):
+  with pytest.raises(ConfigError, match='warm start gan:regression: expected regression among'):
     compare.run(
       str(tmp_path),
       'smoke',
-      ['gan', 'regression'],
+      ['gan', 'wgan'],
       smoke_data_dir,
       False,
       warm_start={'gan': 'regression'},
     )
+  assert not (tmp_path / 'gan').exists()  # refused before anything trains
 
 
 def test_full_band_models_train_beside_the_16k_ones_and_are_scored_on_stereo_music(

@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from restoration import study
+from restoration import plan, study
 from restoration.config import ConfigError, load_config
 from restoration.evaluate import harm
 from restoration.study import report
@@ -30,8 +30,11 @@ def test_plan_orders_sources_first_and_pairs_seeds():
   assert {r.source for r in runs if r.method == 'predictive_bridge'} == {
     f'regression/seed={s}' for s in (0, 1, 2)
   }
-  with pytest.raises(ConfigError, match='gan starts from regression'):
-    study.plan(['gan', 'regression'])
+  # Listed before its source, the GAN still trains after it.
+  names = [r.name for r in study.plan(['gan', 'regression'], seeds=(0,), lr_scales=())]
+  assert names == ['regression/seed=0', 'gan/seed=0', 'gan_stochastic/seed=0']
+  with pytest.raises(ConfigError, match='warm start gan/seed=0:regression/seed=0'):
+    study.plan(['gan'])
 
 
 def test_default_methods_are_the_restoring_ones():
@@ -51,14 +54,15 @@ def test_study_preset_quarters_the_demo(method):
   assert ft.objective.critic_warmup_steps < ft.train.num_steps
 
 
-def test_config_for_scales_every_learning_rate(tmp_path):
-  run = study.Run('gan/lr=2x', 'gan', lr_scale=2.0, source='regression/seed=0')
-  c = study.config_for(run, 'smoke', 'data/tfds', str(tmp_path))
+def test_run_config_scales_every_learning_rate(tmp_path):
+  run = next(r for r in study.plan(['regression', 'gan']) if r.name == 'gan/lr=2x')
+  c = plan.config(run, 'smoke', 'data/tfds', str(tmp_path), presets=('study',))
   base = load_config('gan', 'smoke,finetune,study')
+  assert c.presets == base.presets
   assert c.train.learning_rate == 2 * base.train.learning_rate
   assert c.train.critic_learning_rate == 2 * base.train.critic_learning_rate
   assert c.train.init_from == os.path.join(str(tmp_path), 'regression/seed=0')
-  stochastic = study.config_for(study.plan(['regression', 'gan'])[-1], 'smoke', 'd', 'o')
+  stochastic = plan.config(study.plan(['regression', 'gan'])[-1], 'smoke', 'd', 'o', ('study',))
   for field, value in study.STOCHASTIC_FIELDS.items():
     node = stochastic
     for part in field.split('.'):
