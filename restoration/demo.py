@@ -58,7 +58,7 @@ def main(argv) -> None:
   restoration.use_compilation_cache(os.path.join(_OUT.value, 'jax_cache'))
   try:
     pairs = [p.split(':') for p in _WARM_START.value if p]
-    if any(len(p) != 2 for p in pairs):
+    if any(len(p) != 2 or not all(p) for p in pairs):
       raise UserError(f'--warm_start={",".join(_WARM_START.value)}: expected method:source pairs')
     if not flags.FLAGS['warm_start'].present:  # the defaults, for the methods that run
       pairs = [
