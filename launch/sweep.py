@@ -153,7 +153,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     figure = f'{args.workdir.rstrip("/")}/learning_curves.png'
     columns = list(dict.fromkeys(key for run in runs for key in run.overrides))
-    lines = sweeps.write_summary([run.workdir for run in runs], figure, columns=columns)
+    try:
+      lines = sweeps.write_summary([run.workdir for run in runs], figure, columns=columns)
+    except FileNotFoundError as e:
+      print(f'[sweep] {e}', file=sys.stderr)
+      return 1
     print('\n'.join([*lines, '', f'Learning curves: {figure}']))
   elif args.mode == 'slurm':
     template = SLURM_TEMPLATE.read_text()

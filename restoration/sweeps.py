@@ -92,12 +92,12 @@ def _logged(workdir: str) -> tuple[dict, list[dict]]:
 
 def read_run(workdir: str) -> Run | None:
   """The run in ``workdir``, or None when it holds no checkpoint yet (not started)."""
+  from restoration.checkpoint import Checkpointer
+
   config = _saved_config(workdir)
   if config is None:
     return None
   summary, curve = _logged(workdir)
-  from restoration.checkpoint import Checkpointer
-
   return Run(
     name=os.path.basename(os.path.normpath(workdir)),
     workdir=workdir,
@@ -150,15 +150,14 @@ def summarize(
 ) -> tuple[list[Run], list[str], str]:
   """``(runs sorted by their best validation metric, not yet validated last, workdirs holding no
   checkpoint yet, metric)``; ``metric`` defaults to the runs' ``train.best_metric``."""
-  runs, pending = [], []
-  for workdir in workdirs:
-    run = read_run(workdir)
-    if run is None:
-      pending.append(workdir)
-    else:
-      runs.append(run)
+  runs = {workdir: read_run(workdir) for workdir in workdirs}
+  pending = [workdir for workdir, run in runs.items() if run is None]
+  runs = [run for run in runs.values() if run is not None]
   if not runs:
-    return [], pending, metric or ''
+    where = os.path.commonpath(workdirs) if workdirs else 'summarize'
+    raise FileNotFoundError(
+      f'{where}: none of the {len(workdirs)} run workdirs has a checkpoint yet'
+    )
   metric = metric or validation_metric(runs)
 
   def key(run: Run) -> tuple:
@@ -230,8 +229,6 @@ def write_summary(
   validation metric (a line naming those not started yet under it) and the learning curves
   written to ``figure``."""
   runs, pending, metric = summarize(workdirs, metric)
-  if not runs:
-    raise FileNotFoundError(f'no run has a checkpoint yet among {len(workdirs)} workdirs')
   lines = table(runs, metric, columns)
   if pending:
     lines += ['', 'Not started: ' + ', '.join(os.path.basename(w) for w in pending)]

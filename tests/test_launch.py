@@ -312,3 +312,15 @@ def test_sweep_summary_sorts_trained_runs_by_validation_metric(smoke_data_dir, t
     assert row[4] == '4/4'
   assert lines[-1] == f'Learning curves: {workdir}/learning_curves.png'
   assert (workdir / 'learning_curves.png').stat().st_size > 0
+
+
+def test_sweep_summary_before_any_run_says_so(config_file, tmp_path, capsys):
+  workdir = tmp_path / 'runs'
+  (workdir / 'seed=1,train.learning_rate=0.0003,method=gan_hinge').mkdir(parents=True)
+  assert (
+    sweep.main([f'--config={config_file}:smoke', f'--workdir={workdir}', '--mode=summary']) == 1
+  )
+  assert capsys.readouterr().err == (
+    f'[sweep] {workdir}: none of the 2 run workdirs has a checkpoint yet\n'
+  )
+  assert not (workdir / 'learning_curves.png').exists()
