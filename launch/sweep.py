@@ -9,6 +9,8 @@ dotted keys, e.g. `[{'seed': s, 'train.learning_rate': lr} for s in (0, 1) for l
   local   run them here one after another; exit code 1 if any failed
   slurm   write WORKDIR/<run>/job.sbatch from launch/slurm.sbatch and print the sbatch lines
   tpu     print `launch/tpu_vm.sh run ...` lines (TPU_NAME and ZONE from the environment)
+  summary print the runs so far as a table sorted by their validation metric (the overridden
+          fields as columns, steps done, wall time) and write WORKDIR/learning_curves.png
 Commands for slurm and tpu add --config.distributed=True.
 
 Each run's workdir is WORKDIR/<name>, the name built from its overrides, so rerunning a sweep
@@ -131,7 +133,9 @@ def main(argv: Sequence[str] | None = None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
   parser.add_argument('--config', required=True, help='FILE.py:SIZE, as for restoration.main')
   parser.add_argument('--workdir', required=True, help="parent of the runs' workdirs")
-  parser.add_argument('--mode', choices=('print', 'local', 'slurm', 'tpu'), default='print')
+  parser.add_argument(
+    '--mode', choices=('print', 'local', 'slurm', 'tpu', 'summary'), default='print'
+  )
   args = parser.parse_args(argv)
   config_path, sep, size = args.config.partition(':')
   if not sep or not size:
@@ -144,6 +148,17 @@ def main(argv: Sequence[str] | None = None) -> int:
   elif args.mode == 'tpu':
     for run in runs:
       print(shlex.join(['launch/tpu_vm.sh', 'run', *run.argv[1:], DISTRIBUTED]))
+  elif args.mode == 'summary':
+    from restoration import sweeps
+
+    figure = f'{args.workdir.rstrip("/")}/learning_curves.png'
+    columns = list(dict.fromkeys(key for run in runs for key in run.overrides))
+    try:
+      lines = sweeps.write_summary([run.workdir for run in runs], figure, columns=columns)
+    except FileNotFoundError as e:
+      print(f'[sweep] {e}', file=sys.stderr)
+      return 1
+    print('\n'.join([*lines, '', f'Learning curves: {figure}']))
   elif args.mode == 'slurm':
     template = SLURM_TEMPLATE.read_text()
     for run in runs:

@@ -261,3 +261,66 @@ def test_sweep_prints_local_and_tpu_commands(config_file, capsys):
   for line in capsys.readouterr().out.splitlines():
     assert line.startswith('launch/tpu_vm.sh run -m restoration.main --config=')
     assert line.endswith(' --config.distributed=True')
+
+
+SMOKE_SWEEP = textwrap.dedent("""
+    from restoration.config import load_config
+
+    def get_config(size):
+      c = load_config('regression', size)
+      c.data.data_dir = DATA_DIR
+      # Validated twice (a curve), raw weights (EMA would hide 4 steps), full rate from step 1.
+      c.train.update(eval_every=2, ema_decay=0.0, warmup_steps=1)
+      return c
+
+    def get_sweep(size):
+      return [{'train.learning_rate': lr} for lr in (1e-9, 3e-3)]
+    """)
+
+
+def test_sweep_summary_sorts_trained_runs_by_validation_metric(smoke_data_dir, tmp_path, capsys):
+  """A real two-run smoke sweep (one at a learning rate too small to move): the summary lists the runs by
+  their best validation LSD from their logged curves, and writes the learning curves."""
+  from restoration.config import set_field
+  from restoration.study.report import learning_curve
+  from restoration.train import loop
+
+  path = tmp_path / 'sweep_config.py'
+  path.write_text(SMOKE_SWEEP.replace('DATA_DIR', repr(smoke_data_dir)))
+  workdir = tmp_path / 'sweep'
+  runs = sweep.expand_sweep(str(path), 'smoke', str(workdir))
+  for run in runs:
+    config = sweep.load_config_module(str(path)).get_config('smoke')
+    for key, value in run.overrides.items():
+      set_field(config, key, value)
+    loop.train_and_evaluate(config, run.workdir)
+  capsys.readouterr()
+
+  assert sweep.main([f'--config={path}:smoke', f'--workdir={workdir}', '--mode=summary']) == 0
+  lines = capsys.readouterr().out.splitlines()
+  best = {run.name: min(p['lsd'] for p in learning_curve(run.workdir)) for run in runs}
+  assert len(set(best.values())) == 2  # the 1e-9 run stayed near its initial score
+  assert lines[0] == (
+    '| run | train.learning_rate | best validation lsd | at step | steps | wall time (s) |'
+  )
+  rows = [line.split(' | ') for line in lines[2:4]]
+  assert [row[0].lstrip('| ') for row in rows] == sorted(best, key=best.get)
+  for row in rows:
+    name = row[0].lstrip('| ')
+    assert float(row[1]) == {run.name: run.overrides for run in runs}[name]['train.learning_rate']
+    assert float(row[2]) == pytest.approx(best[name], rel=1e-3)
+    assert row[4] == '4/4'
+  assert lines[-1] == f'Learning curves: {workdir}/learning_curves.png'
+  assert (workdir / 'learning_curves.png').stat().st_size > 0
+
+
+def test_sweep_summary_before_any_run_says_so(config_file, tmp_path, capsys):
+  workdir = tmp_path / 'runs'
+  (workdir / 'seed=1,train.learning_rate=0.0003,method=gan_hinge').mkdir(parents=True)
+  assert (
+    sweep.main([f'--config={config_file}:smoke', f'--workdir={workdir}', '--mode=summary']) == 1
+  )
+  assert capsys.readouterr().err == (
+    f'[sweep] {workdir}: none of the 2 run workdirs has a checkpoint yet\n'
+  )
+  assert not (workdir / 'learning_curves.png').exists()

@@ -54,12 +54,46 @@ def test_evaluate_checkpoint_notebook(smoke_run, tmp_path):
 
 
 def test_compare_methods_notebook(smoke_run, tmp_path):
+  """Every run in the folder is compared, whatever its name (here the predictive bridge and an
+  equal-budget run, which no list names), ordered by family; a subfolder of runs (the demo's
+  full-band models) gets its own table; folders without a checkpoint are left out."""
   runs = tmp_path / 'runs'
-  runs.mkdir()
-  for method in ('regression', 'diffusion'):
-    (runs / method).symlink_to(smoke_run(method))
+  (runs / 'music44k').mkdir(parents=True)
+  (runs / 'jax_cache').mkdir()
+  for name, method in (
+    ('predictive_bridge', 'predictive_bridge'),
+    ('regression', 'regression'),
+    ('regression_equal_budget', 'regression'),
+  ):
+    (runs / name).symlink_to(smoke_run(method))
+  (runs / 'music44k' / 'regression').symlink_to(smoke_run('regression'))
   nb = _run('compare_methods.ipynb', {'RESTORATION_RUNS': str(runs)}, tmp_path)
   text = _outputs(nb)
-  assert "['regression', 'diffusion']" in text
+  assert f'{runs}: regression, regression_equal_budget, predictive_bridge\n' in text
+  assert f'{runs}/music44k: regression\n' in text
+  assert (
+    '| aspect | degraded input | regression | regression_equal_budget | predictive_bridge |' in text
+  )
+  assert '| aspect | degraded input | regression |\n' in text
   assert 'trainable parameters' in text and 'real-time factor' in text
-  assert (runs / 'spectrograms.png').exists()
+  assert '| run | method | best validation lsd |' in text
+  for folder in (runs, runs / 'music44k'):
+    assert (folder / 'spectrograms.png').exists()
+    assert (folder / 'learning_curves.png').exists()
+
+
+def test_sweep_summary_notebook(smoke_run, tmp_path):
+  """The sweep notebook tabulates the folder's runs (config differences as columns) and lists
+  a folder without a checkpoint as not started."""
+  sweep = tmp_path / 'sweep'
+  (sweep / 'pending').mkdir(parents=True)
+  (sweep / 'a').symlink_to(smoke_run('regression'))
+  (sweep / 'b').symlink_to(smoke_run('predictive_bridge'))
+  nb = _run('sweep_summary.ipynb', {'RESTORATION_SWEEP': str(sweep)}, tmp_path)
+  text = _outputs(nb)
+  header = next(line for line in text.splitlines() if line.startswith('| run | '))
+  assert '| method |' in header and '| train.init_from |' in header
+  assert header.endswith('| best validation lsd | at step | steps | wall time (s) |')
+  assert sum(line.startswith(('| a | ', '| b | ')) for line in text.splitlines()) == 2
+  assert 'Not started: pending' in text
+  assert (sweep / 'learning_curves.png').exists()
