@@ -114,8 +114,16 @@ def test_study_writes_every_row(small_study):
   rows = saved['stability']
   assert len(rows['regression']['seeds']['lsd_high']) == 2
   assert set(rows['gan']['learning_rates']) == {'1x', '2x'}
+  # The critic's signal, logged at every step of the group's three runs, counted at chance.
   logged, total = rows['gan']['critic_at_chance']
-  assert 0 <= logged <= total and total > 0  # the critic's signal was logged at every step
+  history = [
+    h
+    for name in ('gan/seed=0', 'gan/seed=1', 'gan/lr=2x')
+    for line in open(os.path.join(out, name, 'train_log.jsonl'))
+    for h in json.loads(line)['history']
+  ]
+  assert total == len(history) == 3 * load_config('gan', 'smoke,finetune,study').train.num_steps
+  assert logged == sum(h['critic/accuracy'] <= report.CHANCE_ACCURACY for h in history)
   assert rows['regression']['critic_at_chance'] == [0, 0]
   # Four validations per run, in order, timed; the GAN's curve starts after its warm start.
   reg = report.learning_curve(os.path.join(out, 'regression/seed=0'))
