@@ -21,6 +21,10 @@ class NoCheckpointError(UserError, FileNotFoundError):
   """A workdir holds no checkpoint to load."""
 
 
+class WorkdirBusyError(UserError):
+  """Another live training holds the workdir's lock (two runs would corrupt its checkpoints)."""
+
+
 class FlagError(UserError):
   """A command-line flag is malformed, names no config field, or its config file fails."""
 

@@ -118,8 +118,16 @@ def test_study_writes_every_row(small_study):
   rows = saved['stability']
   assert len(rows['regression']['seeds']['lsd_high']) == 2
   assert set(rows['gan']['learning_rates']) == {'1x', '2x'}
+  # The critic's signal, logged at every step of the group's three runs, counted at chance.
   logged, total = rows['gan']['critic_at_chance']
-  assert 0 <= logged <= total and total > 0  # the critic's signal was logged at every step
+  history = [
+    h
+    for name in ('gan/seed=0', 'gan/seed=1', 'gan/lr=2x')
+    for line in open(os.path.join(out, name, 'train_log.jsonl'))
+    for h in json.loads(line)['history']
+  ]
+  assert total == len(history) == 3 * load_config('gan', 'smoke,finetune,study').train.num_steps
+  assert logged == sum(h['critic/accuracy'] <= report.CHANCE_ACCURACY for h in history)
   assert rows['regression']['critic_at_chance'] == [0, 0]
   # Four validations per run, in order, timed; the GAN's curve starts after its warm start.
   reg = report.learning_curve(os.path.join(out, 'regression/seed=0'))
@@ -143,3 +151,171 @@ def test_study_rerun_reuses_trainings_and_scores(small_study):
   assert again['evals'] == first['evals']
   for name, mtime in mtimes.items():  # read back, not recomputed
     assert os.path.getmtime(os.path.join(out, name, 'eval', 'metrics.json')) == mtime
+
+
+# The nine verdict rules on constructed numbers: every figure a rule reads is set here, and each
+# case changes only what its rule reads. BASE: GAN 'gan', diffusion 'diffusion', regression.
+BASE = dict(
+  methods=('regression', 'gan', 'diffusion'),
+  critic_accuracy={'gan': [0.8, 0.7]},
+  lsd_high={'regression': [3.0, 3.0], 'gan': [2.0, 2.4], 'diffusion': [1.0, 1.2]},
+  lr_spread={'regression': 0.1, 'gan': 0.5, 'diffusion': 0.1},
+  diversity={'gan_stochastic': 0.1, 'diffusion': 2.0},
+  reached={'regression': 5.0, 'gan': 10.0, 'diffusion': 20.0},
+  rtf={'regression': 0.1, 'gan': 0.2, 'diffusion': 3.0},
+  noise_removed={'regression': 1.0, 'gan': 1.0, 'diffusion': 2.0},
+  code_lines={'regression': 50, 'gan': 100, 'diffusion': 200},
+)
+PER_METHOD = ('critic_accuracy', 'lsd_high', 'lr_spread', 'reached', 'rtf', 'noise_removed')
+
+
+def _verdict(monkeypatch, aspect: str, **changes) -> str:
+  """The verdict word :func:`report.aspects` gives ``aspect`` on BASE with ``changes``."""
+  s = {**BASE, **changes}
+  ms = list(s['methods'])
+  s.update({k: {m: v for m, v in s[k].items() if m in ms} for k in PER_METHOD if s[k]})
+  lines = s['code_lines']
+  monkeypatch.setattr(
+    report,
+    'train_summary',
+    lambda path: {'code_lines': {'own': lines[os.path.basename(os.path.dirname(path))]}},
+  )
+  rows = {
+    m: {
+      'critic_accuracy': s['critic_accuracy'].get(m, []),
+      'seeds': {'lsd_high': s['lsd_high'][m], 'mel_distance': [1.0]},
+      'lr_spread': s['lr_spread'][m],
+      'diverged': [],
+      'runs': 5,
+      'critic_at_chance': [0, 0],
+    }
+    for m in ms
+  }
+  removed = s['noise_removed']
+  noise = {
+    c: {m: {'noise_removed_db': {'mean': v}} for m, v in removed.items()} for c in report.NOISY
+  }
+  result = {
+    'methods': ms,
+    'evals': {
+      f'{m}/seed=0': None
+      if s['rtf'][m] is None
+      else {'real_time_factor': s['rtf'][m], 'network_calls': 1}
+      for m in ms
+    },
+    'diversity': {g: {'log_spectral_std_db': v} for g, v in s['diversity'].items()},
+    'noise': {'scores': noise} if removed else {},
+  }
+  table = report.aspects('study', result, rows, s['reached'], target=1.5)
+  assert [a for a, *_ in table] == list(report.CLAIMS)
+  return next(v for a, _, _, v in table if a == aspect).split('**')[1]
+
+
+def _plus(name: str, like: str, **figures) -> dict:
+  """Changes adding method ``name`` with method ``like``'s figures, ``figures`` overriding."""
+  out = {'methods': (*BASE['methods'], name)}
+  for k in (*PER_METHOD, 'code_lines'):
+    out[k] = {**BASE[k], name: figures.get(k, BASE[k].get(like))}
+  return out
+
+
+def test_base_scenario_agrees_on_every_aspect(monkeypatch):
+  for aspect in report.CLAIMS:
+    assert _verdict(monkeypatch, aspect) == 'agrees', aspect
+
+
+def test_architecture_is_agreed_by_construction(monkeypatch):
+  assert _verdict(monkeypatch, 'architecture', methods=('regression', 'gan')) == 'agrees'
+
+
+def test_training_principle_rule(monkeypatch):
+  rule = lambda **kw: _verdict(monkeypatch, 'training principle', **kw)  # noqa: E731
+  assert rule(critic_accuracy={'gan': [0.51, 0.6]}) == 'agrees'
+  assert rule(critic_accuracy={'gan': [0.5, 0.5]}) == 'disagrees'  # chance is not better
+  assert rule(**_plus('wgan', 'gan', critic_accuracy=[0.45])) == 'disagrees'  # every GAN
+  assert rule(**_plus('wgan', 'gan', critic_accuracy=[0.55])) == 'agrees'
+  assert rule(methods=('regression', 'diffusion')) == 'not decided'  # no GAN
+
+
+def test_quality_rule(monkeypatch):
+  rule = lambda **kw: _verdict(monkeypatch, 'quality', **kw)  # noqa: E731
+  lsd = BASE['lsd_high']
+  assert rule() == 'agrees'  # diffusion 1.1 against the GAN's 2.2; seed std at most 0.2
+  assert rule(lsd_high={**lsd, 'gan': [1.0, 1.2], 'diffusion': [2.0, 2.4]}) == 'disagrees'
+  # A gap within the leaders' larger seed std (0.2) is not decided, either way.
+  assert rule(lsd_high={**lsd, 'gan': [1.0, 1.4], 'diffusion': [1.0, 1.2]}) == 'not decided'
+  assert rule(lsd_high={**lsd, 'gan': [1.0, 1.2], 'diffusion': [1.0, 1.4]}) == 'not decided'
+  # The best of each family is compared: a worse second GAN changes nothing, a better one does.
+  assert rule(**_plus('wgan', 'gan', lsd_high=[5.0, 5.0])) == 'agrees'
+  assert rule(**_plus('wgan', 'gan', lsd_high=[0.5, 0.5])) == 'disagrees'
+  assert rule(methods=('regression', 'gan')) == 'not decided'  # no diffusion method
+
+
+def test_stability_rule_counts_three_votes(monkeypatch):
+  rule = lambda **kw: _verdict(monkeypatch, 'stability', **kw)  # noqa: E731
+  calm_gan = {**BASE['lsd_high'], 'gan': [2.0, 2.0]}  # seed std 0 < diffusion's 0.1
+  even_lr = {**BASE['lr_spread'], 'gan': 0.1}  # the same spread as diffusion's: not more
+  spread_gan = {'gan_stochastic': 3.0, 'diffusion': 2.0}  # no mode collapse
+  assert rule() == 'agrees'
+  assert rule(lsd_high=calm_gan) == 'partly agrees'
+  assert rule(lr_spread=even_lr) == 'partly agrees'
+  assert rule(diversity=spread_gan) == 'partly agrees'
+  assert rule(lsd_high=calm_gan, lr_spread=even_lr, diversity=spread_gan) == 'disagrees'
+  # Without the stochastic GAN's spread the mode-collapse vote abstains; the other two decide.
+  assert rule(diversity={'diffusion': 2.0}) == 'agrees'
+  assert rule(diversity={'diffusion': 2.0}, lsd_high=calm_gan) == 'partly agrees'
+  assert rule(diversity={'diffusion': 2.0}, lsd_high=calm_gan, lr_spread=even_lr) == 'disagrees'
+
+
+def test_compute_rule(monkeypatch):
+  rule = lambda gan, diffusion, **kw: _verdict(  # noqa: E731
+    monkeypatch, 'compute', reached={'regression': 1.0, 'gan': gan, 'diffusion': diffusion}, **kw
+  )
+  assert rule(10.0, 20.0) == 'agrees'
+  assert rule(10.0, None) == 'agrees'  # diffusion never reached the target
+  assert rule(20.0, 10.0) == 'disagrees'
+  assert rule(10.0, 10.0) == 'disagrees'  # a tie is not less time
+  assert rule(None, 10.0) == 'disagrees'
+  assert rule(None, None) == 'not decided'
+  assert rule(10.0, None, methods=('regression', 'gan')) == 'not decided'
+
+
+def test_generation_speed_rule(monkeypatch):
+  rule = lambda gan, diffusion: _verdict(  # noqa: E731
+    monkeypatch, 'generation speed', rtf={'regression': 0.1, 'gan': gan, 'diffusion': diffusion}
+  )
+  assert rule(0.2, 3.0) == 'agrees'
+  assert rule(0.2, 0.2) == 'disagrees'  # not slower
+  assert rule(5.0, 3.0) == 'disagrees'
+  assert rule(None, 3.0) == 'not decided'  # a method not scored
+  assert rule(0.2, None) == 'not decided'
+  assert _verdict(monkeypatch, 'generation speed', **_plus('wgan', 'gan', rtf=4.0)) == 'disagrees'
+
+
+def test_noise_handling_rule(monkeypatch):
+  rule = lambda gan, diffusion: _verdict(  # noqa: E731
+    monkeypatch,
+    'noise handling',
+    noise_removed={'regression': 0, 'gan': gan, 'diffusion': diffusion},
+  )
+  assert rule(1.0, 1.6) == 'agrees'
+  assert rule(1.0, 1.4) == 'disagrees'  # less than 0.5 dB more
+  assert rule(2.0, 1.0) == 'disagrees'
+  assert _verdict(monkeypatch, 'noise handling', noise_removed={}) == 'not decided'  # not run
+
+
+def test_implementation_complexity_rule(monkeypatch):
+  rule = lambda **kw: _verdict(monkeypatch, 'implementation complexity', **kw)  # noqa: E731
+  assert rule(code_lines={'regression': 9, 'gan': 100, 'diffusion': 101}) == 'agrees'
+  assert rule(code_lines={'regression': 9, 'gan': 100, 'diffusion': 100}) == 'disagrees'
+  assert rule(methods=('regression', 'gan')) == 'not decided'
+
+
+def test_uses_rule_needs_real_time_gans_and_the_quality_verdict(monkeypatch):
+  rule = lambda **kw: _verdict(monkeypatch, 'uses', **kw)  # noqa: E731
+  lsd = BASE['lsd_high']
+  assert rule() == 'agrees'  # GAN RTF 0.2 < 1 and diffusion has the best detail
+  assert rule(rtf={'regression': 0.1, 'gan': 1.0, 'diffusion': 3.0}) == 'disagrees'
+  assert rule(lsd_high={**lsd, 'gan': [1.0, 1.2], 'diffusion': [2.0, 2.4]}) == 'disagrees'
+  assert rule(lsd_high={**lsd, 'gan': [1.0, 1.4], 'diffusion': [1.0, 1.2]}) == 'not decided'
+  assert rule(rtf={'regression': 0.1, 'gan': None, 'diffusion': 3.0}) == 'not decided'

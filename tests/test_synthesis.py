@@ -1,7 +1,5 @@
 """The procedural corpus: deterministic, fast, and rich in what codecs remove."""
 
-import time
-
 import numpy as np
 
 from restoration.data import synthesis
@@ -29,18 +27,16 @@ def test_synthesis_is_deterministic_per_seed_and_index():
   assert not np.allclose(a, synthesis.synthesize(3, seed=8, sample_rate=SR, seconds=0.5))
 
 
-def test_synthetic_items_carry_high_band_energy_and_are_fast():
+def test_synthetic_items_carry_high_band_energy():
+  """(How fast they are made is the benchmark's input section.)"""
   indices = range(16)
-  start = time.process_time()
   waves = [synthesis.synthesize(i, seed=0, sample_rate=SR, seconds=1.0) for i in indices]
-  per_second = (time.process_time() - start) / len(waves)
   shares = np.array([high_band_share(w, SR) for w in waves])
   flat = np.array([flatness(w) for w in waves])
   kinds = [synthesis.material(i, seed=0) for i in indices]
   print(
     f'high-band share mean {shares.mean():.4f} median {np.median(shares):.4f} '
-    f'min {shares.min():.5f}; flatness max {flat.max():.3f}; '
-    f'{1 / per_second:.0f}x real time (CPU time)'
+    f'min {shares.min():.5f}; flatness max {flat.max():.3f}'
   )
   assert set(kinds) == {'music', 'speech'}
   for w in waves:
@@ -52,4 +48,3 @@ def test_synthetic_items_carry_high_band_energy_and_are_fast():
   assert (flat < 0.5).all(), flat  # structured, not white noise
   for kind in ('music', 'speech'):
     assert np.mean([s for s, k in zip(shares, kinds) if k == kind]) >= 0.005, (kind, shares)
-  assert per_second < 0.2, per_second  # vectorised: a per-sample Python loop takes seconds

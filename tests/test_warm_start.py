@@ -31,7 +31,10 @@ def test_gan_generator_starts_from_the_regression_run(smoke_run, smoke_data_dir,
     np.testing.assert_array_equal(a, b)
 
   last = loop.train_and_evaluate(c, str(tmp_path / 'gan'))
-  assert 0 <= last['eval/critic_accuracy'] <= 1
+  # The share of held-out (clean, restored) pairs the critic orders right: k of n pairs.
+  pairs = c.train.eval_batches * c.train.global_batch
+  right = last['eval/critic_accuracy'] * pairs
+  assert right == pytest.approx(round(right), abs=1e-4) and 0 <= round(right) <= pairs
   [record] = [json.loads(line) for line in open(tmp_path / 'gan' / 'train_log.jsonl')]
   src = [json.loads(line) for line in open(os.path.join(source, 'train_log.jsonl'))]
   assert record['init_from']['method'] == 'regression'

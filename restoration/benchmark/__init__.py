@@ -1,7 +1,8 @@
 """Speed numbers, measured (the CLI is ``python -m restoration.benchmark``, see ``__main__``).
 
 Sections (``--sections``): ``input`` (examples/s of the host pipeline alone, and examples/s
-and spectrogram frames/s it delivers to the devices, after warm-up; tf.data and Grain), ``train`` (compile time, steps/s, examples/s and
+and spectrogram frames/s it delivers to the devices, after warm-up; tf.data and Grain; how fast
+the synthetic corpus is made), ``train`` (compile time, steps/s, examples/s and
 audio seconds/s of the compiled step on synthetic batches of the real shape, its FLOPs from
 XLA's cost analysis and memory from its buffer assignment, the model FLOP utilisation against
 the device's peak at ``train.compute_dtype``, peak host memory; with ``--profile=DIR`` a
@@ -109,7 +110,7 @@ def bench_input(config, steps: int) -> dict:
     )
   r = by_loader[main]
   frames = batch['clean'].shape[1]
-  return {
+  out = {
     'input_loader': main,
     'input_spectra_on': r['spectra_on'],
     'input_host_examples_per_s': r['host_examples_per_s'],
@@ -118,6 +119,22 @@ def bench_input(config, steps: int) -> dict:
     'input_audio_seconds_per_s': r['examples_per_s'] * config.data.crop_seconds,
     'input_by_loader': by_loader,
   }
+  if config.data.source == 'synthetic':
+    out['input_synthesis_x_real_time'] = bench_synthesis(config.data.sample_rate)
+  return out
+
+
+def bench_synthesis(sample_rate: int, items: int = 16) -> float:
+  """How many times real time (CPU time) the procedural corpus is made: data preparation's cost
+  for ``data.source='synthetic'`` (vectorised; a per-sample Python loop would take seconds)."""
+  from restoration.data import synthesis
+
+  start = time.process_time()
+  for i in range(items):
+    synthesis.synthesize(i, seed=0, sample_rate=sample_rate, seconds=1.0)
+  rate = items / (time.process_time() - start)
+  print(f'input (synthetic corpus): made at {rate:.0f}x real time (CPU time)', flush=True)
+  return rate
 
 
 def synthetic_batch(config, seed: int = 0) -> dict:

@@ -24,7 +24,7 @@ from restoration.data import pipeline
 from restoration.errors import UserError
 from restoration.evaluate import metrics as metrics_lib
 from restoration.spectral import SpectralParams
-from restoration.train import sharding, summaries, warm_start
+from restoration.train import lock, sharding, summaries, warm_start
 from restoration.train import state as state_lib
 
 log = logging.getLogger('restoration')
@@ -144,14 +144,17 @@ def write_example_summaries(writer, step: int, example: dict[str, np.ndarray], c
 def train_and_evaluate(config, workdir: str, stop_at: int | None = None) -> dict[str, float]:
   """Trains ``config.method`` in ``workdir``; resumes from its latest readable checkpoint.
 
+  A second training on a busy ``workdir`` is refused (:mod:`restoration.train.lock`).
   ``stop_at`` ends this invocation after that step (saved), as a preemption would. However it
   ends (an error too), pending async saves finish first: exiting under them makes Orbax's
   background threads print tracebacks and leaves the step uncommitted.
   """
   t_setup = time.time()
-  mesh, nets, state, shardings, ckpt = setup(config, workdir)
-  with ckpt:
-    return _train(config, workdir, stop_at, t_setup, mesh, nets, state, shardings, ckpt)
+  sharding.maybe_initialize_distributed(config)  # every process joins the lock's broadcast
+  with lock.workdir_lock(workdir):
+    mesh, nets, state, shardings, ckpt = setup(config, workdir)
+    with ckpt:
+      return _train(config, workdir, stop_at, t_setup, mesh, nets, state, shardings, ckpt)
 
 
 def _train(
