@@ -22,7 +22,8 @@ class NoCheckpointError(UserError, FileNotFoundError):
 
 
 class WorkdirBusyError(UserError):
-  """Another live training holds the workdir's lock (two runs would corrupt its checkpoints)."""
+  """The workdir's training lock is held by another live run (two would corrupt its checkpoints)
+  or cannot be created there."""
 
 
 class FlagError(UserError):

@@ -52,9 +52,15 @@ def workdir_lock(workdir: str) -> Iterator[None]:
 
 def _acquire(workdir: str) -> tuple[int | None, str]:
   """(open locked file, '') or (None, the one-line refusal naming the holder)."""
-  os.makedirs(workdir, exist_ok=True)
   path = os.path.join(workdir, LOCK_FILE)
-  fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+  try:
+    os.makedirs(workdir, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+  except OSError as e:  # refused on every process, not raised on process 0 alone
+    return (
+      None,
+      f'{path}: cannot create the training lock ({e.strerror}); expected a writable workdir',
+    )
   try:
     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
   except BlockingIOError:

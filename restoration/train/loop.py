@@ -48,9 +48,8 @@ def prepare_data(config) -> Any:
 
 
 def setup(config, workdir: str):
-  """Distributed init, validation, mesh, state (restored when a checkpoint exists)."""
+  """Distributed init, mesh, state (restored when a checkpoint exists) of a validated config."""
   sharding.maybe_initialize_distributed(config)
-  config_lib.validate(config, num_devices=jax.device_count(), num_processes=jax.process_count())
   os.makedirs(workdir, exist_ok=True)
   mesh = sharding.make_mesh(config.parallel.model_axis)
   nets, state, shardings = state_lib.create(
@@ -150,7 +149,9 @@ def train_and_evaluate(config, workdir: str, stop_at: int | None = None) -> dict
   background threads print tracebacks and leaves the step uncommitted.
   """
   t_setup = time.time()
-  sharding.maybe_initialize_distributed(config)  # every process joins the lock's broadcast
+  # Every process joins before the lock's broadcast; a refused config leaves no workdir behind.
+  sharding.maybe_initialize_distributed(config)
+  config_lib.validate(config, num_devices=jax.device_count(), num_processes=jax.process_count())
   with lock.workdir_lock(workdir):
     mesh, nets, state, shardings, ckpt = setup(config, workdir)
     with ckpt:
