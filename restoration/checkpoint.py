@@ -422,8 +422,8 @@ def load_run_weights(
 ) -> Restored:
   """The state, config and step of another run's checkpoint: the one loader of trained weights.
 
-  ``which``: 'best' (by the run's validation metric; its latest step when it tracks none),
-  'latest', or a step number. An unreadable best or latest step is skipped with a warning for
+  ``which``: 'best' (:meth:`Checkpointer.best_step` of a reader, which tracks no metric: the
+  latest step), 'latest', or a step number. An unreadable best or latest step is skipped with a warning for
   the newest readable one; a step asked for by number is not swapped. ``target(saved_config)``
   gives the abstract state (see :meth:`Checkpointer.restore`), whose leaves the stored ones must
   match (CheckpointMismatchError); None: the state as stored, in host numpy arrays.
