@@ -1,8 +1,9 @@
 """The run record: ``workdir/train_log.jsonl``, one JSON line per training invocation (a
 segment; a resumed run has several), and the one rule that turns segments into a budget.
 
-Every reader (the comparison report, the study, the warm start, the equal-budget run) goes
-through :func:`read` and :func:`budget`, so they count time alike:
+Every reader (the comparison report, the study's curves, the equal-budget run, and the
+training loop recording what a warm start cost) goes through :func:`read` and :func:`budget`,
+so they count time alike:
 
 - ``wall_seconds``: the whole segment from its first step (compile, steps, validation,
   checkpoint saves).
@@ -11,9 +12,9 @@ through :func:`read` and :func:`budget`, so they count time alike:
 - ``steps_per_second`` = steps / (wall - compile - validation): the stepping rate, over the
   same time ``train.max_train_seconds`` counts.
 - A warm-started run is charged its source's budget once: the ``init_from`` of its first
-  segment, the source's total as it was when the warm start read it (its own warm start
-  included, so a chain adds each link once). Later segments resume from the run's own
-  checkpoint, so their ``init_from`` is not charged again.
+  segment, the source's total as that segment recorded it (its own warm start included, so a
+  chain adds each link once). Later segments resume from the run's own checkpoint and record
+  the source again; that is not charged again.
 
 Writing is the caller's job on process 0 only: this module imports nothing of JAX. Lines
 written before a field existed read with its default (no validation seconds, no warm start...).
