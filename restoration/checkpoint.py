@@ -13,6 +13,9 @@ newest step that loads; training also moves them to `checkpoints/unreadable/<ste
 inspection, never deleted) so that it saves those steps afresh. `fallback=False` (the loop's
 `config.train.checkpoint_fallback`) stops at the first one instead.
 
+Another run's weights (inference, a warm start, the projected critic's feature network) load
+through :func:`load_run_weights`, read-only and with the same fallback.
+
 Preemption: `PreemptionGuard` turns SIGTERM into a flag that the loop polls between steps;
 in a multi-process job JAX's preemption sync manager (started by `jax.distributed.initialize`)
 owns SIGTERM and picks one step at which every process stops, so all of them save together.
@@ -27,6 +30,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 from etils import epath
@@ -273,15 +277,26 @@ class Checkpointer:
       advice='use a new --workdir or the old config',
     )
 
-  def restore(self, abstract_state: PyTree, step: int | None = None) -> PyTree:
+  def restore(self, abstract_state: PyTree | None, step: int | None = None) -> PyTree:
     """Loads `step` (default: latest) into the shapes, dtypes and shardings of `abstract_state`.
 
     `abstract_state` is `jax.eval_shape(init)` with each leaf's `sharding` set to the target
     sharding, e.g. `jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype,
     sharding=s), abstract, shardings)`. Leaves without a sharding come back replicated on
-    all devices (handy for evaluation and notebooks).
+    all devices (handy for evaluation and notebooks). None: the state as stored, in host numpy
+    arrays (nested dicts), which every process of a job can read and which code traced by
+    `jax.eval_shape` or `jax.jit` can hold.
     """
     step = self._step_or_latest(step)
+    if abstract_state is None:
+      stored = self._manager.item_metadata(step)['state'].tree
+      host = jax.tree.map(
+        lambda m: np.zeros(m.shape, m.dtype) if hasattr(m, 'shape') else m, stored
+      )
+      restored = self._manager.restore(
+        step, args=ocp.args.Composite(state=ocp.args.StandardRestore(host))
+      )
+      return restored['state']
     replicated = NamedSharding(Mesh(np.array(jax.devices()), ('all',)), P())
     abstract_state = jax.tree.map(
       lambda a: (
@@ -305,7 +320,7 @@ class Checkpointer:
 
   def restore_newest_readable(
     self,
-    target: Callable[[dict[str, Any]], PyTree],
+    target: Callable[[dict[str, Any]], PyTree] | None,
     *,
     prefer: int | None = None,
     fallback: bool = True,
@@ -313,11 +328,12 @@ class Checkpointer:
   ) -> Restored:
     """Restores the newest step whose config and state load (``prefer`` is tried first).
 
-    ``target(saved_config)`` gives the abstract state (see :meth:`restore`). Each unreadable
-    step gets one warning line; with ``fallback=False`` the first one raises instead. A step
-    that reads but does not fit the target raises CheckpointMismatchError (no fallback: an
-    older step would not fit either). ``set_aside`` (training; not read-only) moves the
-    unreadable steps to ``checkpoints/unreadable/`` so that new saves of them proceed.
+    ``target(saved_config)`` gives the abstract state (see :meth:`restore`; None: the state as
+    stored, in host arrays). Each unreadable step gets one warning line; with
+    ``fallback=False`` the first one raises instead. A step that reads but does not fit the
+    target raises CheckpointMismatchError (no fallback: an older step would not fit either).
+    ``set_aside`` (training; not read-only) moves the unreadable steps to
+    ``checkpoints/unreadable/`` so that new saves of them proceed.
     """
     steps = sorted(self.all_steps(), reverse=True)
     if not steps:
@@ -332,7 +348,7 @@ class Checkpointer:
     for step in steps:
       try:
         config = self.saved_config(step)
-        abstract = target(config)
+        abstract = target(config) if target is not None else None
         state = self.restore(abstract, step)
       except Exception as e:
         if isinstance(e, CheckpointMismatchError) or not _is_read_error(e):
@@ -383,6 +399,61 @@ class Checkpointer:
 
   def __exit__(self, *exc: object) -> None:
     self.close()
+
+
+def open_run(workdir: str | epath.PathLike, *, hint: str = '') -> Checkpointer:
+  """Another run's checkpoints, read-only (a live trainer's in-flight save is left alone);
+  NoCheckpointError, with ``hint`` appended, when there are none."""
+  ckpt = Checkpointer(workdir, read_only=True)
+  if ckpt.latest_step() is None:
+    ckpt.close()
+    raise NoCheckpointError(
+      f'{workdir}: no checkpoint under {ckpt.directory}' + (f'; {hint}' if hint else '')
+    )
+  return ckpt
+
+
+def load_run_weights(
+  workdir: str | epath.PathLike,
+  which: str | int = 'best',
+  *,
+  target: Callable[[dict[str, Any]], PyTree] | None = None,
+  hint: str = '',
+) -> Restored:
+  """The state, config and step of another run's checkpoint: the one loader of trained weights.
+
+  ``which``: 'best' (:meth:`Checkpointer.best_step` of a reader, which tracks no metric: the
+  latest step), 'latest', or a step number. An unreadable best or latest step is skipped with a warning for
+  the newest readable one; a step asked for by number is not swapped. ``target(saved_config)``
+  gives the abstract state (see :meth:`Checkpointer.restore`), whose leaves the stored ones must
+  match (CheckpointMismatchError); None: the state as stored, in host numpy arrays.
+  ``hint`` ends the NoCheckpointError message (what to train first).
+  """
+  if which not in ('best', 'latest') and not str(which).isdigit():
+    raise ValueError(f"which={which!r}: expected 'best', 'latest' or a step number")
+  with open_run(workdir, hint=hint) as ckpt:
+    prefer = ckpt.best_step() if which == 'best' else None if which == 'latest' else int(which)
+    return ckpt.restore_newest_readable(target, prefer=prefer, fallback=which in ('best', 'latest'))
+
+
+def place_by_path(stored: PyTree, target: PyTree, *, where: str, advice: str) -> PyTree:
+  """``target``'s tree (its variable types, dtypes and shardings) holding ``stored``'s arrays.
+
+  Leaves match by path, not by tree structure: restored dicts and an ``nnx.State`` agree there
+  whatever variable type holds a weight (Param in the source, Frozen in the target). Checked
+  first with :func:`check_same_shapes`. A target leaf without a sharding (an abstract one
+  from ``nnx.eval_shape``) becomes an array on the default device.
+  """
+  check_same_shapes(stored, target, where=where, advice=advice)
+  by_path = {_path_str(p): x for p, x in jax.tree_util.tree_flatten_with_path(stored)[0]}
+  paths, treedef = jax.tree_util.tree_flatten_with_path(target)
+
+  def put(path: Sequence[Any], old: Any) -> jax.Array:
+    value = np.asarray(by_path[_path_str(path)], old.dtype)
+    sharding = getattr(old, 'sharding', None)
+    return jnp.asarray(value) if sharding is None else jax.device_put(value, sharding)
+
+  return jax.tree_util.tree_unflatten(treedef, [put(p, old) for p, old in paths])
 
 
 class PreemptionGuard:

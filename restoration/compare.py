@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from restoration import plan
+from restoration import plan, records
 
 log = logging.getLogger('restoration')
 
@@ -56,9 +56,7 @@ SAME_AS_INPUT = 2.0**-16
 
 def _budget_seconds(workdir: str) -> float:
   """Wall seconds a run cost, its warm start included (from its train_log.jsonl)."""
-  from restoration.train import warm_start
-
-  return warm_start.source_budget(workdir)['wall_seconds']
+  return records.source(workdir).wall_seconds
 
 
 def run(

@@ -22,9 +22,8 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from restoration import checkpoint as checkpoint_lib
 from restoration import methods, spectral
-from restoration.checkpoint import Checkpointer
-from restoration.errors import NoCheckpointError
 from restoration.streaming import ChunkedRestorer, RestoreError, chunk_samples, tail_lengths
 from restoration.train import state as state_lib
 from restoration.train.state import Networks
@@ -32,37 +31,30 @@ from restoration.train.state import Networks
 
 def saved_config(workdir: str, step: int | None = None) -> ml_collections.ConfigDict:
   """The config saved beside a run's checkpoint (latest step by default)."""
-  ckpt = Checkpointer(workdir, save_every=1, read_only=True)
-  if ckpt.latest_step() is None:
-    raise NoCheckpointError(f'{workdir}: no checkpoint under {ckpt.directory}')
-  return ml_collections.ConfigDict(ckpt.saved_config(step))
+  with checkpoint_lib.open_run(workdir) as ckpt:
+    return ml_collections.ConfigDict(ckpt.saved_config(step))
 
 
 def load_workdir(workdir: str, which: str = 'best') -> tuple[Any, Networks, Any, Any, int]:
   """``(config, networks, params, rest, step)`` of a trained run, onto the default device.
 
   ``which``: 'best' (by the validation metric; falls back to 'latest'), 'latest', or a step.
-  An unreadable best or latest step is skipped with a warning for the newest readable one.
-  Sampling uses the EMA weights when the run kept them.
+  An unreadable best or latest step is skipped with a warning for the newest readable one
+  (:func:`restoration.checkpoint.load_run_weights`). Sampling uses the EMA weights when the
+  run kept them.
   """
-  ckpt = Checkpointer(workdir, save_every=1, read_only=True)
-  step = ckpt.latest_step()
-  if step is None:
-    raise NoCheckpointError(
-      f'{workdir}: no checkpoint under {ckpt.directory}; train first with '
-      'python -m restoration.main --config=... --workdir=' + str(workdir)
-    )
-  prefer = ckpt.best_step() if which == 'best' else None if which == 'latest' else int(which)
   device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
 
   def target(saved: dict[str, Any]) -> Any:
     abstract = state_lib.abstract_state(ml_collections.ConfigDict(saved), None)
     return jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=device), abstract)
 
-  restored = ckpt.restore_newest_readable(
-    target, prefer=prefer, fallback=which in ('best', 'latest')
+  restored = checkpoint_lib.load_run_weights(
+    workdir,
+    which,
+    target=target,
+    hint=f'train first with python -m restoration.main --config=... --workdir={workdir}',
   )
-  ckpt.close()
   config, state, step = ml_collections.ConfigDict(restored.config), restored.state, restored.step
   nets = state_lib.networks(config)
   params = state['ema'] if config.train.ema_decay else state['params'][nets.main]

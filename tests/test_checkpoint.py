@@ -26,6 +26,8 @@ from restoration.checkpoint import (
   CheckpointMismatchError,
   PreemptionGuard,
   UnreadableCheckpointError,
+  load_run_weights,
+  place_by_path,
 )
 from restoration.errors import NoCheckpointError
 
@@ -229,6 +231,72 @@ def test_no_readable_step_is_one_line(tmp_path):
   with pytest.raises(NoCheckpointError, match=r'no checkpoint for step 7 .* have \[1, 2\]'):
     ckpt.restore_newest_readable(target, prefer=7)
   ckpt.close()
+
+
+def test_another_runs_weights_load_by_latest_or_step(tmp_path, caplog):
+  ckpt = Checkpointer(tmp_path, save_every=1, best_metric='loss', async_save=False)
+  for step, loss in ((1, 3.0), (2, 1.0), (3, 2.0)):
+    ckpt.save(step, make_state(mesh_of(8, (4, 2))), config={'step': step}, metrics={'loss': loss})
+  ckpt.close()
+  on_one = lambda config: abstract_on(  # noqa: E731
+    abstract_state(8), lambda x: NamedSharding(mesh_of(1, (1, 1)), P())
+  )
+  assert [load_run_weights(tmp_path, w, target=on_one).step for w in ('latest', 1, '2')] == [
+    3,
+    1,
+    2,
+  ]
+  loaded = load_run_weights(tmp_path, 2, target=on_one)
+  assert loaded.config == {'step': 2} and isinstance(loaded.state['params'], nnx.State)
+  want = jax.device_get(make_state(mesh_of(8, (4, 2))))
+  host = load_run_weights(tmp_path, 'latest')  # as stored: plain dicts of numpy arrays
+  assert all(type(x) is np.ndarray for x in jax.tree.leaves(host.state))
+  for (path, a), b in zip(
+    jax.tree_util.tree_flatten_with_path(want)[0], jax.tree.leaves(host.state), strict=True
+  ):
+    np.testing.assert_array_equal(a, b, err_msg=jax.tree_util.keystr(path))
+
+  _halve(DAMAGE['state_files'](tmp_path / 'checkpoints' / '3'))
+  with caplog.at_level(logging.WARNING, logger='restoration'):
+    assert load_run_weights(tmp_path, 'latest').step == 2  # the newest readable one
+  assert 'checkpoint step 3 ' in caplog.text
+  with pytest.raises(UnreadableCheckpointError, match='checkpoint step 3 '):
+    load_run_weights(tmp_path, 3)  # a step asked for by number is not swapped
+  wider = lambda config: abstract_on(  # noqa: E731
+    abstract_state(64), lambda x: NamedSharding(mesh_of(1, (1, 1)), P())
+  )
+  with pytest.raises(CheckpointMismatchError, match=r'^checkpoint at .*/2 has params/conv/bias'):
+    load_run_weights(tmp_path, 'latest', target=wider)
+  with pytest.raises(NoCheckpointError) as info:
+    load_run_weights(tmp_path / 'untrained', hint='train it first')
+  assert str(info.value) == (
+    f'{tmp_path}/untrained: no checkpoint under {tmp_path}/untrained/checkpoints; train it first'
+  )
+
+
+def test_stored_weights_move_into_a_tree_of_other_variable_types():
+  """Source Params into a target's Frozen variables, by path, onto the target's shardings."""
+  from restoration.models.features import Frozen, freeze
+
+  stored = {  # dicts of host arrays, as a restore without a target gives
+    'net': jax.tree.map(
+      lambda x: {'value': x}, jax.device_get(nnx.to_pure_dict(nnx.state(Model(8))))
+    )
+  }
+  sharding = NamedSharding(mesh_of(8, (4, 2)), P())
+  zeros = lambda width: jax.tree.map(  # noqa: E731
+    lambda x: jax.device_put(jnp.zeros_like(x), sharding), nnx.state(freeze(Model(width)))
+  )
+  moved = place_by_path(stored['net'], zeros(8), where='source', advice='same preset')
+  assert type(moved['conv']['kernel']) is Frozen
+  assert moved['conv']['kernel'].value.sharding == sharding
+  for name in ('conv', 'out'):
+    for leaf in ('kernel', 'bias'):
+      np.testing.assert_array_equal(
+        np.asarray(moved[name][leaf].value), stored['net'][name][leaf]['value']
+      )
+  with pytest.raises(CheckpointMismatchError, match=r'^source has conv/bias/value \(8\) float32 '):
+    place_by_path(stored['net'], zeros(4), where='source', advice='same preset')
 
 
 def test_preemption_guard_sets_flag_and_restores_handlers():

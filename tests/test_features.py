@@ -1,12 +1,16 @@
 """The projected critic on pretrained features: a real 'features' run feeds a real GAN run."""
 
+import logging
+import shutil
+
 import jax
 import numpy as np
 import pytest
 from flax import nnx
-from test_train import smoke_config
+from test_train import smoke_config, truncate_step
 
-from restoration.checkpoint import Checkpointer
+from restoration.checkpoint import Checkpointer, CheckpointMismatchError
+from restoration.errors import NoCheckpointError
 from restoration.models import features
 from restoration.train import loop
 from restoration.train import state as state_lib
@@ -47,9 +51,28 @@ def test_projected_gan_freezes_the_trunk_a_features_run_trained(
   random_frozen = _arrays(random_init['rest']['critic']['features'])
   assert all(not np.array_equal(a, b) for a, b in zip(_arrays(frozen), random_frozen, strict=True))
 
-  with pytest.raises(ValueError, match='does not match FeatureNet preset'):
+  with pytest.raises(
+    CheckpointMismatchError, match=r"its trunk has .*; expected FeatureNet preset 'demo'"
+  ):
     features.load_feature_net(features_dir, 'demo')
-  with pytest.raises(ValueError, match=f'{gan_dir}/checkpoints/.* lacks the trunk'):
+  with pytest.raises(
+    CheckpointMismatchError, match=f'^load_feature_net: {gan_dir} step .* lacks the trunk'
+  ):
     features.load_feature_net(gan_dir, 'smoke')
-  with pytest.raises(ValueError, match='has no checkpoint; expected a .features. run'):
+  with pytest.raises(NoCheckpointError, match="no checkpoint under .*; expected a 'features' run"):
     features.load_feature_net(tmp_path / 'missing', 'smoke')
+
+
+def test_an_unreadable_newest_step_falls_back_to_the_trunk_before_it(smoke_run, tmp_path, caplog):
+  """A copy of the features run whose newest step is damaged loads the step before it."""
+  run = tmp_path / 'features'
+  shutil.copytree(smoke_run('features'), run)
+  step = max(Checkpointer(run, read_only=True).all_steps())
+  shutil.copytree(run / 'checkpoints' / str(step), run / 'checkpoints' / str(step + 1))
+  truncate_step(run / 'checkpoints' / str(step + 1))
+  want = _arrays(nnx.state(features.load_feature_net(smoke_run('features'), 'smoke')))
+  with caplog.at_level(logging.WARNING, logger='restoration'):
+    loaded = features.load_feature_net(run, 'smoke')
+  assert f'checkpoint step {step + 1} ' in caplog.text
+  for got, expected in zip(_arrays(nnx.state(loaded)), want, strict=True):
+    np.testing.assert_array_equal(got, expected)

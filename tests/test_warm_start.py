@@ -2,16 +2,13 @@
 its budget recorded), a network of other shapes is refused with one line; GAN validation
 reports the critic's accuracy on held-out pairs."""
 
-import json
-import os
-
 import jax
 import numpy as np
 import pytest
 from test_train import smoke_config
 
 from restoration import config as config_lib
-from restoration import inference
+from restoration import inference, records
 from restoration.checkpoint import CheckpointMismatchError
 from restoration.config import ConfigError
 from restoration.train import loop
@@ -35,10 +32,12 @@ def test_gan_generator_starts_from_the_regression_run(smoke_run, smoke_data_dir,
   pairs = c.train.eval_batches * c.train.global_batch
   right = last['eval/critic_accuracy'] * pairs
   assert right == pytest.approx(round(right), abs=1e-4) and 0 <= round(right) <= pairs
-  [record] = [json.loads(line) for line in open(tmp_path / 'gan' / 'train_log.jsonl')]
-  src = [json.loads(line) for line in open(os.path.join(source, 'train_log.jsonl'))]
-  assert record['init_from']['method'] == 'regression'
-  assert record['init_from']['wall_seconds'] == pytest.approx(sum(r['wall_seconds'] for r in src))
+  [segment] = records.read(tmp_path / 'gan')
+  src = records.read(source)
+  assert segment.init_from.method == 'regression' and segment.init_from.workdir == source
+  assert segment.init_from.wall_seconds == pytest.approx(sum(r.wall_seconds for r in src))
+  assert segment.init_from.eval_seconds == pytest.approx(sum(r.eval_seconds for r in src))
+  assert records.budget([segment]).total.steps == segment.end_step + src[-1].end_step
 
 
 def test_other_shapes_are_refused_in_one_line(smoke_run, smoke_data_dir, tmp_path):
@@ -57,8 +56,8 @@ def test_predictive_bridge_freezes_the_regression_run_as_its_predictor(smoke_run
   assert len(jax.tree.leaves(got)) == len(leaves) > 0
   for a, b in zip(jax.tree.leaves(got), leaves):  # trained through, still the source's weights
     np.testing.assert_array_equal(a, b)
-  [record] = [json.loads(line) for line in open(os.path.join(workdir, 'train_log.jsonl'))]
-  assert record['init_from']['method'] == 'regression'
+  [segment] = records.read(workdir)
+  assert segment.init_from == records.source(source)
 
   c = smoke_config('predictive_bridge', smoke_data_dir)
   with pytest.raises(ConfigError, match=r'^config.train.init_from=.*regression'):

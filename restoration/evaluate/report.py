@@ -13,6 +13,7 @@ import os
 import statistics
 from collections.abc import Mapping, Sequence
 
+from restoration import records
 from restoration.evaluate import harm
 
 QUALITY = (
@@ -44,33 +45,32 @@ def _fmt(x: float, digits: int = 3) -> str:
 
 
 def train_summary(workdir: str) -> dict:
-  """Sums the segments of ``train_log.jsonl`` (a resumed run has several)."""
-  path = os.path.join(workdir, 'train_log.jsonl')
-  records = [json.loads(l) for l in open(path)] if os.path.exists(path) else []
-  if not records:
+  """What the report shows of a run's ``train_log.jsonl``: its last segment's facts and the
+  budget of all segments (:func:`restoration.records.budget`); empty when it has no log."""
+  segments = records.read(workdir)
+  if not segments:
     return {}
-  steps = sum(r['end_step'] - r['start_step'] for r in records)
-  wall = sum(r['wall_seconds'] for r in records)
-  compile_s = sum(r['compile_seconds'] or 0 for r in records)
+  last, cost = segments[-1], records.budget(segments)
   return {
-    'steps': records[-1]['end_step'],
-    'wall_seconds': wall,
-    'compile_seconds': compile_s,
-    'steps_per_second': steps / max(wall - compile_s, 1e-9),
-    'skipped_steps': records[-1]['skipped_steps'],
-    'params': records[-1]['params'],
-    'final_loss': records[-1]['last'].get('loss'),
-    'segments': len(records),
-    'critic_loss': records[-1]['last'].get('critic/adversarial'),
-    'critic_at_chance': records[-1]['last'].get('critic/at_chance'),
-    'critic_accuracy': records[-1]['last'].get('eval/critic_accuracy'),
-    'last': records[-1]['last'],
-    'critic_train_accuracy': records[-1]['last'].get('critic/accuracy'),
+    'steps': last.end_step,
+    'wall_seconds': cost.own.wall_seconds,
+    'compile_seconds': cost.own.compile_seconds,
+    'steps_per_second': cost.own.steps_per_second,
+    'total_wall_seconds': cost.total.wall_seconds,
+    'skipped_steps': last.skipped_steps,
+    'params': last.params,
+    'final_loss': last.last.get('loss'),
+    'segments': len(segments),
+    'critic_loss': last.last.get('critic/adversarial'),
+    'critic_at_chance': last.last.get('critic/at_chance'),
+    'critic_accuracy': last.last.get('eval/critic_accuracy'),
+    'last': last.last,
+    'critic_train_accuracy': last.last.get('critic/accuracy'),
     # Written by training (restoration.methods.run_facts): the report renders, never rebuilds.
-    'describe': records[-1].get('describe', {}),
-    'gflops': records[-1].get('gflops_per_audio_second', {}),
-    'code_lines': records[-1].get('code_lines', {}),
-    'init_from': records[0].get('init_from'),
+    'describe': last.describe,
+    'gflops': last.gflops_per_audio_second,
+    'code_lines': last.code_lines,
+    'init_from': cost.warm_start,
   }
 
 
@@ -296,23 +296,21 @@ def figure_caption(figure: str) -> list[str]:
   ]
 
 
-def _warm_start_cell(init_from: Mapping | None) -> str:
+def _warm_start_cell(init_from: records.Source | None) -> str:
   if not init_from:
     return ''
-  name = os.path.basename(os.path.normpath(init_from['workdir']))
-  return f' + warm start from {name} ({init_from["wall_seconds"]:.0f} s)'
+  name = os.path.basename(os.path.normpath(init_from.workdir))
+  return f' + warm start from {name} ({init_from.wall_seconds:.0f} s)'
 
 
 def budget_note(out: str, methods: Sequence[str]) -> list[str]:
   """One line under the table when some runs started from another (predictive + generative):
   their budget includes the warm start's training time."""
-  warm = {m: train_summary(os.path.join(out, m)).get('init_from') for m in methods}
-  warm = {m: w for m, w in warm.items() if w}
+  warm = [m for m in methods if train_summary(os.path.join(out, m)).get('init_from')]
   if not warm:
     return []
   totals = ', '.join(
-    f'{m} {w["wall_seconds"] + train_summary(os.path.join(out, m))["wall_seconds"]:.0f} s'
-    for m, w in warm.items()
+    f'{m} {train_summary(os.path.join(out, m))["total_wall_seconds"]:.0f} s' for m in warm
   )
   return [
     '',

@@ -14,11 +14,9 @@ from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
-import numpy as np
-import orbax.checkpoint as ocp
 from flax import nnx
 
-from restoration import spectral
+from restoration import checkpoint, spectral
 
 Stride = tuple[int, int]
 
@@ -131,55 +129,28 @@ def _preset(size: str) -> dict:
 
 
 def load_feature_net(workdir: str | os.PathLike, size: str) -> FeatureNet:
-  """The trunk of the ``CodecClassifier`` that a 'features' run saved last in ``workdir``.
+  """The trunk of the ``CodecClassifier`` that a 'features' run saved in ``workdir`` at its
+  latest readable step (:func:`restoration.checkpoint.load_run_weights`).
 
-  Reads ``TRUNK_PATH`` of the Orbax 'state' item of the latest step in ``workdir/checkpoints``;
-  the run's preset must be ``size``.
+  Reads ``TRUNK_PATH`` of the stored train state, in host arrays: the GAN builds its networks
+  under ``jax.eval_shape``/``jax.jit``, where restoring device arrays fails. The run's preset
+  must be ``size``.
   """
-  directory = os.path.join(os.path.abspath(workdir), 'checkpoints')
   expected = f"expected a 'features' run's workdir ({'/'.join(TRUNK_PATH)} in its state)"
-  no_checkpoint = f'load_feature_net: {workdir} has no checkpoint; {expected}'
-  if not os.path.isdir(directory):
-    raise ValueError(no_checkpoint)
-  options = ocp.CheckpointManagerOptions(create=False, read_only=True)
-  handlers = {'state': ocp.StandardCheckpointHandler()}
-  with ocp.CheckpointManager(directory, item_handlers=handlers, options=options) as mngr:
-    step = mngr.latest_step()
-    if step is None:
-      raise ValueError(no_checkpoint)
-    metadata = mngr.item_metadata(step).get('state')
-    subtree = metadata.tree if metadata is not None else None
-    for key in TRUNK_PATH:
-      subtree = subtree.get(key) if isinstance(subtree, dict) else None
-    if subtree is None:
-      raise ValueError(f'load_feature_net: {directory}/{step} lacks the trunk; {expected}')
-    target = _host_target(metadata.tree)
-    state = mngr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target)))
-  state = state['state']
+  restored = checkpoint.load_run_weights(workdir, 'latest', hint=expected)
+  trunk = restored.state
   for key in TRUNK_PATH:
-    state = state[key]
-  stored = {_path(p): x for p, x in jax.tree_util.tree_flatten_with_path(state)[0]}
-  net = nnx.eval_shape(lambda: FeatureNet(**_preset(size), rngs=nnx.Rngs(0)))
-  graphdef, abstract = nnx.split(net)
-  paths, treedef = jax.tree_util.tree_flatten_with_path(abstract)
-  want = {_path(p): x for p, x in paths}
-  if set(stored) != set(want) or any(stored[k].shape != want[k].shape for k in want):
-    raise ValueError(
-      f'load_feature_net: the trunk in {directory}/{step} does not match FeatureNet preset '
-      f'{size!r} (was the features run trained at another size?)'
-    )
-  leaves = [jnp.asarray(stored[k], want[k].dtype) for k in want]
-  return nnx.merge(graphdef, jax.tree_util.tree_unflatten(treedef, leaves))
-
-
-def _host_target(metadata_tree):
-  """Restore targets from checkpoint metadata that make Orbax return host numpy arrays: the
-  train state is built under ``jax.jit``/``eval_shape``, where restoring a jax.Array fails."""
-  return jax.tree.map(
-    lambda m: np.zeros(m.shape, m.dtype) if hasattr(m, 'shape') else m, metadata_tree
+    trunk = trunk.get(key) if isinstance(trunk, dict) else None
+  where = f'load_feature_net: {workdir} step {restored.step}'
+  if trunk is None:
+    raise checkpoint.CheckpointMismatchError(f'{where} lacks the trunk; {expected}')
+  graphdef, abstract = nnx.split(
+    nnx.eval_shape(lambda: FeatureNet(**_preset(size), rngs=nnx.Rngs(0)))
   )
-
-
-def _path(path) -> str:
-  """'stages/0/1/kernel/value' alike for restored dicts and for an nnx.State."""
-  return jax.tree_util.keystr(path, simple=True, separator='/')
+  weights = checkpoint.place_by_path(
+    trunk,
+    abstract,
+    where=f'{where}: its trunk',
+    advice=f'expected FeatureNet preset {size!r} (was the features run trained at another size?)',
+  )
+  return nnx.merge(graphdef, weights)

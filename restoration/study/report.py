@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from restoration import records
 from restoration.evaluate import harm
 from restoration.evaluate.report import _fmt, harm_table, train_summary
 
@@ -68,26 +69,13 @@ def eval_summary(ev: Mapping) -> dict:
 _METRICS = ('lsd', 'lsd_high', 'mel_distance', 'si_sdr', 'high_band_energy_ratio')
 
 
-def _records(workdir: str) -> list[dict]:
-  path = os.path.join(workdir, 'train_log.jsonl')
-  return [json.loads(line) for line in open(path)] if os.path.exists(path) else []
-
-
 def learning_curve(workdir: str) -> list[dict]:
-  """Validation points over every segment of a run: ``step``, ``seconds`` (training wall time
-  so far, validation excluded, plus the warm start's budget), ``lsd``, ``lsd_high``."""
-  records = _records(workdir)
-  if not records:
-    return []
-  offset = (records[0].get('init_from') or {}).get('wall_seconds', 0.0)
-  points = []
-  for r in records:
-    for p in r.get('curve', []):
-      points.append(
-        {'step': p['step'], 'seconds': offset + p['train_seconds'], **{k: p[k] for k in _CURVE}}
-      )
-    offset += r['wall_seconds'] - r.get('eval_seconds', 0.0)
-  return points
+  """Validation points over every segment of a run: ``step``, ``seconds`` (training seconds so
+  far, warm start included: :func:`restoration.records.curve`), ``lsd``, ``lsd_high``."""
+  return [
+    {'step': p['step'], 'seconds': p['seconds'], **{k: p[k] for k in _CURVE}}
+    for p in records.curve(records.read(workdir))
+  ]
 
 
 _CURVE = ('lsd', 'lsd_high')
@@ -96,7 +84,7 @@ _CURVE = ('lsd', 'lsd_high')
 def critic_at_chance(workdir: str) -> tuple[int, int]:
   """``(logged steps where the critic sat at chance, logged steps)``, after its warm-up: at
   chance means a training-batch accuracy of at most :data:`CHANCE_ACCURACY`."""
-  history = [h for r in _records(workdir) for h in r.get('history', []) if 'critic/accuracy' in h]
+  history = [h for r in records.read(workdir) for h in r.history if 'critic/accuracy' in h]
   return sum(h['critic/accuracy'] <= CHANCE_ACCURACY for h in history), len(history)
 
 

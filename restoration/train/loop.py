@@ -5,7 +5,6 @@ All side effects live here; the step itself is pure (``train/steps.py``).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -18,7 +17,7 @@ from jax.experimental import multihost_utils
 
 from restoration import checkpoint as checkpoint_lib
 from restoration import config as config_lib
-from restoration import inference, methods, spectral
+from restoration import inference, methods, records, spectral
 from restoration.data import builder as builder_lib
 from restoration.data import pipeline
 from restoration.errors import UserError
@@ -300,25 +299,25 @@ def _train(
     last['params_checksum'],
   )
   if jax.process_index() == 0 and int(final['step']) > start:  # not for a no-op re-run
-    _append_run_log(
+    records.append(
       workdir,
-      {
-        'method': config.method,
-        'start_step': start,
-        'end_step': int(final['step']),
-        'wall_seconds': time.time() - t_start,
-        'eval_seconds': eval_s,
-        'compile_seconds': compile_s,
-        'out_of_time': out_of_time,  # ended by train.max_train_seconds
-        'skipped_steps': int(final['skipped']),
-        'devices': jax.device_count(),
-        'params': {k: state_lib.count_params(v) for k, v in final['params'].items()},
+      records.Segment(
+        method=config.method,
+        start_step=start,
+        end_step=int(final['step']),
+        wall_seconds=time.time() - t_start,
+        eval_seconds=eval_s,
+        compile_seconds=compile_s,
+        out_of_time=out_of_time,
+        skipped_steps=int(final['skipped']),
+        devices=jax.device_count(),
+        params={k: state_lib.count_params(v) for k, v in final['params'].items()},
         **methods.run_facts(config),
-        'init_from': warm_start.source_budget(t.init_from) if t.init_from else None,
-        'last': last,
-        'curve': curve,
-        'history': history,
-      },
+        init_from=records.source(t.init_from) if t.init_from else None,
+        last=last,
+        curve=curve,
+        history=history,
+      ),
     )
   return last
 
@@ -343,9 +342,3 @@ def _check_finite(step: int, nonfinite: jax.Array, max_steps: int) -> None:
       f'(config.train.max_nonfinite_steps={max_steps}); lower '
       'config.train.learning_rate or check the data'
     )
-
-
-def _append_run_log(workdir: str, record: dict) -> None:
-  """One JSON line per invocation in ``workdir/train_log.jsonl`` (reports sum the segments)."""
-  with open(os.path.join(workdir, 'train_log.jsonl'), 'a') as f:
-    f.write(json.dumps(record, default=float) + '\n')
