@@ -297,7 +297,7 @@ def score_real_recordings(
   high, energy ratio) starts at a quarter of the rate, or with ``cutoff_from_codec`` at each
   clip's codec cut-off (``figures.codec_cutoff_hz``), the band a full-band model must fill.
 
-  Perceptual metrics as in ``evaluate.PERCEPTUAL``: PESQ-WB, STOI and DNSMOS on speech at
+  Perceptual metrics as in ``evaluate.PERCEPTUAL_BY_KIND``: PESQ-WB, STOI and DNSMOS on speech at
   every setting (about 0.1, 0.1 and 0.2 s per 8 s clip), ViSQOL on music at
   ``visqol_degradations`` only: it takes about 1.3 s per 8 s clip on 2 cores, so every
   setting would add minutes to the demo, one about 80 s. An output that differs from its input
@@ -332,7 +332,7 @@ def score_real_recordings(
   available = set(metrics.available_optional_metrics())
   perceptual = {
     kind: {
-      'metrics': [n for n in evaluate.PERCEPTUAL[kind] if n in available],
+      'metrics': [n for n in evaluate.PERCEPTUAL_BY_KIND[kind] if n in available],
       'degradations': [d for d in degradations if kind == 'speech' or d in visqol_degradations],
       'seconds': 0.0,  # wall time of these metrics over every row
     }

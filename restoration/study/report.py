@@ -16,8 +16,11 @@ import numpy as np
 from restoration.evaluate import harm
 from restoration.evaluate.report import _fmt, harm_table, train_summary
 
-FAMILIES = ('GAN', 'diffusion', 'regression')
-QUALITY = (('lsd', 'LSD'), ('lsd_high', 'LSD-high'), ('mel_distance', 'mel distance'))
+# The paper's sides and the method families each stands for. A bridge samples in steps, a
+# denoiser called at falling noise levels, as the EDM diffusion does, so it answers for diffusion.
+SIDES = {'GAN': ('GAN',), 'diffusion': ('diffusion', 'bridge'), 'regression': ('regression',)}
+# (metric, label) whose spread across seeds the stability table shows.
+SEED_SPREAD_METRICS = (('lsd', 'LSD'), ('lsd_high', 'LSD-high'), ('mel_distance', 'mel distance'))
 # A critic that orders at most this share of its training batch's (clean, restored) pairs
 # right is indistinguishable from a coin at batch 8 (5 of 8 right: binomial p = 0.36).
 CHANCE_ACCURACY = 0.625
@@ -135,7 +138,8 @@ def stability(out: str, result: Mapping, runs: Sequence) -> dict:
     rows[m] = {
       'family': methods_lib.get(m).family,
       'seeds': {
-        k: [scores[r.name]['restored'][k] for r in seeds if scores[r.name]] for k, _ in QUALITY
+        k: [scores[r.name]['restored'][k] for r in seeds if scores[r.name]]
+        for k, _ in SEED_SPREAD_METRICS
       },
       'learning_rates': {
         f'{r.lr_scale:g}x': scores[r.name]['restored']['lsd_high'] if scores[r.name] else None
@@ -186,6 +190,11 @@ def plot_curves(out: str, heads: Mapping[str, str], path: str) -> None:
   plt.close(fig)
 
 
+def side(family: str) -> str | None:
+  """The paper's side (a key of :data:`SIDES`) that a method family answers for; None: none."""
+  return next((s for s, families in SIDES.items() if family in families), None)
+
+
 def _family_values(rows: Mapping[str, float | None], families: Mapping[str, str], fam: str):
   return [v for m, v in rows.items() if families[m] == fam and v is not None and math.isfinite(v)]
 
@@ -200,7 +209,7 @@ def aspects(out: str, result: Mapping, rows: Mapping, reached: Mapping, target: 
   from restoration import methods as methods_lib
 
   ms = result['methods']
-  fam = {m: methods_lib.get(m).family for m in ms}
+  fam = {m: side(methods_lib.get(m).family) for m in ms}
   heads = {m: f'{m}/seed=0' for m in ms}
   summ = {m: train_summary(os.path.join(out, heads[m])) for m in ms}
   ev = {m: result['evals'].get(heads[m]) for m in ms}
@@ -208,7 +217,7 @@ def aspects(out: str, result: Mapping, rows: Mapping, reached: Mapping, target: 
   def by_family(values: Mapping[str, float | None], f: str) -> list[float]:
     return _family_values(values, fam, f)
 
-  present = {f: any(fam[m] == f for m in ms) for f in FAMILIES}
+  present = {f: any(fam[m] == f for m in ms) for f in SIDES}
   table = []
   gflops = {m: ', '.join(f'{k} {v:.2g}' for k, v in summ[m].get('gflops', {}).items()) for m in ms}
   table.append(
@@ -235,10 +244,10 @@ def aspects(out: str, result: Mapping, rows: Mapping, reached: Mapping, target: 
   )
   lsdh = {m: _mean_std(rows[m]['seeds']['lsd_high'])[0] for m in ms}
   seed_std = {m: _mean_std(rows[m]['seeds']['lsd_high'])[1] for m in ms}
-  best = {f: min(by_family(lsdh, f), default=math.nan) for f in FAMILIES}
+  best = {f: min(by_family(lsdh, f), default=math.nan) for f in SIDES}
   leader = {
     f: min((m for m in ms if fam[m] == f and math.isfinite(lsdh[m])), key=lsdh.get, default=None)
-    for f in FAMILIES
+    for f in SIDES
   }
   gap = best['diffusion'] - best['GAN']
   noise_level = max((seed_std[leader[f]] for f in ('GAN', 'diffusion') if leader[f]), default=0)
@@ -259,8 +268,8 @@ def aspects(out: str, result: Mapping, rows: Mapping, reached: Mapping, target: 
     )
   )
   spread = {m: rows[m]['lr_spread'] for m in ms}
-  std_f = {f: _mean_std(by_family(seed_std, f))[0] for f in FAMILIES}
-  lr_f = {f: _mean_std(by_family(spread, f))[0] for f in FAMILIES}
+  std_f = {f: _mean_std(by_family(seed_std, f))[0] for f in SIDES}
+  lr_f = {f: _mean_std(by_family(spread, f))[0] for f in SIDES}
   div = result.get('diversity', {})
   # The stochastic GAN (study.STOCHASTIC) is the one GAN that can spread; all of it counts,
   # zero included (a generator that ignores its noise input has collapsed).
@@ -301,7 +310,7 @@ def aspects(out: str, result: Mapping, rows: Mapping, reached: Mapping, target: 
       ),
     )
   )
-  reach = {f: min(by_family(reached, f), default=None) for f in FAMILIES}
+  reach = {f: min(by_family(reached, f), default=None) for f in SIDES}
   times = [(t, f) for f, t in reach.items() if t is not None]
   first = min(times)[1] if times else None
   rate = {m: summ[m].get('steps_per_second') for m in ms}
@@ -349,7 +358,7 @@ def aspects(out: str, result: Mapping, rows: Mapping, reached: Mapping, target: 
     else math.nan
     for m in ms
   }
-  nf = {f: _mean_std(by_family(removed, f))[0] for f in FAMILIES}
+  nf = {f: _mean_std(by_family(removed, f))[0] for f in SIDES}
   table.append(
     (
       'noise handling',
@@ -364,7 +373,7 @@ def aspects(out: str, result: Mapping, rows: Mapping, reached: Mapping, target: 
     )
   )
   lines = {m: sum(summ[m].get('code_lines', {}).get(k, 0) for k in ('own', 'specific')) for m in ms}
-  lines_f = {f: _mean_std(by_family(lines, f))[0] for f in FAMILIES}
+  lines_f = {f: _mean_std(by_family(lines, f))[0] for f in SIDES}
   table.append(
     (
       'implementation complexity',
@@ -479,9 +488,9 @@ def write(out: str, result: dict, runs: Sequence) -> str:
     '## Stability: quality over seeds and learning rates',
     '',
     '| method | family | '
-    + ' | '.join(f'{label} (seeds)' for _, label in QUALITY)
+    + ' | '.join(f'{label} (seeds)' for _, label in SEED_SPREAD_METRICS)
     + ' | LSD-high per learning-rate scale | diverged | critic at chance (logged steps) |',
-    '|---|---|' + '---|' * (len(QUALITY) + 3),
+    '|---|---|' + '---|' * (len(SEED_SPREAD_METRICS) + 3),
   ]
   for m in ms:
     r = rows[m]
@@ -493,7 +502,7 @@ def write(out: str, result: dict, runs: Sequence) -> str:
     )
     lines.append(
       f'| {m} | {r["family"]} | '
-      + ' | '.join(_pm(r['seeds'][k]) for k, _ in QUALITY)
+      + ' | '.join(_pm(r['seeds'][k]) for k, _ in SEED_SPREAD_METRICS)
       + f' | {lr} | {", ".join(r["diverged"]) or "none"} | {chance} |'
     )
   lines += [
