@@ -33,16 +33,12 @@ _WORKDIR = flags.DEFINE_string(
 _OUT = flags.DEFINE_string(
   'out', None, 'The exported model file (a zip).', required=True, flag_values=_FLAGS
 )
-_CHECKPOINT = flags.DEFINE_string(
-  'checkpoint', 'best', 'best, latest or a step number.', flag_values=_FLAGS
-)
-_STEPS = flags.DEFINE_integer('steps', None, 'Diffusion sampler steps.', flag_values=_FLAGS)
-_CHUNK_SECONDS = flags.DEFINE_float('chunk_seconds', 4.0, 'Model input length.', flag_values=_FLAGS)
-_OVERLAP_SECONDS = flags.DEFINE_float(
-  'overlap_seconds', 0.5, 'Cross-fade length.', flag_values=_FLAGS
-)
-_SEED = flags.DEFINE_integer('seed', 0, 'Default sampling seed (diffusion).', flag_values=_FLAGS)
-_IDENTITY_ABOVE_FLAG = flags.DEFINE(
+flags.DEFINE_string('checkpoint', 'best', 'best, latest or a step number.', flag_values=_FLAGS)
+flags.DEFINE_integer('steps', None, 'Diffusion sampler steps.', flag_values=_FLAGS)
+flags.DEFINE_float('chunk_seconds', 4.0, 'Model input length.', flag_values=_FLAGS)
+flags.DEFINE_float('overlap_seconds', 0.5, 'Cross-fade length.', flag_values=_FLAGS)
+flags.DEFINE_integer('seed', 0, 'Default sampling seed (diffusion).', flag_values=_FLAGS)
+flags.DEFINE(
   cli.FractionOrNone(),
   'identity_above',
   IDENTITY_ABOVE,
@@ -52,6 +48,16 @@ _IDENTITY_ABOVE_FLAG = flags.DEFINE(
 )
 _PLATFORMS = flags.DEFINE_list(
   'platforms', None, 'e.g. cpu,cuda (default: this backend).', flag_values=_FLAGS
+)
+
+# Passed to the Restorer as they are named.
+_RESTORER_FLAGS = (
+  'checkpoint',
+  'steps',
+  'chunk_seconds',
+  'overlap_seconds',
+  'seed',
+  'identity_above',
 )
 
 
@@ -113,15 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
   absl_logging.set_verbosity(absl_logging.ERROR)
   try:
-    restorer = Restorer(
-      _WORKDIR.value,
-      checkpoint=_CHECKPOINT.value,
-      steps=_STEPS.value,
-      chunk_seconds=_CHUNK_SECONDS.value,
-      overlap_seconds=_OVERLAP_SECONDS.value,
-      seed=_SEED.value,
-      identity_above=_IDENTITY_ABOVE_FLAG.value,
-    )
+    restorer = Restorer(_WORKDIR.value, **{k: _FLAGS[k].value for k in _RESTORER_FLAGS})
     meta = export(restorer, _OUT.value, _PLATFORMS.value)
   except UserError as e:
     exit_with('export', e)

@@ -38,15 +38,13 @@ _FLAGS = flags.FlagValues()
 _WORKDIR = flags.DEFINE_string(
   'workdir', None, 'Training run directory.', required=True, flag_values=_FLAGS
 )
-_DATA = flags.DEFINE_string(
+flags.DEFINE_string(
   'data',
   None,
   "Directory or comma-separated clean audio files (default: the run's test split).",
   flag_values=_FLAGS,
 )
-_CHECKPOINT = flags.DEFINE_string(
-  'checkpoint', 'best', 'best, latest or a step number.', flag_values=_FLAGS
-)
+flags.DEFINE_string('checkpoint', 'best', 'best, latest or a step number.', flag_values=_FLAGS)
 _STEPS = flags.DEFINE(
   _StepCounts(),
   'steps',
@@ -54,17 +52,28 @@ _STEPS = flags.DEFINE(
   'Comma-separated diffusion step counts (default: sampling.eval_steps).',
   flag_values=_FLAGS,
 )
-_MAX_ITEMS = flags.DEFINE_integer('max_items', None, 'At most this many clips.', flag_values=_FLAGS)
-_MAX_SECONDS = flags.DEFINE_float('max_seconds', 30.0, 'Crop of --data files.', flag_values=_FLAGS)
-_OUT_DIR = flags.DEFINE_string('out_dir', None, 'Default: WORKDIR/eval.', flag_values=_FLAGS)
-_OPTIONAL_METRICS = flags.DEFINE_bool(
+flags.DEFINE_integer('max_items', None, 'At most this many clips.', flag_values=_FLAGS)
+flags.DEFINE_float('max_seconds', 30.0, 'Crop of --data files.', flag_values=_FLAGS)
+flags.DEFINE_string('out_dir', None, 'Default: WORKDIR/eval.', flag_values=_FLAGS)
+flags.DEFINE_bool(
   'optional_metrics', True, 'PESQ/STOI/ViSQOL when installed, on every clip.', flag_values=_FLAGS
 )
-_PERCEPTUAL_ITEMS = flags.DEFINE_integer(
+flags.DEFINE_integer(
   'perceptual_items',
   8,
   'Test items of each kind scored with PESQ/STOI (speech) or ViSQOL (music); 0: none.',
   flag_values=_FLAGS,
+)
+
+# Passed to evaluate_workdir as they are named.
+_AS_NAMED = (
+  'data',
+  'checkpoint',
+  'max_items',
+  'max_seconds',
+  'out_dir',
+  'optional_metrics',
+  'perceptual_items',
 )
 
 
@@ -76,15 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
   absl_logging.set_verbosity(absl_logging.ERROR)
   try:
     result = evaluate.evaluate_workdir(
-      _WORKDIR.value,
-      data=_DATA.value,
-      checkpoint=_CHECKPOINT.value,
-      steps_list=_STEPS.value,
-      max_items=_MAX_ITEMS.value,
-      out_dir=_OUT_DIR.value,
-      optional_metrics=_OPTIONAL_METRICS.value,
-      max_seconds=_MAX_SECONDS.value,
-      perceptual_items=_PERCEPTUAL_ITEMS.value,
+      _WORKDIR.value, steps_list=_STEPS.value, **{k: _FLAGS[k].value for k in _AS_NAMED}
     )
   except UserError as e:
     exit_with('evaluate', e)
