@@ -1,4 +1,4 @@
-"""The study's comparison table, rendered: ``report.md`` from what training wrote
+"""The demo's comparison table, rendered: ``report.md`` from what training wrote
 (``train_log.jsonl``: steps, wall time, parameters, GFLOPs, the method's words, code size) and
 what evaluation wrote (``eval/metrics.json``, ``real_recordings.json``), with the clips each
 method made worse (:mod:`restoration.evaluate.harm`). Nothing here loads a model or imports
@@ -102,7 +102,7 @@ def best_steps(evals: Mapping[str, dict]) -> dict[str, int | None]:
 
 
 def comparison_table(out: str, methods: Sequence[str], evals: Mapping[str, dict]) -> list[str]:
-  """The study's table: one column per method, every row measured (or stated as design)."""
+  """The comparison table: one column per method, every row measured (or stated as design)."""
   cols = list(methods)
   train = {m: train_summary(os.path.join(out, m)) for m in cols}
   best = {m: _best_run(evals[m]) for m in cols}

@@ -1,8 +1,9 @@
 """``study.md``, ``study.json`` and ``learning_curves.png`` from what the study's runs wrote
 (``train_log.jsonl``: learning curve, logged critic signals, timings; ``eval/metrics.json``)
-and what :func:`restoration.study.run` measured (noise handling, diversity). The study's nine
-aspects each get the measured figures and a verdict by a stated rule; the clips each method
-made worse than its input are counted by the evaluation's harm rule."""
+and what :func:`restoration.study.run` measured (noise handling, diversity). The nine aspects
+of the paper's Table 1 (D. S. Kirpichev, a comparison of GANs and diffusion models for lossy
+audio restoration, in Russian) each get the measured figures and a verdict by a stated rule;
+the clips each method made worse than its input are counted by the evaluation's harm rule."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ SEED_SPREAD_METRICS = (('lsd', 'LSD'), ('lsd_high', 'LSD-high'), ('mel_distance'
 # right is indistinguishable from a coin at batch 8 (5 of 8 right: binomial p = 0.36).
 CHANCE_ACCURACY = 0.625
 NOISY = ('white:20', 'white:10', 'pink:20', 'pink:10')
-# Aspect -> (the study's claim, GAN side, diffusion side), from its Table 1 (in Russian).
+# Aspect -> the paper's claim (GAN side; diffusion side), from its Table 1.
 CLAIMS = {
   'architecture': 'GAN: generator and discriminator in an adversarial game; diffusion: forward '
   'noising and reverse denoising',
@@ -467,7 +468,7 @@ def write(out: str, result: dict, runs: Sequence) -> str:
     json.dump(result, f, indent=2, default=lambda x: None)
   s = result['seconds']
   lines = [
-    "# The study's Table 1, measured",
+    "# The paper's Table 1, measured",
     '',
     f'Command: `make study` (`python -m restoration.study --size={result["size"]}`) at commit '
     f'`{result.get("commit") or "unknown"}`, on 2 CPU cores.',
@@ -481,7 +482,7 @@ def write(out: str, result: dict, runs: Sequence) -> str:
     f'{s["evaluate"] / 60:.1f}, noise {s["noise"] / 60:.1f}, diversity '
     f'{s["diversity"] / 60:.1f}).',
     '',
-    '| aspect | the study says | measured | verdict |',
+    '| aspect | the paper says | measured | verdict |',
     '|---|---|---|---|',
     *(f'| {a} | {claim} | {measured} | {verdict} |' for a, claim, measured, verdict in table),
     '',
