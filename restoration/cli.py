@@ -1,20 +1,22 @@
-"""Flag parsing for the CLIs whose ``main(argv)`` is also called in-process: restore, export,
-degrade and evaluate.
+"""How every CLI reads its absl flags, a bad one ending in one ``prog: error: ...`` line.
 
-Each declares its absl flags on its own :class:`absl.flags.FlagValues` (absl's process-wide
-``FLAGS`` would hold one CLI's values across calls and refuse two CLIs that share a flag name)
-and parses with :func:`parse`, which resets them first, so every call starts from the defaults.
+``main``, ``prepare`` and ``benchmark`` (ml_collections config flags) run under ``absl.app``
+on absl's process-wide ``FLAGS``, parsed by :func:`flags_parser`. The CLIs whose ``main(argv)``
+is also called in-process (restore, export, degrade, evaluate, real_audio) each declare their
+flags on their own :class:`absl.flags.FlagValues` and parse with :func:`parse`, which resets
+them first: the process-wide ``FLAGS`` would keep one call's values for the next and refuse
+two CLIs that share a flag name.
 """
 
 from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from absl import flags
 
-from restoration.errors import FlagError, exit_with
+from restoration.errors import FlagError, UserError, exit_with
 
 _HELP = ('-h', '-help', '--help', '--helpshort', '--helpfull', '-?')
 
@@ -70,3 +72,59 @@ class FractionOrNone(flags.ArgumentParser):
 
   def flag_type(self) -> str:
     return 'float or none'
+
+
+def flags_parser(prog: str) -> Callable[[list[str]], list[str]]:
+  """``app.run(main, flags_parser=flags_parser(prog))``: a bad flag exits with one line.
+
+  ml_collections' config flags fail inside absl's parsing, before ``main``: an unknown field
+  as a KeyError traceback, a ``get_config`` error wrapped in a usage block, a missing config
+  file only when ``main`` first reads the config.
+  """
+
+  def parse_argv(argv: list[str]) -> list[str]:
+    try:
+      args = flags.FLAGS(argv)
+      for name in flags.FLAGS:
+        flag = flags.FLAGS[name]
+        if flag.flag_type() == 'config object' and flag.value is not None:
+          hasattr(flag.value, 'lock')  # a config file that failed to load raises OSError
+    except Exception as e:  # re-raised below unless it names a flag
+      message = _flag_message(argv, e)
+      if message is None:
+        raise
+      exit_with(prog, FlagError(message))
+    return args
+
+  return parse_argv
+
+
+def _flag_message(argv: list[str], error: Exception) -> str | None:
+  """One line naming the flag for an error a user can fix; None for a bug (a traceback)."""
+  chain = []
+  while error is not None:
+    chain.append(error)
+    error = error.__cause__ or error.__context__
+  first = chain[0]
+  user = [e for e in chain if isinstance(e, UserError)]
+  if user:  # get_config rejected its argument, e.g. an unknown size preset
+    where = re.match(r'flag (--\S+?):? ', str(first))
+    return f'{where.group(1)}: {user[-1]}' if where else str(user[-1])
+  keys = [e for e in chain if isinstance(e, KeyError)]
+  if keys:  # an override naming no field of the config
+    missing = str(keys[-1].args[0])
+    hint = next((m for e in keys for m in re.findall(r'Did you mean .*\?', str(e.args[0]))), '')
+    for arg in argv:
+      m = re.match(r'--?(?:no)?(\w+(?:\.\w+)*)(?:=|$)', arg)
+      parts = m.group(1).split('.') if m else []
+      if missing in parts[1:]:
+        parent = '.'.join(parts[: parts.index(missing, 1)])
+        return f'{arg}: {parent} has no field {missing!r}' + (f' ({hint})' if hint else '')
+    return None
+  if isinstance(first, OSError):  # the config file is missing or get_config failed to read
+    reason = str(chain[-1]).strip().splitlines()[-1].strip()
+    arg = next((a for a in argv if re.match(r'--?\w+=\S+\.py', a)), 'config file')
+    return f'{arg}: {reason}'
+  if isinstance(first, flags.Error) and 'Traceback' not in str(first):
+    return str(first)
+  return None
