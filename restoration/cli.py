@@ -33,7 +33,7 @@ def parse(
 
   ``--help`` prints ``usage`` and the flags and exits 0; a bad flag or a wrong number of
   arguments exits 2 with one ``prog: error: ...`` line. Flags may come before or after the
-  arguments; ``--no-NAME`` is taken for ``--noNAME``, as the CLIs accepted before.
+  arguments; ``--no-NAME`` (argparse's spelling, in users' commands) is taken for ``--noNAME``.
   """
   argv = list(sys.argv[1:] if argv is None else argv)
   options = argv[: argv.index('--')] if '--' in argv else argv
