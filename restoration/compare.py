@@ -297,11 +297,11 @@ def score_real_recordings(
   high, energy ratio) starts at a quarter of the rate, or with ``cutoff_from_codec`` at each
   clip's codec cut-off (``figures.codec_cutoff_hz``), the band a full-band model must fill.
 
-  Perceptual metrics as in ``evaluate.PERCEPTUAL_BY_KIND``: PESQ-WB, STOI and DNSMOS on speech at
-  every setting, ViSQOL on music at ``visqol_degradations`` only: it is several times slower
-  than the others together, so every setting would add minutes to the demo. An output that differs from its input
-  by less than :data:`SAME_AS_INPUT` anywhere (the band gate kept it) is the same 16-bit file:
-  it gets the input's scores without computing them again."""
+  Perceptual metrics as in ``evaluate.PERCEPTUAL_BY_KIND``: PESQ-WB, STOI and DNSMOS on speech
+  at every setting, ViSQOL on music at ``visqol_degradations`` only: it is several times slower
+  than the others together, so every setting would add minutes to the demo. An output that
+  differs from its input by less than :data:`SAME_AS_INPUT` anywhere (the band gate kept it) is
+  the same 16-bit file: it gets the input's scores without computing them again."""
   from restoration.data import codecs
   from restoration.evaluate import evaluate, figures, harm, metrics, real_audio
 

@@ -120,8 +120,8 @@ def item_kind(key: str, data_cfg) -> str:
 
 class _Perceptual:
   """Accumulates the perceptual subset: the first ``per_kind`` items of each kind offered, each
-  scored (degraded and every run's output) with the metrics of ``PERCEPTUAL_BY_KIND[kind]``; ``clips``
-  holds each item's index among the clips scored at ``degradation``."""
+  scored (degraded and every run's output) with the metrics of ``PERCEPTUAL_BY_KIND[kind]``;
+  ``clips`` holds each item's index among the clips scored at ``degradation``."""
 
   def __init__(self, per_kind: int, degradation: str, kind_of: Callable[[str], str], runs: int):
     self.per_kind, self.degradation, self.kind_of = per_kind, degradation, kind_of

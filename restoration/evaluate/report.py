@@ -221,9 +221,10 @@ def perceptual_note(evals: Mapping[str, dict]) -> list[str]:
     return []
   if 'skipped' in info:
     return ['', f'Perceptual metrics were skipped: {info["skipped"]}.']
+  short = {key: label.split(' (')[0] for key, label, _ in PERCEPTUAL_SUBSET_ROWS}
   counts = ', '.join(
     f'the first {sum(it["kind"] == k for it in info["items"])} {k} test clips '
-    f'({", ".join(label.split(" (")[0] for key, label, _ in PERCEPTUAL_SUBSET_ROWS if key in names)})'
+    f'({", ".join(short[key] for key, _, _ in PERCEPTUAL_SUBSET_ROWS if key in names)})'
     for k, names in info['metrics'].items()
   )
   seconds = ', '.join(

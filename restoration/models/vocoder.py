@@ -11,11 +11,11 @@ exactly the samples frame ``k`` was analysed from. A pointwise stack widens thos
 Synthesis: a 1D U-Net over samples with a noise-level embedding takes the noisy process variable,
 the degraded wave and the features. It is built from the shared U-Net's pieces:
 :class:`~restoration.models.unet.ResBlock` with 1D kernels on ``[B, samples, C]`` (a (3, 1)
-kernel on ``[B, samples, 1, C]`` trains several times slower on XLA:CPU) and patch merging / splitting
-(:class:`~restoration.models.unet.Downsample`, ``Upsample``, given a unit band axis) instead of
-strided convs, whose gradients XLA:CPU runs slowly. The first merge folds ``patch`` samples into
-channels, so no convolution runs at the full sample rate. Any length works: merges zero-pad to
-whole patches and the output is cropped back.
+kernel on ``[B, samples, 1, C]`` trains several times slower on XLA:CPU) and patch merging /
+splitting (:class:`~restoration.models.unet.Downsample`, ``Upsample``, given a unit band axis)
+instead of strided convs, whose gradients XLA:CPU runs slowly. The first merge folds ``patch``
+samples into channels, so no convolution runs at the full sample rate. Any length works: merges
+zero-pad to whole patches and the output is cropped back.
 """
 
 from __future__ import annotations
