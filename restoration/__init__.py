@@ -23,8 +23,8 @@ __version__ = '0.1.0'
 
 def use_compilation_cache(directory: str) -> None:
   """Keeps XLA's compiled programs in ``directory`` (JAX's persistent cache), so runs that
-  compile the same step (the study's seeds, re-runs) skip compilation: 25 s -> 6 s for the
-  regression step at the demo size on 2 CPU cores. ``JAX_COMPILATION_CACHE_DIR`` wins."""
+  compile the same step (the study's seeds, re-runs) skip compilation.
+  ``JAX_COMPILATION_CACHE_DIR`` wins."""
   import os
 
   if not os.environ.get('JAX_COMPILATION_CACHE_DIR'):

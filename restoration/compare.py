@@ -2,7 +2,7 @@
 each on the same test split and real recordings, and write the report.
 
 Writes into ``out``: one workdir per method (so ``restore``, ``evaluate`` and the notebooks can
-load each), ``report.md`` (the study's comparison table with measured rows),
+load each), ``report.md`` (the comparison table, every row measured),
 ``spectrograms.png`` (clean / degraded / each method on the most damaged speech and music clip,
 and their band above the codec's cut-off), ``examples/*.wav`` and ``real_recordings.json``.
 Re-running resumes: finished trainings are not repeated (their checkpoints are final) and
@@ -272,12 +272,11 @@ def score_real_recordings(
   high, energy ratio) starts at a quarter of the rate, or with ``cutoff_from_codec`` at each
   clip's codec cut-off (``figures.codec_cutoff_hz``), the band a full-band model must fill.
 
-  Perceptual metrics as in ``evaluate.PERCEPTUAL``: PESQ-WB, STOI and DNSMOS on speech at
-  every setting (about 0.1, 0.1 and 0.2 s per 8 s clip), ViSQOL on music at
-  ``visqol_degradations`` only: it takes about 1.3 s per 8 s clip on 2 cores, so every
-  setting would add minutes to the demo, one about 80 s. An output that differs from its input
-  by less than :data:`SAME_AS_INPUT` anywhere (the band gate kept it) is the same 16-bit file:
-  it gets the input's scores without computing them again."""
+  Perceptual metrics as in ``evaluate.PERCEPTUAL_BY_KIND``: PESQ-WB, STOI and DNSMOS on speech
+  at every setting, ViSQOL on music at ``visqol_degradations`` only: it is several times slower
+  than the others together, so every setting would add minutes to the demo. An output that
+  differs from its input by less than :data:`SAME_AS_INPUT` anywhere (the band gate kept it) is
+  the same 16-bit file: it gets the input's scores without computing them again."""
   from restoration.data import codecs
   from restoration.evaluate import evaluate, figures, harm, metrics, real_audio
 
@@ -307,7 +306,7 @@ def score_real_recordings(
   available = set(metrics.available_optional_metrics())
   perceptual = {
     kind: {
-      'metrics': [n for n in evaluate.PERCEPTUAL[kind] if n in available],
+      'metrics': [n for n in evaluate.PERCEPTUAL_BY_KIND[kind] if n in available],
       'degradations': [d for d in degradations if kind == 'speech' or d in visqol_degradations],
       'seconds': 0.0,  # wall time of these metrics over every row
     }
@@ -380,7 +379,7 @@ def load_restorers(
   from restoration.inference import Restorer
 
   # Whole chunks only: the 16 real clips' varied lengths would compile 3 more shapes per method
-  # (~50 s on 2 cores in all) to save a few seconds of compute.
+  # to save a few seconds of compute.
   return {
     m: Restorer(os.path.join(out, m), steps=(steps or {}).get(m), tail_parts=1) for m in methods
   }

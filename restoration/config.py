@@ -73,10 +73,10 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
   # 1024/256 (23 ms window, 5.8 ms hop, 513 bins) has as many time-frequency cells per second
   # as 2048/512, hence the same cost, and the finer hop that transients and codec pre-echo
   # need. Bands (12, 12, 24, 47 of them) keep each U-Net at the 16 kHz preset's cost per audio
-  # second and channel (measured GFLOP: smoke 0.030, demo 0.41, base 10.2, large 81;
-  # 16 kHz: 0.029, 0.45, 10.4, 82). Smoke skips AAC, which needs ffmpeg. At the demo size
-  # (``make demo`` trains it beside the 16 kHz models) half-second crops and a smaller corpus
-  # keep a run near a 16 kHz run's minutes: a crop is still 22,050 samples per channel.
+  # second and channel (the benchmark reports both forward GFLOP). Smoke skips AAC, which needs
+  # ffmpeg. At the demo size (``make demo`` trains it beside the 16 kHz models) half-second
+  # crops and a smaller corpus keep a run near a 16 kHz run's minutes: a crop is still 22,050
+  # samples per channel.
   'music44k': {
     size: {
       'data.sample_rate': 44100,
@@ -148,8 +148,8 @@ def base_config(
 ) -> ml_collections.ConfigDict:
   """Defaults shared by every method; ``configs/<method>.py`` overrides what differs.
 
-  ``demo_steps``: training steps at the demo size, which each config sets from its measured
-  speed (about 5 minutes per method on 2 CPU cores, compile included); ``finetune_steps``
+  ``demo_steps``: training steps at the demo size, which each config sets so that the method
+  trains in about 5 minutes on 2 CPU cores, compile included; ``finetune_steps``
   replaces it under the ``finetune`` preset. ``size`` may name presets after it,
   comma-separated (``'base,music44k'``, see :data:`PRESETS`).
   """
@@ -253,11 +253,11 @@ def base_config(
     )
   )
   if size == 'demo':
-    # Each doubling of steps doubles the evaluation: 8 steps alone took 2.5 min of the demo.
+    # Each doubling of steps doubles the evaluation's cost, so the demo stops at 4.
     c.sampling.eval_steps = (1, 2, 4)
     c.train.warmup_steps = 20  # of a few hundred steps
-    # A few hundred steps leave a critic at 1e-3 near chance; 5e-3 separated clean from
-    # codec output about twice as fast when trained alone (measured, 80 steps).
+    # A few hundred steps leave a critic at 1e-3 near chance; a few times that rate
+    # separates clean from codec output within them.
     c.train.critic_learning_rate = 4e-3
     c.train.num_steps = demo_steps
     c.train.eval_every = c.train.num_steps

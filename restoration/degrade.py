@@ -2,41 +2,45 @@
 
   python -m restoration.degrade IN OUT --codec=mp3 --bitrate=32
 
-Writes OUT as a float WAV at IN's sample rate and length (what the restorer then takes as
-input) and prints the bitrate the codec achieved. Bad input ends with a one-line error.
+IN: any audio file libsndfile or ffmpeg decodes; OUT: the WAV file to write (not IN). Writes
+OUT as a float WAV at IN's sample rate and length (what the restorer then takes as input) and
+prints the bitrate the codec achieved. Bad input ends with a one-line error.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
+from collections.abc import Sequence
 
+from absl import flags
+
+from restoration import cli
 from restoration.data import audio, codecs
 from restoration.errors import UserError, exit_with
 
+_FLAGS = flags.FlagValues()
+_CODEC = flags.DEFINE_enum(
+  'codec', None, list(codecs.CODECS), 'The lossy codec.', required=True, flag_values=_FLAGS
+)
+_BITRATE = flags.DEFINE_float(
+  'bitrate', None, 'Target bitrate in kbps.', required=True, flag_values=_FLAGS
+)
 
-def main(argv: list[str] | None = None) -> int:
-  """Runs the CLI; returns the process exit status."""
-  parser = argparse.ArgumentParser(
-    prog='python -m restoration.degrade',
-    description=__doc__,
-    formatter_class=argparse.RawDescriptionHelpFormatter,
-  )
-  parser.add_argument('input', help='audio file (anything libsndfile or ffmpeg decodes)')
-  parser.add_argument('output', help='WAV file to write (must not be the input)')
-  parser.add_argument('--codec', required=True, choices=codecs.CODECS)
-  parser.add_argument('--bitrate', required=True, type=float, help='target bitrate in kbps')
-  args = parser.parse_args(argv)
+
+def main(argv: Sequence[str] | None = None) -> int:
+  """Runs the CLI on ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
+  src, dst = cli.parse('degrade', _FLAGS, argv, __doc__, positional=('IN', 'OUT'))
+  codec, kbps = _CODEC.value, _BITRATE.value
   try:
-    audio.check_output(args.output, refuse=[args.input])  # fail before the slow part
-    wave, sr = audio.load(args.input)
-    degraded, nbytes = codecs.encode_decode(wave, sr, args.codec, args.bitrate)
-    audio.save(args.output, degraded, sr, refuse=[args.input])
+    audio.check_output(dst, refuse=[src])  # fail before the slow part
+    wave, sr = audio.load(src)
+    degraded, nbytes = codecs.encode_decode(wave, sr, codec, kbps)
+    audio.save(dst, degraded, sr, refuse=[src])
   except UserError as e:
     exit_with('degrade', e)
   achieved = codecs.achieved_kbps(nbytes, wave.shape[0], sr)
   print(
-    f'{args.output}: {args.codec} at {args.bitrate:g} kbps requested, {achieved:.1f} kbps '
+    f'{dst}: {codec} at {kbps:g} kbps requested, {achieved:.1f} kbps '
     f'achieved ({wave.shape[0] / sr:.2f} s at {sr} Hz)'
   )
   return 0

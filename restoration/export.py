@@ -8,23 +8,57 @@ dimension: one chunk per channel), with the parameters baked in, beside a JSON h
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
 import secrets
 import sys
 import zipfile
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
+from absl import flags
 
-from restoration import methods
+from restoration import cli, methods
 from restoration.data import audio
 from restoration.errors import UserError, exit_with
 from restoration.exported import FORMAT_VERSION, META, MODEL, ExportError
 from restoration.inference import IDENTITY_ABOVE, Restorer, chunk_key
-from restoration.restore import identity_above_flag
+
+_FLAGS = flags.FlagValues()
+_WORKDIR = flags.DEFINE_string(
+  'workdir', None, 'Training run directory.', required=True, flag_values=_FLAGS
+)
+_OUT = flags.DEFINE_string(
+  'out', None, 'The exported model file (a zip).', required=True, flag_values=_FLAGS
+)
+flags.DEFINE_string('checkpoint', 'best', 'best, latest or a step number.', flag_values=_FLAGS)
+flags.DEFINE_integer('steps', None, 'Diffusion sampler steps.', flag_values=_FLAGS)
+flags.DEFINE_float('chunk_seconds', 4.0, 'Model input length.', flag_values=_FLAGS)
+flags.DEFINE_float('overlap_seconds', 0.5, 'Cross-fade length.', flag_values=_FLAGS)
+flags.DEFINE_integer('seed', 0, 'Default sampling seed (diffusion).', flag_values=_FLAGS)
+flags.DEFINE(
+  cli.FractionOrNone(),
+  'identity_above',
+  IDENTITY_ABOVE,
+  'Leave a chunk as it is when its content reaches this fraction of the model band; '
+  'none: restore every chunk.',
+  flag_values=_FLAGS,
+)
+_PLATFORMS = flags.DEFINE_list(
+  'platforms', None, 'e.g. cpu,cuda (default: this backend).', flag_values=_FLAGS
+)
+
+# Passed to the Restorer as they are named.
+_RESTORER_FLAGS = (
+  'checkpoint',
+  'steps',
+  'chunk_seconds',
+  'overlap_seconds',
+  'seed',
+  'identity_above',
+)
 
 
 def export(restorer: Restorer, path: audio.PathLike, platforms: list[str] | None = None) -> dict:
@@ -78,49 +112,20 @@ def export(restorer: Restorer, path: audio.PathLike, platforms: list[str] | None
   return meta
 
 
-def _parser() -> argparse.ArgumentParser:
-  p = argparse.ArgumentParser(
-    prog='export', description='Export a trained run as one file that restores audio.'
-  )
-  p.add_argument('--workdir', required=True, help='training run directory')
-  p.add_argument('--out', required=True, help='the exported model file (a zip)')
-  p.add_argument('--checkpoint', default='best', help='best, latest or a step number')
-  p.add_argument('--steps', type=int, default=None, help='diffusion sampler steps')
-  p.add_argument('--chunk_seconds', type=float, default=4.0, help='model input length')
-  p.add_argument('--overlap_seconds', type=float, default=0.5, help='cross-fade length')
-  p.add_argument('--seed', type=int, default=0, help='default sampling seed (diffusion)')
-  p.add_argument(
-    '--identity_above',
-    type=identity_above_flag,
-    default=IDENTITY_ABOVE,
-    help='leave a chunk as it is when its content reaches this fraction of the model band; '
-    'none: restore every chunk',
-  )
-  p.add_argument('--platforms', default=None, help='e.g. cpu,cuda (default: this backend)')
-  return p
-
-
-def main(argv: list[str] | None = None) -> int:
-  args = _parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None) -> int:
+  """Runs the CLI on ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
+  cli.parse('export', _FLAGS, argv, __doc__)
   from absl import logging as absl_logging  # orbax logs routine notes as warnings
 
   absl_logging.set_verbosity(absl_logging.ERROR)
   try:
-    restorer = Restorer(
-      args.workdir,
-      checkpoint=args.checkpoint,
-      steps=args.steps,
-      chunk_seconds=args.chunk_seconds,
-      overlap_seconds=args.overlap_seconds,
-      seed=args.seed,
-      identity_above=args.identity_above,
-    )
-    meta = export(restorer, args.out, args.platforms and args.platforms.split(','))
+    restorer = Restorer(_WORKDIR.value, **{k: _FLAGS[k].value for k in _RESTORER_FLAGS})
+    meta = export(restorer, _OUT.value, _PLATFORMS.value)
   except UserError as e:
     exit_with('export', e)
   print(
     f'exported {meta["method"]} (step {meta["checkpoint_step"]}, steps={meta["steps"]}) -> '
-    f'{args.out} ({os.path.getsize(args.out) / 2**20:.1f} MB): chunks of '
+    f'{_OUT.value} ({os.path.getsize(_OUT.value) / 2**20:.1f} MB): chunks of '
     f'{meta["chunk_samples"]} samples at {meta["sample_rate"]} Hz for {",".join(meta["platforms"])}'
   )
   return 0

@@ -11,7 +11,8 @@ import logging
 from absl import app, flags
 from ml_collections import config_flags
 
-from restoration.errors import UserError, exit_with, flags_parser
+from restoration.cli import flags_parser
+from restoration.errors import UserError, exit_with
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'configs/<method>.py:<size>')
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Run directory (checkpoints, TensorBoard, eval).')

@@ -11,7 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from absl import flags
 from test_train import truncate_step
+
+from restoration import cli, restore
 
 ROOT = Path(__file__).resolve().parents[1]
 REGRESSION = f'--config={ROOT}/configs/regression.py:smoke'
@@ -126,6 +129,36 @@ CASES = {
     ['--workdir={tmp}/none', '{nan_wav}', '{tmp}/out.wav'],  # refused before loading a model
     ['{nan_wav}: non-finite sample (NaN) at frame 12345, channel 1'],
   ),
+  'restore_without_a_model': (
+    'restoration.restore',
+    'restore',
+    ['{wav}', '{tmp}/out.wav'],
+    ['expected exactly one of --workdir=DIR', '--model=FILE'],
+  ),
+  'restore_without_an_output': (
+    'restoration.restore',
+    'restore',
+    ['--workdir={tmp}/none', '{wav}'],
+    ['expected IN OUT; got {wav}'],
+  ),
+  'export_without_out': (
+    'restoration.export',
+    'export',
+    ['--workdir={tmp}/none'],
+    ['--out must have a value'],
+  ),
+  'evaluate_step_counts': (
+    'restoration.evaluate',
+    'evaluate',
+    ['--workdir={tmp}/none', '--steps=4,0'],
+    ['--steps=4,0: expected positive integers'],
+  ),
+  'degrade_unknown_codec': (
+    'restoration.degrade',
+    'degrade',
+    ['{wav}', '{tmp}/out.wav', '--codec=flac', '--bitrate=32'],
+    ['--codec=flac', 'one of <mp3|opus|vorbis|aac>'],
+  ),
   'non_finite_loss': (
     'restoration.main',
     'main',
@@ -211,3 +244,24 @@ def test_cli_error_is_one_stderr_line_and_exit_code_2(case, tmp_path, request):
     assert word.format(**paths) in lines[-1], tail
   if case == 'non_finite_loss':
     assert [line for line in lines if 'non-finite' in line] == lines[-1:], tail
+
+
+def test_in_process_flags_start_from_their_defaults_on_every_call():
+  """restore, export, degrade and evaluate parse into their own FlagValues, once per main()."""
+  values = flags.FlagValues()
+  flags.DEFINE_enum('format', None, ['wav', 'flac'], '', flag_values=values)
+  flags.DEFINE_bool('optional_metrics', True, '', flag_values=values)
+  args = cli.parse('x', values, ['a', '--format=flac', 'b', '--no-optional_metrics'], '', 'AB')
+  assert args == ['a', 'b'] and values.format == 'flac' and not values.optional_metrics
+  assert cli.parse('x', values, ['c', 'd'], '', 'AB') == ['c', 'd']
+  assert values.format is None and values.optional_metrics and not values['format'].present
+
+
+def test_help_lists_the_flags_and_exits_0(capsys):
+  with pytest.raises(SystemExit) as done:
+    restore.main(['--help'])
+  assert done.value.code == 0
+  out = capsys.readouterr().out
+  assert out.startswith(restore.__doc__.strip().splitlines()[0])
+  for name in ('--workdir', '--model', '--format', '--identity_above', '--workers'):
+    assert f'\n  {name}: ' in out, name

@@ -43,6 +43,17 @@ def test_default_methods_are_the_restoring_ones():
   assert {'gan', 'wgan', 'projected_gan', 'diffusion', 'bridge', 'vocoder'} <= set(names)
 
 
+def test_every_restoring_method_answers_for_one_side_of_the_paper():
+  from restoration import methods
+
+  sides = {m: report.side(methods.get(m).family) for m in study.default_methods()}
+  assert None not in sides.values(), sides  # a new family must be given a side
+  assert {m for m, s in sides.items() if s == 'GAN'} == {'gan', 'wgan', 'projected_gan'}
+  diffusion = {m for m, s in sides.items() if s == 'diffusion'}
+  assert {'diffusion', 'bridge', 'predictive_bridge', 'vocoder'} <= diffusion
+  assert methods.get('bridge').family != methods.get('diffusion').family
+
+
 @pytest.mark.parametrize('method', ['regression', 'gan', 'wgan', 'vocoder'])
 def test_study_preset_quarters_the_demo(method):
   demo, tuned = load_config(method, 'demo'), load_config(method, 'demo,study')

@@ -34,8 +34,8 @@ import numpy as np
 # Dense (no 2:4 sparsity) peak TFLOP/s of one device: (device_kind substring, bfloat16, float32),
 # first match on the lower-cased ``jax.devices()[0].device_kind``; None: unknown, MFU not shown.
 # The float32 column is what JAX's default precision runs float32 dots and convolutions at: TF32
-# tensor cores on NVIDIA Ampere and Hopper (jax-ml/jax#12008, #18934), one bfloat16 pass on TPU
-# (jax-ml/jax#1856); the vector-unit FP32 peak is in each comment.
+# tensor cores on NVIDIA Ampere and Hopper, one bfloat16 pass on TPU; the vector-unit FP32 peak
+# is in each comment.
 DEVICE_PEAK_TFLOPS: tuple[tuple[str, float | None, float | None], ...] = (
   ('h200 nvl', 835.5, 417.5),  # NVIDIA H200 NVL datasheet (FP32 60)
   ('h200', 989.4, 494.7),  # NVIDIA H200 SXM datasheet (FP32 66.9): H100 SXM's compute

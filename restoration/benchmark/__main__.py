@@ -9,7 +9,7 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from restoration.benchmark import run
-from restoration.errors import flags_parser
+from restoration.cli import flags_parser
 
 _CONFIG = config_flags.DEFINE_config_file(
   'config', None, 'configs/<method>.py:<size> (for the input, train and flops sections)'

@@ -24,7 +24,7 @@ from restoration.data import pairs, sources
 from restoration.data.splits import SPLITS
 
 # Samples as raw int16 bytes: TFDS's default encoding upcasts integers to int64 varints (10
-# bytes for a negative sample), whose protobuf parse held the GIL for ~6 ms an item.
+# bytes for a negative sample), whose protobuf parse holds the GIL while an item is read.
 RAW = tfds.features.Encoding.BYTES
 
 

@@ -10,7 +10,7 @@ import time
 from absl import app, flags
 from ml_collections import config_flags
 
-from restoration.errors import flags_parser
+from restoration.cli import flags_parser
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Run config file (configs/<x>.py:size).')
 

@@ -1,70 +1,91 @@
-"""``python -m restoration.evaluate --workdir=DIR [--data=...]``: flags only; the work and the
-output format are ``evaluate.evaluate_workdir``'s."""
+"""Score a trained restoration run:
+``python -m restoration.evaluate --workdir=DIR [--data=DIR_OR_FILES]``.
+
+Flags only; the work and the output format are ``evaluate.evaluate_workdir``'s.
+"""
 
 from __future__ import annotations
 
-import argparse
 import sys
+from collections.abc import Sequence
 
+from absl import flags
+
+from restoration import cli
 from restoration.errors import UserError, exit_with
 from restoration.evaluate import evaluate
 
 
-def _step_counts(text: str) -> list[int]:
-  try:
-    steps = [int(s) for s in text.split(',')]
-  except ValueError:
-    steps = []
-  if not steps or min(steps) < 1:
-    raise argparse.ArgumentTypeError(f'{text!r}: expected positive integers, e.g. 1,4,16')
-  return steps
+class _StepCounts(flags.ArgumentParser):
+  """``--steps=1,4,16``: positive integers."""
+
+  def parse(self, argument: str | list[int] | None) -> list[int] | None:
+    if argument is None or isinstance(argument, list):
+      return argument
+    try:
+      steps = [int(s) for s in argument.split(',')]
+    except ValueError:
+      steps = []
+    if not steps or min(steps) < 1:
+      raise ValueError('expected positive integers, e.g. 1,4,16')
+    return steps
+
+  def flag_type(self) -> str:
+    return 'comma-separated positive integers'
 
 
-def main(argv: list[str] | None = None) -> int:
-  p = argparse.ArgumentParser(prog='evaluate', description='Score a trained restoration run.')
-  p.add_argument('--workdir', required=True, help='training run directory')
-  p.add_argument(
-    '--data',
-    default=None,
-    help="directory or comma-separated clean audio files (default: the run's test split)",
-  )
-  p.add_argument('--checkpoint', default='best', help='best, latest or a step number')
-  p.add_argument(
-    '--steps',
-    default=None,
-    type=_step_counts,
-    help='comma-separated diffusion step counts (default: sampling.eval_steps)',
-  )
-  p.add_argument('--max_items', type=int, default=None, help='at most this many clips')
-  p.add_argument('--max_seconds', type=float, default=30.0, help='crop of --data files')
-  p.add_argument('--out_dir', default=None, help='default: WORKDIR/eval')
-  p.add_argument(
-    '--optional_metrics',
-    action=argparse.BooleanOptionalAction,
-    default=True,
-    help='PESQ/STOI/ViSQOL when installed, on every clip',
-  )
-  p.add_argument(
-    '--perceptual_items',
-    type=int,
-    default=8,
-    help='test items of each kind scored with PESQ/STOI (speech) or ViSQOL (music); 0: none',
-  )
-  args = p.parse_args(argv)
+_FLAGS = flags.FlagValues()
+_WORKDIR = flags.DEFINE_string(
+  'workdir', None, 'Training run directory.', required=True, flag_values=_FLAGS
+)
+flags.DEFINE_string(
+  'data',
+  None,
+  "Directory or comma-separated clean audio files (default: the run's test split).",
+  flag_values=_FLAGS,
+)
+flags.DEFINE_string('checkpoint', 'best', 'best, latest or a step number.', flag_values=_FLAGS)
+_STEPS = flags.DEFINE(
+  _StepCounts(),
+  'steps',
+  None,
+  'Comma-separated diffusion step counts (default: sampling.eval_steps).',
+  flag_values=_FLAGS,
+)
+flags.DEFINE_integer('max_items', None, 'At most this many clips.', flag_values=_FLAGS)
+flags.DEFINE_float('max_seconds', 30.0, 'Crop of --data files.', flag_values=_FLAGS)
+flags.DEFINE_string('out_dir', None, 'Default: WORKDIR/eval.', flag_values=_FLAGS)
+flags.DEFINE_bool(
+  'optional_metrics', True, 'PESQ/STOI/ViSQOL when installed, on every clip.', flag_values=_FLAGS
+)
+flags.DEFINE_integer(
+  'perceptual_items',
+  8,
+  'Test items of each kind scored with PESQ/STOI (speech) or ViSQOL (music); 0: none.',
+  flag_values=_FLAGS,
+)
+
+# Passed to evaluate_workdir as they are named.
+_AS_NAMED = (
+  'data',
+  'checkpoint',
+  'max_items',
+  'max_seconds',
+  'out_dir',
+  'optional_metrics',
+  'perceptual_items',
+)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+  """Runs the CLI on ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
+  cli.parse('evaluate', _FLAGS, argv, __doc__)
   from absl import logging as absl_logging  # orbax logs routine notes as warnings
 
   absl_logging.set_verbosity(absl_logging.ERROR)
   try:
     result = evaluate.evaluate_workdir(
-      args.workdir,
-      data=args.data,
-      checkpoint=args.checkpoint,
-      steps_list=args.steps,
-      max_items=args.max_items,
-      out_dir=args.out_dir,
-      optional_metrics=args.optional_metrics,
-      max_seconds=args.max_seconds,
-      perceptual_items=args.perceptual_items,
+      _WORKDIR.value, steps_list=_STEPS.value, **{k: _FLAGS[k].value for k in _AS_NAMED}
     )
   except UserError as e:
     exit_with('evaluate', e)

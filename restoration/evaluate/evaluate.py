@@ -76,7 +76,7 @@ TABLE_COLUMNS = (
 _DATA_PATHS = ('data_dir', 'audio_dir', 'tfds_data_dir')
 PREFERRED_DEGRADATION = 'mp3:16'  # the demo's lowest MP3 bitrate: its cut-off is plain to see
 # The perceptual metrics that suit each kind of clip; 'unknown' when the source has no kinds.
-PERCEPTUAL = {
+PERCEPTUAL_BY_KIND = {
   'speech': ('pesq_wb', 'stoi', *metrics_lib.DNSMOS),
   'music': ('visqol',),
   'unknown': ('pesq_wb', 'stoi', 'visqol', *metrics_lib.DNSMOS),
@@ -120,8 +120,8 @@ def item_kind(key: str, data_cfg) -> str:
 
 class _Perceptual:
   """Accumulates the perceptual subset: the first ``per_kind`` items of each kind offered, each
-  scored (degraded and every run's output) with the metrics of ``PERCEPTUAL[kind]``; ``clips``
-  holds each item's index among the clips scored at ``degradation``."""
+  scored (degraded and every run's output) with the metrics of ``PERCEPTUAL_BY_KIND[kind]``;
+  ``clips`` holds each item's index among the clips scored at ``degradation``."""
 
   def __init__(self, per_kind: int, degradation: str, kind_of: Callable[[str], str], runs: int):
     self.per_kind, self.degradation, self.kind_of = per_kind, degradation, kind_of
@@ -144,7 +144,7 @@ class _Perceptual:
     if sum(it['kind'] == kind for it in self.items) >= self.per_kind:
       return
     start = time.perf_counter()
-    names = PERCEPTUAL[kind]
+    names = PERCEPTUAL_BY_KIND[kind]
     self.items.append({'key': key, 'kind': kind})
     self.clips.append(clip)
     self.degraded.append(metrics_lib.perceptual(_squeeze(clean), _squeeze(degraded), sr, names))
@@ -158,7 +158,7 @@ class _Perceptual:
       'degradation': self.degradation,
       'rule': rule,
       'per_kind': self.per_kind,
-      'metrics': {k: list(v) for k, v in PERCEPTUAL.items() if k in kinds},
+      'metrics': {k: list(v) for k, v in PERCEPTUAL_BY_KIND.items() if k in kinds},
       'items': self.items,
       'seconds': self.seconds,
     }
@@ -353,7 +353,9 @@ def evaluate_workdir(
   restored_scores = [{d: [] for d in degradations} for _ in runs]
   rtf = [math.nan] * len(runs)
   degradation, rule = damage_degradation(degradations)
-  missing = [n for n in PERCEPTUAL['unknown'] if n not in metrics_lib.available_optional_metrics()]
+  missing = [
+    n for n in PERCEPTUAL_BY_KIND['unknown'] if n not in metrics_lib.available_optional_metrics()
+  ]
   perceptual = (
     _Perceptual(
       perceptual_items,
@@ -518,7 +520,9 @@ def _perceptual_lines(result: dict) -> list[str]:
   if 'skipped' in info:
     return ['', f'Perceptual metrics skipped: {info["skipped"]}.']
   headers = dict(TABLE_COLUMNS)
-  names = [n for n in PERCEPTUAL['unknown'] if any(n in m for m in info['metrics'].values())]
+  names = [
+    n for n in PERCEPTUAL_BY_KIND['unknown'] if any(n in m for m in info['metrics'].values())
+  ]
   counts = ', '.join(
     f'{sum(it["kind"] == k for it in info["items"])} {k} ({", ".join(headers[n] for n in m)})'
     for k, m in info['metrics'].items()

@@ -1,4 +1,4 @@
-"""The study's figure: log-magnitude spectrograms of clean / degraded / each method's output,
+"""The comparison's figure: log-magnitude spectrograms of clean / degraded / each method's output,
 on the clips a rule picks (:func:`most_damaged`), with the band above the codec's cut-off
 zoomed (:func:`damage_figure`), since that band is where the methods differ."""
 

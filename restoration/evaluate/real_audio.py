@@ -30,7 +30,6 @@ travel with the audio.
 
 from __future__ import annotations
 
-import argparse
 import glob
 import json
 import os
@@ -348,21 +347,24 @@ def export_clips(
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-  """Lists each source as installed or missing; ``--packages`` prints only what to install;
-  ``--export=DIR`` writes the clips to a folder (:func:`export_clips`)."""
-  parser = argparse.ArgumentParser(prog='python -m restoration.evaluate.real_audio')
-  parser.add_argument(
-    '--packages', action='store_true', help='print the missing Debian packages, one line'
+  """``python -m restoration.evaluate.real_audio``: lists each source as installed or missing;
+  ``--packages`` prints only what to install; ``--export=DIR`` writes the clips to a folder
+  (:func:`export_clips`)."""
+  from absl import flags
+
+  from restoration import cli
+
+  args = flags.FlagValues()  # here, not at import: this module is a library too
+  flags.DEFINE_bool(
+    'packages', False, 'Print the missing Debian packages, one line.', flag_values=args
   )
-  parser.add_argument('--export', metavar='DIR', help='write every clip to DIR (16-bit FLAC)')
-  parser.add_argument('--sample_rate', type=int, default=16000, help='rate of the exported clips')
-  parser.add_argument(
-    '--channels', type=int, default=1, choices=(1, 2), help='1: mono downmix; 2: stereo'
+  flags.DEFINE_string('export', None, 'Write every clip to DIR (16-bit FLAC).', flag_values=args)
+  flags.DEFINE_integer('sample_rate', 16000, 'Rate of the exported clips.', flag_values=args)
+  flags.DEFINE_integer(
+    'channels', 1, '1: mono downmix; 2: stereo.', lower_bound=1, upper_bound=2, flag_values=args
   )
-  parser.add_argument(
-    '--max_seconds', type=float, default=10.0, help='length of each exported clip at most'
-  )
-  args = parser.parse_args(argv)
+  flags.DEFINE_float('max_seconds', 10.0, 'Length of each exported clip at most.', flag_values=args)
+  cli.parse('real_audio', args, argv, main.__doc__)
   if args.packages:
     print(' '.join(missing_packages(REAL_SOURCES)))
     return

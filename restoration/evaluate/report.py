@@ -1,4 +1,4 @@
-"""The study's comparison table, rendered: ``report.md`` from what training wrote
+"""The demo's comparison table, rendered: ``report.md`` from what training wrote
 (``train_log.jsonl``: steps, wall time, parameters, GFLOPs, the method's words, code size) and
 what evaluation wrote (``eval/metrics.json``, ``real_recordings.json``), with the clips each
 method made worse (:mod:`restoration.evaluate.harm`). Nothing here loads a model or imports
@@ -16,7 +16,8 @@ from collections.abc import Mapping, Sequence
 from restoration import records
 from restoration.evaluate import harm
 
-QUALITY = (
+# Table rows (metric, label, which way is better). Scored on every test clip:
+EVERY_CLIP_ROWS = (
   ('lsd', 'LSD', 'lower'),
   ('lsd_high', 'LSD high band', 'lower'),
   ('si_sdr', 'SI-SDR (dB)', 'higher'),
@@ -24,8 +25,9 @@ QUALITY = (
   ('high_band_energy_ratio', 'high-band energy ratio', 'closer to 1'),
   ('spec_mse', 'spectrogram MSE', 'lower'),
 )
-# Rendered from each run's 'perceptual' block: the fixed subset that suits each metric.
-PERCEPTUAL = (
+# Scored on the perceptual subset only (each run's 'perceptual' block; evaluate.PERCEPTUAL_BY_KIND
+# picks the metrics that suit each kind of clip):
+PERCEPTUAL_SUBSET_ROWS = (
   ('pesq_wb', 'PESQ-WB (speech)', 'higher'),
   ('stoi', 'STOI (speech)', 'higher'),
   ('visqol', 'ViSQOL (music)', 'higher'),
@@ -100,7 +102,7 @@ def best_steps(evals: Mapping[str, dict]) -> dict[str, int | None]:
 
 
 def comparison_table(out: str, methods: Sequence[str], evals: Mapping[str, dict]) -> list[str]:
-  """The study's table: one column per method, every row measured (or stated as design)."""
+  """The comparison table: one column per method, every row measured (or stated as design)."""
   cols = list(methods)
   train = {m: train_summary(os.path.join(out, m)) for m in cols}
   best = {m: _best_run(evals[m]) for m in cols}
@@ -127,7 +129,7 @@ def comparison_table(out: str, methods: Sequence[str], evals: Mapping[str, dict]
     [', '.join(f'{k} {v:.2f}' for k, v in train[m].get('gflops', {}).items()) for m in cols],
   )
   row('training principle', '', [words[m].get('objective', '–') for m in cols])
-  for key, label, better in QUALITY:
+  for key, label, better in EVERY_CLIP_ROWS:
     if not math.isfinite(_mean(first, key)):
       continue
     row(
@@ -136,7 +138,7 @@ def comparison_table(out: str, methods: Sequence[str], evals: Mapping[str, dict]
       [_fmt(_mean(best[m]['metrics']['all']['restored'], key)) for m in cols],
     )
   first_perceptual = (evals[cols[0]]['runs'][0].get('perceptual') or {}).get('degraded', {})
-  for key, label, better in PERCEPTUAL:
+  for key, label, better in PERCEPTUAL_SUBSET_ROWS:
     if not math.isfinite(_mean(first_perceptual, key)):
       continue
     row(
@@ -219,9 +221,10 @@ def perceptual_note(evals: Mapping[str, dict]) -> list[str]:
     return []
   if 'skipped' in info:
     return ['', f'Perceptual metrics were skipped: {info["skipped"]}.']
+  short = {key: label.split(' (')[0] for key, label, _ in PERCEPTUAL_SUBSET_ROWS}
   counts = ', '.join(
     f'the first {sum(it["kind"] == k for it in info["items"])} {k} test clips '
-    f'({", ".join(label.split(" (")[0] for key, label, _ in PERCEPTUAL if key in names)})'
+    f'({", ".join(short[key] for key, _, _ in PERCEPTUAL_SUBSET_ROWS if key in names)})'
     for k, names in info['metrics'].items()
   )
   seconds = ', '.join(
@@ -362,7 +365,7 @@ def reading(
         'read it with SI-SDR and mel distance.'
       )
   subset = (evals[methods[0]]['runs'][0].get('perceptual') or {}).get('degraded', {})
-  for key, label, _ in PERCEPTUAL:
+  for key, label, _ in PERCEPTUAL_SUBSET_ROWS:
     if not math.isfinite(_mean(subset, key)):
       continue
     scores = {
@@ -434,7 +437,7 @@ def targets(out: str, methods: Sequence[str], evals: Mapping[str, dict]) -> list
     for m in methods
   }
   lines = []
-  for m in (m for m in methods if family[m] in ('GAN', 'diffusion')):
+  for m in (m for m in methods if family[m] in ('GAN', 'diffusion', 'bridge')):
     s = score[m]
     energy_ok = ENERGY_RANGE[0] <= s['high_band_energy_ratio'] <= ENERGY_RANGE[1]
     parts = []
@@ -480,14 +483,14 @@ def real_table(methods: Sequence[str], real: dict) -> list[str]:
         + ' | '.join(_fmt(_mean(s[m], key)) for m in methods)
         + ' |'
       )
-    for key, label, _ in PERCEPTUAL:
+    for key, label, _ in PERCEPTUAL_SUBSET_ROWS:
       if math.isfinite(_mean(s['input'], key)):
         lines.append(
           f'| {g} | {label} | {_fmt(_mean(s["input"], key))} | '
           + ' | '.join(_fmt(_mean(s[m], key)) for m in methods)
           + ' |'
         )
-  labels = {key: label.split(' (')[0] for key, label, _ in PERCEPTUAL}
+  labels = {key: label.split(' (')[0] for key, label, _ in PERCEPTUAL_SUBSET_ROWS}
   subsets = [
     f'{", ".join(labels[n] for n in p["metrics"])} on the {kind} clips at '
     f'{", ".join(p["degradations"])} ({p["seconds"]:.0f} s)'

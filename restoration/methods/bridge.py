@@ -60,7 +60,7 @@ def check_bridge(config, need) -> None:
 
 
 class Bridge(base.ConditionalDenoiser):
-  family = 'diffusion'
+  family = 'bridge'
   architecture = 'shared band-split U-Net (time-conditioned, degraded input as condition)'
   objective = (
     'Brownian bridge degraded -> clean on the codec residual; data prediction with '

@@ -56,7 +56,7 @@ class GAN(base.Method):
   def networks(self, config, rngs):
     from restoration.models import discriminators, features
 
-    # The generator draws its initial weights first (the order the comparison was measured in).
+    # The generator draws its initial weights first: a seed gives it the same ones, any critic.
     generator = base.unet(config, rngs, noise_channels=noise_channels(config))
     # Every caller passes ``noise=`` (drawn from its rng), so the generator keeps no rng stream
     # of its own: a typed key the checkpoint refuses, frozen inside a pure step anyway.

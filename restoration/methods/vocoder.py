@@ -40,7 +40,7 @@ def _predict_fn(model, degraded_wave: jax.Array) -> bridge.PredictFn:
 
 
 class Vocoder(base.ConditionalDenoiser):
-  family = 'diffusion'
+  family = 'bridge'
   architecture = (
     'waveform vocoder: compressed STFT -> transposed conv (stride hop, kernel n_fft) onto the '
     'sample grid -> 1D U-Net over samples (noise-level embedding)'

@@ -1,4 +1,4 @@
-"""Networks the study compares: one shared U-Net backbone, the critics, frozen feature nets."""
+"""Networks of the compared methods: one shared U-Net backbone, the critics, frozen feature nets."""
 
 from restoration.models.discriminators import (
   CRITIC_KINDS,

@@ -123,7 +123,7 @@ class MultiResolutionSTFTCritic(nnx.Module):
   ``'magnitude'`` reads ``|c(X)|`` only; ``'log_complex'`` (default) reads ``c(X) / beta`` and
   the log power. The log channel is what lets a small critic learn fast: a codec's missing
   band is ~-80 dB against ~-30 dB in log power, but only 0 against ~0.02 in ``c(X)``; from
-  ``'complex'`` input alone a demo-size critic stayed at chance for 200 GAN steps (measured).
+  ``'complex'`` input alone a demo-size critic stays near chance for hundreds of GAN steps.
   """
 
   takes = 'wave'
@@ -231,7 +231,7 @@ class ProjectedCritic(nnx.Module):
   frozen FeatureNet (4 scales) -> CCM (fixed random 1x1 convs) -> CSM (trainable top-down
   upsample-and-add with 1x1/3x3 convs) -> one trainable head per scale. The feature net and
   CCM weights are ``Frozen`` variables (invisible to ``nnx.Param`` filters). Original
-  Projected GAN also keeps CSM random; here CSM trains (per the study design). Features per
+  Projected GAN also keeps CSM random; here CSM trains (a choice of this project). Features per
   head: the CSM output and the head's hidden layer.
   """
 

@@ -202,8 +202,8 @@ class SelfAttention(nnx.Module):
 class Downsample(nnx.Module):
   """Patch merging: each (time, band) patch of ``stride`` positions folded into channels, then
   one dense map (space-to-depth). Same job as a strided 3x3 conv, but its gradient is a plain
-  matmul: XLA:CPU runs a strided conv's input gradient (a base-dilated conv) as a slow loop
-  that took 20% of the demo U-Net's training step. Time and bands are zero-padded to whole
+  matmul: XLA:CPU runs a strided conv's input gradient (a base-dilated conv) as a slow loop,
+  a large share of the U-Net's training step. Time and bands are zero-padded to whole
   patches (the SAME-padding ceil)."""
 
   def __init__(self, c_in: int, c_out: int, stride: Stride, *, dtype, rngs: nnx.Rngs):

@@ -11,11 +11,11 @@ exactly the samples frame ``k`` was analysed from. A pointwise stack widens thos
 Synthesis: a 1D U-Net over samples with a noise-level embedding takes the noisy process variable,
 the degraded wave and the features. It is built from the shared U-Net's pieces:
 :class:`~restoration.models.unet.ResBlock` with 1D kernels on ``[B, samples, C]`` (a (3, 1)
-kernel on ``[B, samples, 1, C]`` trains 3x slower on XLA:CPU) and patch merging / splitting
-(:class:`~restoration.models.unet.Downsample`, ``Upsample``, given a unit band axis) instead of
-strided convs, whose gradients XLA:CPU runs slowly. The first merge folds ``patch`` samples into
-channels, so no convolution runs at the full sample rate. Any length works: merges zero-pad to
-whole patches and the output is cropped back.
+kernel on ``[B, samples, 1, C]`` trains several times slower on XLA:CPU) and patch merging /
+splitting (:class:`~restoration.models.unet.Downsample`, ``Upsample``, given a unit band axis)
+instead of strided convs, whose gradients XLA:CPU runs slowly. The first merge folds ``patch``
+samples into channels, so no convolution runs at the full sample rate. Any length works: merges
+zero-pad to whole patches and the output is cropped back.
 """
 
 from __future__ import annotations
@@ -120,9 +120,8 @@ class SpectralConditioner(nnx.Module):
 
     Evaluated as the same linear map written as one matmul per frame plus an overlap-add of
     ``ceil(n_fft / hop)`` shifted blocks: XLA:CPU runs the transposed conv (an input-dilated
-    conv) 7x slower forward and 19x slower in its kernel gradient (measured on a demo batch,
-    16 x 1 s: 110 and 647 ms against 16 and 34 ms), the same trap as strided convs in
-    ``models.unet``. A test pins that both agree.
+    conv) several times slower forward and slower still in its kernel gradient, the same trap
+    as strided convs in ``models.unet``. A test pins that both agree.
     """
     m, p = self.upsample, self.params
     b, t = spec.shape[:2]

@@ -1,4 +1,4 @@
-"""Adversarial losses compared by the study, over multi-head critics.
+"""Adversarial losses the GAN methods compare, over multi-head critics.
 
 A critic returns ``(logits, features)``: ``logits`` is a list with one map per sub-critic or
 head (multi-resolution STFT, multi-period and projected discriminators all have several),

@@ -1,4 +1,4 @@
-"""The study behind ``make study``: the parts of the study's Table 1 that one run per method
+"""The study behind ``make study``: the parts of the paper's Table 1 that one run per method
 cannot show (stability across seeds and learning rates, noise handling, learning curves,
 diversity), measured for every registered restoring method.
 

@@ -1,7 +1,7 @@
 """Noise handling: models trained on clean codec pairs, measured on inputs that had additive
 noise before the codec, scored against the clean reference.
 
-The study's claim is that GANs handle noise implicitly while diffusion models are trained to
+The paper's claim is that GANs handle noise implicitly while diffusion models are trained to
 remove noise at every step; neither saw noisy inputs in training, so this measures what each
 one does with noise it was never taught about: keep it, remove it, or invent high band over it.
 

@@ -1,8 +1,9 @@
 """``study.md``, ``study.json`` and ``learning_curves.png`` from what the study's runs wrote
 (``train_log.jsonl``: learning curve, logged critic signals, timings; ``eval/metrics.json``)
-and what :func:`restoration.study.run` measured (noise handling, diversity). The study's nine
-aspects each get the measured figures and a verdict by a stated rule; the clips each method
-made worse than its input are counted by the evaluation's harm rule."""
+and what :func:`restoration.study.run` measured (noise handling, diversity). The nine aspects
+of the paper's Table 1 (D. S. Kirpichev, a comparison of GANs and diffusion models for lossy
+audio restoration, in Russian) each get the measured figures and a verdict by a stated rule;
+the clips each method made worse than its input are counted by the evaluation's harm rule."""
 
 from __future__ import annotations
 
@@ -17,13 +18,16 @@ from restoration import records
 from restoration.evaluate import harm
 from restoration.evaluate.report import _fmt, harm_table, train_summary
 
-FAMILIES = ('GAN', 'diffusion', 'regression')
-QUALITY = (('lsd', 'LSD'), ('lsd_high', 'LSD-high'), ('mel_distance', 'mel distance'))
+# The paper's sides and the method families each stands for. A bridge samples in steps, a
+# denoiser called at falling noise levels, as the EDM diffusion does, so it answers for diffusion.
+SIDES = {'GAN': ('GAN',), 'diffusion': ('diffusion', 'bridge'), 'regression': ('regression',)}
+# (metric, label) whose spread across seeds the stability table shows.
+SEED_SPREAD_METRICS = (('lsd', 'LSD'), ('lsd_high', 'LSD-high'), ('mel_distance', 'mel distance'))
 # A critic that orders at most this share of its training batch's (clean, restored) pairs
 # right is indistinguishable from a coin at batch 8 (5 of 8 right: binomial p = 0.36).
 CHANCE_ACCURACY = 0.625
 NOISY = ('white:20', 'white:10', 'pink:20', 'pink:10')
-# Aspect -> (the study's claim, GAN side, diffusion side), from its Table 1 (in Russian).
+# Aspect -> the paper's claim (GAN side; diffusion side), from its Table 1.
 CLAIMS = {
   'architecture': 'GAN: generator and discriminator in an adversarial game; diffusion: forward '
   'noising and reverse denoising',
@@ -123,7 +127,8 @@ def stability(out: str, result: Mapping, runs: Sequence) -> dict:
     rows[m] = {
       'family': methods_lib.get(m).family,
       'seeds': {
-        k: [scores[r.name]['restored'][k] for r in seeds if scores[r.name]] for k, _ in QUALITY
+        k: [scores[r.name]['restored'][k] for r in seeds if scores[r.name]]
+        for k, _ in SEED_SPREAD_METRICS
       },
       'learning_rates': {
         f'{r.lr_scale:g}x': scores[r.name]['restored']['lsd_high'] if scores[r.name] else None
@@ -174,6 +179,11 @@ def plot_curves(out: str, heads: Mapping[str, str], path: str) -> None:
   plt.close(fig)
 
 
+def side(family: str) -> str | None:
+  """The paper's side (a key of :data:`SIDES`) that a method family answers for; None: none."""
+  return next((s for s, families in SIDES.items() if family in families), None)
+
+
 def _family_values(rows: Mapping[str, float | None], families: Mapping[str, str], fam: str):
   return [v for m, v in rows.items() if families[m] == fam and v is not None and math.isfinite(v)]
 
@@ -188,7 +198,7 @@ def aspects(out: str, result: Mapping, rows: Mapping, reached: Mapping, target: 
   from restoration import methods as methods_lib
 
   ms = result['methods']
-  fam = {m: methods_lib.get(m).family for m in ms}
+  fam = {m: side(methods_lib.get(m).family) for m in ms}
   heads = {m: f'{m}/seed=0' for m in ms}
   summ = {m: train_summary(os.path.join(out, heads[m])) for m in ms}
   ev = {m: result['evals'].get(heads[m]) for m in ms}
@@ -196,7 +206,7 @@ def aspects(out: str, result: Mapping, rows: Mapping, reached: Mapping, target: 
   def by_family(values: Mapping[str, float | None], f: str) -> list[float]:
     return _family_values(values, fam, f)
 
-  present = {f: any(fam[m] == f for m in ms) for f in FAMILIES}
+  present = {f: any(fam[m] == f for m in ms) for f in SIDES}
   table = []
   gflops = {m: ', '.join(f'{k} {v:.2g}' for k, v in summ[m].get('gflops', {}).items()) for m in ms}
   table.append(
@@ -223,10 +233,10 @@ def aspects(out: str, result: Mapping, rows: Mapping, reached: Mapping, target: 
   )
   lsdh = {m: _mean_std(rows[m]['seeds']['lsd_high'])[0] for m in ms}
   seed_std = {m: _mean_std(rows[m]['seeds']['lsd_high'])[1] for m in ms}
-  best = {f: min(by_family(lsdh, f), default=math.nan) for f in FAMILIES}
+  best = {f: min(by_family(lsdh, f), default=math.nan) for f in SIDES}
   leader = {
     f: min((m for m in ms if fam[m] == f and math.isfinite(lsdh[m])), key=lsdh.get, default=None)
-    for f in FAMILIES
+    for f in SIDES
   }
   gap = best['diffusion'] - best['GAN']
   noise_level = max((seed_std[leader[f]] for f in ('GAN', 'diffusion') if leader[f]), default=0)
@@ -247,8 +257,8 @@ def aspects(out: str, result: Mapping, rows: Mapping, reached: Mapping, target: 
     )
   )
   spread = {m: rows[m]['lr_spread'] for m in ms}
-  std_f = {f: _mean_std(by_family(seed_std, f))[0] for f in FAMILIES}
-  lr_f = {f: _mean_std(by_family(spread, f))[0] for f in FAMILIES}
+  std_f = {f: _mean_std(by_family(seed_std, f))[0] for f in SIDES}
+  lr_f = {f: _mean_std(by_family(spread, f))[0] for f in SIDES}
   div = result.get('diversity', {})
   # The stochastic GAN (study.STOCHASTIC) is the one GAN that can spread; all of it counts,
   # zero included (a generator that ignores its noise input has collapsed).
@@ -289,7 +299,7 @@ def aspects(out: str, result: Mapping, rows: Mapping, reached: Mapping, target: 
       ),
     )
   )
-  reach = {f: min(by_family(reached, f), default=None) for f in FAMILIES}
+  reach = {f: min(by_family(reached, f), default=None) for f in SIDES}
   times = [(t, f) for f, t in reach.items() if t is not None]
   first = min(times)[1] if times else None
   rate = {m: summ[m].get('steps_per_second') for m in ms}
@@ -337,7 +347,7 @@ def aspects(out: str, result: Mapping, rows: Mapping, reached: Mapping, target: 
     else math.nan
     for m in ms
   }
-  nf = {f: _mean_std(by_family(removed, f))[0] for f in FAMILIES}
+  nf = {f: _mean_std(by_family(removed, f))[0] for f in SIDES}
   table.append(
     (
       'noise handling',
@@ -352,7 +362,7 @@ def aspects(out: str, result: Mapping, rows: Mapping, reached: Mapping, target: 
     )
   )
   lines = {m: sum(summ[m].get('code_lines', {}).get(k, 0) for k in ('own', 'specific')) for m in ms}
-  lines_f = {f: _mean_std(by_family(lines, f))[0] for f in FAMILIES}
+  lines_f = {f: _mean_std(by_family(lines, f))[0] for f in SIDES}
   table.append(
     (
       'implementation complexity',
@@ -446,7 +456,7 @@ def write(out: str, result: dict, runs: Sequence) -> str:
     json.dump(result, f, indent=2, default=lambda x: None)
   s = result['seconds']
   lines = [
-    "# The study's Table 1, measured",
+    "# The paper's Table 1, measured",
     '',
     f'Command: `make study` (`python -m restoration.study --size={result["size"]}`) at commit '
     f'`{result.get("commit") or "unknown"}`, on 2 CPU cores.',
@@ -460,16 +470,16 @@ def write(out: str, result: dict, runs: Sequence) -> str:
     f'{s["evaluate"] / 60:.1f}, noise {s["noise"] / 60:.1f}, diversity '
     f'{s["diversity"] / 60:.1f}).',
     '',
-    '| aspect | the study says | measured | verdict |',
+    '| aspect | the paper says | measured | verdict |',
     '|---|---|---|---|',
     *(f'| {a} | {claim} | {measured} | {verdict} |' for a, claim, measured, verdict in table),
     '',
     '## Stability: quality over seeds and learning rates',
     '',
     '| method | family | '
-    + ' | '.join(f'{label} (seeds)' for _, label in QUALITY)
+    + ' | '.join(f'{label} (seeds)' for _, label in SEED_SPREAD_METRICS)
     + ' | LSD-high per learning-rate scale | diverged | critic at chance (logged steps) |',
-    '|---|---|' + '---|' * (len(QUALITY) + 3),
+    '|---|---|' + '---|' * (len(SEED_SPREAD_METRICS) + 3),
   ]
   for m in ms:
     r = rows[m]
@@ -481,7 +491,7 @@ def write(out: str, result: dict, runs: Sequence) -> str:
     )
     lines.append(
       f'| {m} | {r["family"]} | '
-      + ' | '.join(_pm(r['seeds'][k]) for k, _ in QUALITY)
+      + ' | '.join(_pm(r['seeds'][k]) for k, _ in SEED_SPREAD_METRICS)
       + f' | {lr} | {", ".join(r["diverged"]) or "none"} | {chance} |'
     )
   lines += [
