@@ -17,8 +17,10 @@ from typing import Any
 
 import ml_collections
 
+from restoration import records
+
 # Table order of the method families: the baseline first, then the methods measured against it.
-FAMILY_ORDER = ('regression', 'GAN', 'diffusion')
+FAMILY_ORDER = ('regression', 'GAN', 'diffusion', 'bridge')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,13 +83,11 @@ def run_folders(root: str) -> dict[str, list[str]]:
   return {folder: runs for folder, runs in folders.items() if runs}
 
 
-def _logged(workdir: str) -> tuple[dict, list[dict]]:
-  """``(train summary, learning curve)`` from the run's training log: the one place this
-  module reads it."""
-  from restoration.evaluate.report import train_summary
-  from restoration.study.report import learning_curve
-
-  return train_summary(workdir), learning_curve(workdir)
+def _logged(workdir: str) -> tuple[float, list[dict]]:
+  """``(own wall seconds, learning curve with every validation score)`` from the run's record
+  (:mod:`restoration.records`)."""
+  segments = records.read(workdir)
+  return records.budget(segments).own.wall_seconds, records.curve(segments)
 
 
 def read_run(workdir: str) -> Run | None:
@@ -97,13 +97,13 @@ def read_run(workdir: str) -> Run | None:
   config = _saved_config(workdir)
   if config is None:
     return None
-  summary, curve = _logged(workdir)
+  wall_seconds, curve = _logged(workdir)
   return Run(
     name=os.path.basename(os.path.normpath(workdir)),
     workdir=workdir,
     config=config,
     steps_done=Checkpointer(workdir, read_only=True).latest_step(),
-    wall_seconds=summary.get('wall_seconds', math.nan),
+    wall_seconds=wall_seconds,
     curve=curve,
   )
 
