@@ -20,7 +20,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from restoration.checkpoint import Checkpointer
-from restoration.config import ConfigError, load_config
+from restoration.config import load_config
+from restoration.errors import ConfigError
 
 log = logging.getLogger('restoration')
 
@@ -303,8 +304,9 @@ def score_real_recordings(
   setting would add minutes to the demo, one about 80 s. An output that differs from its input
   by less than :data:`SAME_AS_INPUT` anywhere (the band gate kept it) is the same 16-bit file:
   it gets the input's scores without computing them again."""
+  from restoration import metrics
   from restoration.data import codecs
-  from restoration.evaluate import evaluate, figures, harm, metrics, real_audio
+  from restoration.evaluate import evaluate, figures, harm, real_audio
 
   for spec in [*degradations, *visqol_degradations]:
     codecs.parse_degradation(spec)  # a bad spec fails before any model is loaded

@@ -1,9 +1,11 @@
 """The one base of every error a user can fix from its message.
 
 A CLI catches :class:`UserError` only and prints it as one line (exit code 2); anything else is
-a bug or a real I/O fault and keeps its traceback. Each module keeps its own subclass (a config
-field, an audio file, a checkpoint...) so callers can still tell them apart. The absl CLIs
-parse their flags with :func:`flags_parser`, since a bad ``--config`` fails before ``main``.
+a bug or a real I/O fault and keeps its traceback. Each kind of bad input has its own subclass
+(a config field here; an audio file, a checkpoint in their modules) so callers can tell them
+apart; :class:`ConfigError` lives here because config, methods and the orchestrators all raise
+it. The absl CLIs parse their flags with :func:`flags_parser`, since a bad ``--config`` fails
+before ``main``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,10 @@ class UserError(Exception):
 
 class NoCheckpointError(UserError, FileNotFoundError):
   """A workdir holds no checkpoint to load."""
+
+
+class ConfigError(UserError, ValueError):
+  """A config field is invalid; the message names the field and what was expected."""
 
 
 class FlagError(UserError):

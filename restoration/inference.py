@@ -23,11 +23,11 @@ import ml_collections
 import numpy as np
 
 from restoration import methods, spectral
+from restoration import state as state_lib
 from restoration.checkpoint import Checkpointer
 from restoration.errors import NoCheckpointError
+from restoration.state import Networks
 from restoration.streaming import ChunkedRestorer, RestoreError, chunk_samples, tail_lengths
-from restoration.train import state as state_lib
-from restoration.train.state import Networks
 
 
 def saved_config(workdir: str, step: int | None = None) -> ml_collections.ConfigDict:

@@ -6,10 +6,10 @@ import pytest
 from flax import nnx
 from test_train import smoke_config
 
+from restoration import state as state_lib
 from restoration.checkpoint import Checkpointer
 from restoration.models import features
 from restoration.train import loop
-from restoration.train import state as state_lib
 
 
 def _saved(workdir: str, config) -> dict:

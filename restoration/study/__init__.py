@@ -28,7 +28,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from restoration.checkpoint import Checkpointer
-from restoration.config import ConfigError, load_config, set_field
+from restoration.config import load_config, set_field
+from restoration.errors import ConfigError
 
 log = logging.getLogger('restoration')
 
