@@ -277,8 +277,9 @@ def score_real_recordings(
   than the others together, so every setting would add minutes to the demo. An output that
   differs from its input by less than :data:`SAME_AS_INPUT` anywhere (the band gate kept it) is
   the same 16-bit file: it gets the input's scores without computing them again."""
+  from restoration import metrics
   from restoration.data import codecs
-  from restoration.evaluate import evaluate, figures, harm, metrics, real_audio
+  from restoration.evaluate import evaluate, figures, harm, real_audio
 
   for spec in [*degradations, *visqol_degradations]:
     codecs.parse_degradation(spec)  # a bad spec fails before any model is loaded

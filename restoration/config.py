@@ -14,7 +14,7 @@ from typing import Any
 
 import ml_collections
 
-from restoration.errors import UserError
+from restoration.errors import ConfigError
 
 SIZES = ('smoke', 'demo', 'base', 'large')
 
@@ -111,10 +111,6 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
   },
 }
 STUDY_EVALS = 4  # validations per run under the 'study' preset: the learning curve's points
-
-
-class ConfigError(UserError, ValueError):
-  """A config field is invalid; the message names the field and what was expected."""
 
 
 def _parse_arg(arg: str) -> tuple[str, tuple[str, ...]]:

@@ -1,9 +1,10 @@
 """The one base of every error a user can fix from its message.
 
 A CLI catches :class:`UserError` only and prints it as one line (exit code 2); anything else is
-a bug or a real I/O fault and keeps its traceback. Each module keeps its own subclass (a config
-field, an audio file, a checkpoint...) so callers can still tell them apart. The CLIs' flags
-fail the same way, through :mod:`restoration.cli`.
+a bug or a real I/O fault and keeps its traceback. Each kind of bad input has its own subclass
+(a config field here; an audio file, a checkpoint in their modules) so callers can tell them
+apart; :class:`ConfigError` lives here because config, methods and the orchestrators all raise
+it. The CLIs' flags fail the same way, through :mod:`restoration.cli`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ class NoCheckpointError(UserError, FileNotFoundError):
 class WorkdirBusyError(UserError):
   """The workdir's training lock is held by another live run (two would corrupt its checkpoints)
   or cannot be created there."""
+
+
+class ConfigError(UserError, ValueError):
+  """A config field is invalid; the message names the field and what was expected."""
 
 
 class FlagError(UserError):

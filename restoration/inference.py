@@ -24,9 +24,9 @@ import numpy as np
 
 from restoration import checkpoint as checkpoint_lib
 from restoration import methods, spectral
+from restoration import state as state_lib
+from restoration.state import Networks
 from restoration.streaming import ChunkedRestorer, RestoreError, chunk_samples, tail_lengths
-from restoration.train import state as state_lib
-from restoration.train.state import Networks
 
 
 def saved_config(workdir: str, step: int | None = None) -> ml_collections.ConfigDict:

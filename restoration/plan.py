@@ -17,7 +17,8 @@ from collections.abc import Mapping, Sequence
 
 import ml_collections
 
-from restoration.config import ConfigError, load_config, set_field
+from restoration.config import load_config, set_field
+from restoration.errors import ConfigError
 
 log = logging.getLogger('restoration')
 

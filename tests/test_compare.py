@@ -6,7 +6,7 @@ import json
 import pytest
 
 from restoration import compare
-from restoration.config import ConfigError
+from restoration.errors import ConfigError
 from restoration.evaluate import harm
 
 

@@ -13,6 +13,7 @@ from restoration.config import base_config
 from restoration.data import builder as builder_lib
 from restoration.data import pipeline
 from restoration.data.splits import SPLITS
+from restoration.errors import ConfigError
 from restoration.train import sharding
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -132,7 +133,7 @@ def test_loader_auto_and_errors(prepared):
     bad = base_config('regression', 'smoke')
     bad.data.data_dir = c.data.data_dir
     bad.data[field] = value
-    with pytest.raises(config_lib.ConfigError, match=message):
+    with pytest.raises(ConfigError, match=message):
       config_lib.validate(bad)
 
 

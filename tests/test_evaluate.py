@@ -12,9 +12,9 @@ import soundfile as sf
 from test_metrics import CORE
 from test_restore import chirp
 
-from restoration import spectral
+from restoration import metrics, spectral
 from restoration.data import audio, builder, codecs, synthesis
-from restoration.evaluate import evaluate, harm, metrics
+from restoration.evaluate import evaluate, harm
 from restoration.objectives import sampling
 
 

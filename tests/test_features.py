@@ -9,11 +9,11 @@ import pytest
 from flax import nnx
 from test_train import smoke_config, truncate_step
 
+from restoration import state as state_lib
 from restoration.checkpoint import Checkpointer, CheckpointMismatchError
 from restoration.errors import NoCheckpointError
 from restoration.models import features
 from restoration.train import loop
-from restoration.train import state as state_lib
 
 
 def _saved(workdir: str, config) -> dict:

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from matplotlib import image
 
-from restoration import compare
+from restoration import compare, metrics
 from restoration.data import builder, codecs
-from restoration.evaluate import evaluate, figures, metrics, report
+from restoration.evaluate import evaluate, figures, report
 from restoration.inference import load_workdir
 
 SR = 16000

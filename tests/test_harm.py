@@ -103,7 +103,7 @@ def test_the_rule_text_states_every_threshold():
 
 def _evaluation(degradations, inputs, outputs):
   """An ``evaluate_workdir`` result of one single-pass run, from per-clip scores."""
-  from restoration.evaluate import metrics
+  from restoration import metrics
 
   def block(d):
     side = lambda s: metrics.aggregate(s[d] if d != 'all' else [c for v in s.values() for c in v])  # noqa: E731

@@ -11,6 +11,7 @@ import pytest
 from restoration import config as config_lib
 from restoration import methods
 from restoration.checkpoint import Checkpointer
+from restoration.errors import ConfigError
 
 NAMES = methods.names()
 
@@ -32,7 +33,7 @@ def test_registry_refuses_unknown_and_duplicate_names():
 def test_unknown_method_is_a_config_error():
   c = config_lib.load_config('regression', 'smoke')
   c.method = 'nosuch'
-  with pytest.raises(config_lib.ConfigError, match=r"config.method='nosuch': expected one of"):
+  with pytest.raises(ConfigError, match=r"config.method='nosuch': expected one of"):
     config_lib.validate(c)
 
 

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 import scipy.signal
 
-from restoration import spectral
-from restoration.evaluate import metrics
+from restoration import metrics, spectral
 
 # What compute_all returns without the optional (PESQ/STOI/ViSQOL) metrics.
 CORE = (

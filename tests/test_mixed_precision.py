@@ -12,12 +12,13 @@ import pytest
 from test_train import smoke_config
 
 from restoration import inference, methods
+from restoration import state as state_lib
 from restoration.benchmark import synthetic_batch
 from restoration.checkpoint import Checkpointer
-from restoration.config import ConfigError, load_config
+from restoration.config import load_config
+from restoration.errors import ConfigError
 from restoration.inference import Restorer
 from restoration.train import loop
-from restoration.train import state as state_lib
 
 # Tolerance: the relative difference of the mean logged loss over steps 11-20 (of 20; smoke logs
 # every 2nd step) between the bfloat16 and the float32 run must stay under 1%. Measured on the

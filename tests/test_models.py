@@ -112,7 +112,7 @@ def test_unet_presets_parameter_counts_and_demo_compute_budget():
     name: nnx.eval_shape(lambda: unet.UNet(**kw, rngs=nnx.Rngs(0)))
     for name, kw in unet.UNET_PRESETS.items()
   }
-  counts = {name: unet.count_params(m) for name, m in models.items()}
+  counts = {name: unet.count_trainable_params(m) for name, m in models.items()}
   print('UNet parameters:', counts)
   assert counts['smoke'] < counts['demo'] < counts['base'] < counts['large']
   demo = models['demo']

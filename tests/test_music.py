@@ -11,6 +11,7 @@ from restoration import config as config_lib
 from restoration import inference, methods
 from restoration.config import load_config
 from restoration.data import builder
+from restoration.errors import ConfigError
 from restoration.train import loop
 
 METHODS = methods.names()
@@ -49,7 +50,7 @@ def test_config_string_selects_music_preset_for_every_method(method, smoke_run):
 
 
 def test_unknown_preset_is_a_one_line_config_error():
-  with pytest.raises(config_lib.ConfigError, match="'music48k'.*music44k") as e:
+  with pytest.raises(ConfigError, match="'music48k'.*music44k") as e:
     load_config('gan', 'demo,music48k')
   assert '\n' not in str(e.value)
 

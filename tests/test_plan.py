@@ -11,7 +11,8 @@ import pytest
 
 from restoration import plan
 from restoration.checkpoint import Checkpointer
-from restoration.config import ConfigError, load_config
+from restoration.config import load_config
+from restoration.errors import ConfigError
 from restoration.train import loop
 
 

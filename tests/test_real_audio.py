@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from restoration import compare
+from restoration import compare, metrics
 from restoration.data import codecs, synthesis
-from restoration.evaluate import metrics, real_audio, report
+from restoration.evaluate import real_audio, report
 from restoration.evaluate.real_audio import REAL_SOURCES, RealAudioError, RealSource
 
 SR = 16000

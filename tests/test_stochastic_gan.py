@@ -13,11 +13,12 @@ from test_train import smoke_config
 
 from restoration import config as config_lib
 from restoration import inference, methods
+from restoration import state as state_lib
 from restoration.benchmark import synthetic_batch
 from restoration.checkpoint import Checkpointer
+from restoration.errors import ConfigError
 from restoration.spectral import SpectralParams
 from restoration.train import loop
-from restoration.train import state as state_lib
 
 NOISE = 2
 
@@ -109,15 +110,13 @@ def test_bad_noise_channels_is_a_config_error():
   assert c.model.noise_channels == 0
   c.model.noise_channels = -1
   with pytest.raises(
-    config_lib.ConfigError, match=r'config.model.noise_channels=-1: expected an integer >= 0'
+    ConfigError, match=r'config.model.noise_channels=-1: expected an integer >= 0'
   ):
     config_lib.validate(c)
   # Other methods do not take a noise input: building their U-Net stops at start.
   r = config_lib.load_config('regression', 'smoke')
   r.model.noise_channels = NOISE
-  with pytest.raises(
-    config_lib.ConfigError, match=r'config.model.noise_channels=2: expected 0: only the GAN'
-  ):
+  with pytest.raises(ConfigError, match=r'config.model.noise_channels=2: expected 0: only the GAN'):
     state_lib.networks(r)
 
 

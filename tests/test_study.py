@@ -10,7 +10,8 @@ import os
 import pytest
 
 from restoration import plan, study
-from restoration.config import ConfigError, load_config
+from restoration.config import load_config
+from restoration.errors import ConfigError
 from restoration.evaluate import harm
 from restoration.study import report
 

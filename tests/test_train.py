@@ -17,11 +17,12 @@ import pytest
 
 from restoration import config as config_lib
 from restoration import inference, methods
+from restoration import state as state_lib
 from restoration.benchmark import synthetic_batch
 from restoration.checkpoint import Checkpointer, CheckpointMismatchError, UnreadableCheckpointError
 from restoration.config import load_config
+from restoration.errors import ConfigError
 from restoration.train import loop, sharding
-from restoration.train import state as state_lib
 
 ROOT = Path(__file__).resolve().parents[1]
 METHODS = methods.names()
@@ -187,21 +188,21 @@ def test_changed_model_shape_is_refused(data_dir, tmp_path):
 
 def test_config_errors_are_one_line(data_dir):
   c = smoke_config('regression', data_dir, global_batch=6)
-  with pytest.raises(config_lib.ConfigError, match=r'train.global_batch=6: expected divisible'):
+  with pytest.raises(ConfigError, match=r'train.global_batch=6: expected divisible'):
     config_lib.validate(c, num_devices=8)
   c = smoke_config('regression', data_dir)
   c.data.source = 'directory'
-  with pytest.raises(config_lib.ConfigError, match='data.audio_dir'):
+  with pytest.raises(ConfigError, match='data.audio_dir'):
     config_lib.validate(c)
   c = smoke_config('regression', data_dir)
   c.data.spectra_on = 'gpu'
-  with pytest.raises(config_lib.ConfigError, match="spectra_on='gpu': expected one of auto"):
+  with pytest.raises(ConfigError, match="spectra_on='gpu': expected one of auto"):
     config_lib.validate(c)
   c.data.spectra_on, c.parallel.backend = 'device', 'pmap'
-  with pytest.raises(config_lib.ConfigError, match="spectra_on='device': expected 'host' or"):
+  with pytest.raises(ConfigError, match="spectra_on='device': expected 'host' or"):
     config_lib.validate(c)
   c = smoke_config('regression', data_dir, max_train_seconds=-1)
-  with pytest.raises(config_lib.ConfigError, match=r'max_train_seconds=-1.0: expected seconds'):
+  with pytest.raises(ConfigError, match=r'max_train_seconds=-1.0: expected seconds'):
     config_lib.validate(c)
 
 

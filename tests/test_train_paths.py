@@ -9,10 +9,10 @@ from test_sources import dominant_hz
 from test_train import smoke_config
 
 from restoration import methods
+from restoration import state as state_lib
 from restoration.benchmark import synthetic_batch
 from restoration.data import builder as builder_lib
 from restoration.train import loop, sharding, steps
-from restoration.train import state as state_lib
 
 
 def _train_params(c, model_axis: int, min_size: int, steps: int = 2):

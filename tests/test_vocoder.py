@@ -11,10 +11,11 @@ from test_restore import assert_memory_is_flat
 
 from restoration import config as config_lib
 from restoration import inference, methods, spectral
-from restoration.methods import base
+from restoration import state as state_lib
+from restoration.errors import ConfigError
+from restoration.methods import costs
 from restoration.models import vocoder
 from restoration.spectral import SpectralParams
-from restoration.train import state as state_lib
 
 P = SpectralParams()
 LENGTH = 12345  # odd, not a multiple of the hop
@@ -83,7 +84,7 @@ def test_odd_lengths_keep_their_shape_and_spectrogram_round_trip(untrained, leng
 def test_demo_preset_costs_at_most_half_a_gflop_per_audio_second():
   c = config_lib.load_config('vocoder', 'demo')
   modules = nnx.eval_shape(lambda: methods.get('vocoder').networks(c, nnx.Rngs(0)))
-  gflops = base.forward_gflops_per_audio_second(c, modules)['denoiser']
+  gflops = costs.forward_gflops_per_audio_second(c, modules)['denoiser']
   assert 0.2 < gflops <= 0.5, gflops
 
 
@@ -94,7 +95,7 @@ def test_model_overrides_take_the_vocoders_fields_and_leave_the_unets_alone():
   net = methods.get('vocoder').networks(c, nnx.Rngs(0))['denoiser']
   assert net.channels == 4 and net.conditioner.params.n_fft == 1024
   c.model.overrides.nosuch = 1
-  with pytest.raises(config_lib.ConfigError, match=r'model.overrides.nosuch=1: expected a field'):
+  with pytest.raises(ConfigError, match=r'model.overrides.nosuch=1: expected a field'):
     config_lib.validate(c)
 
 

@@ -10,7 +10,7 @@ from test_train import smoke_config
 from restoration import config as config_lib
 from restoration import inference, records
 from restoration.checkpoint import CheckpointMismatchError
-from restoration.config import ConfigError
+from restoration.errors import ConfigError
 from restoration.train import loop
 
 

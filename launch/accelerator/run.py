@@ -269,9 +269,10 @@ def run(args: Mapping) -> dict:
   import restoration
   from restoration import benchmark, compare
   from restoration import methods as methods_lib
-  from restoration.config import ConfigError, load_config
+  from restoration.config import load_config
   from restoration.data import builder as builder_lib
   from restoration.data import pipeline
+  from restoration.errors import ConfigError
   from restoration.evaluate import evaluate
   from restoration.train import loop
 

@@ -161,8 +161,8 @@ def train_step_flops(config) -> float:
   the CPU (``models.unet.cpu_flops``) on the abstract state and a batch of the real shape, so
   that MFU = this x steps/s / the device's peak, whatever ran the steps."""
   from restoration import methods
+  from restoration import state as state_lib
   from restoration.models.unet import cpu_flops
-  from restoration.train import state as state_lib
 
   step = methods.get(config.method).step(config, state_lib.networks(config))
   state = state_lib.abstract_state(config, None)
@@ -228,8 +228,8 @@ def bench_train(config, steps: int, profile_dir: str | None = None) -> dict:
   device's peak; under the jit backend only (the pmap step is a Python wrapper).
   """
   from restoration import methods
+  from restoration import state as state_lib
   from restoration.train import sharding
-  from restoration.train import state as state_lib
 
   mesh = sharding.make_mesh(config.parallel.model_axis)
   nets, state, shardings = state_lib.create(
@@ -286,23 +286,12 @@ def bench_train(config, steps: int, profile_dir: str | None = None) -> dict:
     'train_argument_mb': None if memory is None else memory.argument_size_in_bytes / 1e6,
     'train_temp_mb': None if memory is None else memory.temp_size_in_bytes / 1e6,
     'params': {
-      k: state_lib.count_params(v)
+      k: state_lib.count_scalars(v)
       for k, v in jax.device_get(step.from_step(state)['params']).items()
     },
     'peak_host_memory_mb': peak_host_memory_mb(),
     **({'train_profile': profile} if profile else {}),
   }
-
-
-def forward_gflops_per_audio_second(config) -> dict:
-  """XLA FLOPs of each network's forward pass on one second of audio (``<net>_gflops_...``)."""
-  from flax import nnx
-
-  from restoration import methods
-
-  modules = nnx.eval_shape(lambda: methods.get(config.method).networks(config, nnx.Rngs(0)))
-  gflops = methods.forward_gflops_per_audio_second(config, modules)
-  return {f'{name}_gflops_per_audio_second': v for name, v in gflops.items()}
 
 
 MUSIC_RATE = 44100  # the folder section's second pass: a music collection's files, stereo
@@ -524,7 +513,10 @@ def run(
     return results
   results.update(method=config.method, size=config.size)
   if 'flops' in sections:
-    results.update(forward_gflops_per_audio_second(config))
+    from restoration import methods
+
+    gflops = methods.forward_gflops_per_audio_second(config)
+    results.update({f'{name}_gflops_per_audio_second': v for name, v in gflops.items()})
   if 'input' in sections:
     results.update(bench_input(config, steps))
   if 'train' in sections:

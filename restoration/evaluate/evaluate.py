@@ -52,9 +52,9 @@ from typing import Any
 
 import numpy as np
 
+from restoration import metrics as metrics_lib
 from restoration.errors import UserError
 from restoration.evaluate import harm as harm_lib
-from restoration.evaluate import metrics as metrics_lib
 
 log = logging.getLogger('restoration')
 
@@ -328,8 +328,8 @@ def evaluate_workdir(
   ``checkpoint`` is the one it loaded), so that several scorings share one load.
   """
   from restoration import inference, methods, spectral
+  from restoration import state as state_lib
   from restoration.data import codecs
-  from restoration.train import state as state_lib
 
   if max_items is not None and max_items < 1:
     raise EvaluateError(f'max_items={max_items!r}: expected a positive count')
@@ -428,7 +428,7 @@ def evaluate_workdir(
     'workdir': os.fspath(workdir),
     'method': cfg.method,
     'checkpoint_step': int(restorer.checkpoint_step),
-    'params': state_lib.count_params(restorer.params),
+    'params': state_lib.count_scalars(restorer.params),
     'sample_rate': sr,
     'data': description,
     'num_clips': len(next(iter(degraded_scores.values()))),

@@ -27,7 +27,7 @@ def most_damaged(clips: Iterable[Clip], sample_rate: int) -> dict[str, tuple[Cli
   """Per kind, ``(clip, LSD-high, candidates)``: the clip whose high band the codec damaged
   most, by the highest LSD-high (above ``sample_rate / 4``, as in the tables) of degraded vs
   clean, so the figure shows the damage by a rule rather than by a hand-picked clip."""
-  from restoration.evaluate import metrics
+  from restoration import metrics
 
   by_kind: dict[str, list[tuple[float, Clip]]] = {}
   for clip in clips:

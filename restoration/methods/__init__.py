@@ -1,19 +1,16 @@
-"""One module per method, found by name: ``methods.get(config.method)`` (see ``base.py``)."""
+"""One module per method, found by name: ``methods.get(config.method)`` (see ``base.py``).
 
-from restoration.methods.base import (
+The package's public names: the interface and registry (``base``), the shared builders
+(``common``) and the report's costs (``costs``).
+"""
+
+from restoration.methods.base import Enhancer, Method, Step, get, names, register
+from restoration.methods.common import (
   COMPUTE_DTYPES,
-  Enhancer,
-  Method,
-  Step,
-  code_lines,
   compute_dtype,
-  forward_gflops_per_audio_second,
-  get,
   lr_schedule,
   make_optimizer,
-  names,
-  register,
-  run_facts,
   unet,
   with_compute_dtype,
 )
+from restoration.methods.costs import code_lines, forward_gflops_per_audio_second, run_facts

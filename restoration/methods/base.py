@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import importlib
-import importlib.util
 import pkgutil
 from collections.abc import Callable
 from typing import Any
@@ -22,7 +21,7 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
-from restoration.spectral import SpectralParams
+from restoration.methods.common import make_optimizer, unet
 
 # ``fn(state, batch, rng, *, axis_name) -> (state, metrics)``: a method's pure train step.
 Step = Callable[..., tuple[dict, dict]]
@@ -30,7 +29,7 @@ Step = Callable[..., tuple[dict, dict]]
 Enhancer = Callable[[Any, Any, jax.Array, jax.Array], jax.Array]
 
 _REGISTRY: dict[str, Method] = {}
-_NOT_METHODS = ('base',)  # modules of this package that register nothing
+_NOT_METHODS = ('base', 'common', 'costs')  # modules of this package that register nothing
 
 
 class Method:
@@ -41,7 +40,7 @@ class Method:
   """
 
   name: str = ''
-  family: str = ''  # 'regression' | 'GAN' | 'diffusion' | 'pretraining'
+  family: str = ''  # 'regression' | 'GAN' | 'diffusion' | 'bridge' | 'pretraining'
   architecture: str = 'shared band-split U-Net'
   objective: str = ''
   uses: str = ''
@@ -183,153 +182,3 @@ def get(name: str) -> Method:
 def module_of(method: Method) -> str:
   """The module that registered ``method`` (its own code)."""
   return type(method).__module__
-
-
-# Shared by the methods: backbone construction, compute dtype and the optimizer recipe.
-
-# ``train.compute_dtype``: what every network computes in (parameters stay float32).
-COMPUTE_DTYPES = ('float32', 'bfloat16')
-
-
-def compute_dtype(config) -> jnp.dtype:
-  """The networks' compute dtype, ``train.compute_dtype`` (float32 for runs saved before the
-  field existed)."""
-  return jnp.dtype(config.train.get('compute_dtype', 'float32'))
-
-
-def with_compute_dtype(config, modules: dict[str, nnx.Module]) -> dict[str, nnx.Module]:
-  """``modules`` with every layer that takes a compute ``dtype`` and leaves it unset (flax's
-  convolutions, dense maps, norms and attention; ``BandLinear``) set to ``compute_dtype``.
-
-  One pass over the built graphs instead of a ``dtype=`` argument through every builder: each
-  network (U-Net, critics, vocoder, frozen feature nets) is covered, a new one too. Parameters
-  keep their float32 ``param_dtype`` (so optimizer state, EMA and checkpoints stay float32);
-  each layer casts its inputs and weights to bfloat16, norms take their statistics in float32,
-  and every network returns float32 (U-Net, vocoder, critics, classifier), so losses, metrics
-  and the spectral transforms around the networks run in float32. Called where the train
-  state is built (``train.state``), so training, restore and export all see it.
-  """
-  dtype = compute_dtype(config)
-  for module in modules.values():
-    for _, node in list(nnx.iter_graph(module)):
-      if isinstance(node, nnx.Module) and hasattr(node, 'dtype') and node.dtype is None:
-        node.dtype = dtype
-  return modules
-
-
-def unet(config, rngs: nnx.Rngs, **kwargs) -> nnx.Module:
-  """The shared U-Net at ``config.model.preset`` plus ``config.model.overrides``.
-
-  ``config.model.noise_channels`` (a noise input) reaches only a U-Net whose method passes
-  ``noise_channels=`` (the GAN's generator); any other stops the run at start rather than
-  ignore the field.
-  """
-  from restoration.config import ConfigError
-  from restoration.models import unet as unet_lib
-
-  m = config.model
-  if 'noise_channels' in m.overrides:
-    raise ConfigError(
-      f'config.model.overrides.noise_channels={m.overrides.noise_channels!r}: expected no such '
-      'override (set config.model.noise_channels)'
-    )
-  if m.get('noise_channels', 0) and 'noise_channels' not in kwargs:
-    raise ConfigError(
-      f'config.model.noise_channels={m.noise_channels!r}: expected 0: only the GAN family '
-      f'takes a noise input ({config.method} does not)'
-    )
-  args = dict(unet_lib.UNET_PRESETS[config.model.preset])
-  args.update(dict(config.model.overrides))
-  args['n_freq'] = SpectralParams.from_config(config.spectral).n_freq
-  args['remat'] = m.get('remat', False)  # configs saved before the field lack it
-  args.update(kwargs)
-  return unet_lib.UNet(**args, rngs=rngs)
-
-
-def lr_schedule(config, learning_rate: float) -> optax.Schedule:
-  """Linear warm-up, then cosine decay to a tenth (also logged by the loop)."""
-  t = config.train
-  return optax.warmup_cosine_decay_schedule(
-    0.0,
-    learning_rate,
-    max(1, min(t.warmup_steps, t.num_steps // 2)),
-    max(2, t.num_steps),
-    end_value=learning_rate * 0.1,
-  )
-
-
-def make_optimizer(config, learning_rate: float) -> optax.GradientTransformation:
-  """AdamW with linear warm-up then cosine decay, after global-norm clipping."""
-  t = config.train
-  return optax.chain(
-    optax.clip_by_global_norm(t.grad_clip) if t.grad_clip else optax.identity(),
-    optax.adamw(
-      lr_schedule(config, learning_rate),
-      b1=t.b1,
-      b2=t.b2,
-      eps=t.adam_eps,
-      weight_decay=t.weight_decay,
-    ),
-  )
-
-
-def one_second_spectrogram(config) -> jax.Array:
-  """A zero spectrogram of one second of audio: the input of the FLOP counts."""
-  p = SpectralParams.from_config(config.spectral)
-  return jnp.zeros((1, p.n_frames(config.data.sample_rate), p.n_freq, 2))
-
-
-def forward_gflops_per_audio_second(config, modules: dict[str, nnx.Module]) -> dict[str, float]:
-  """XLA's FLOP count of each network's forward pass on one second of audio, in GFLOP
-  (``models.unet.forward_flops``: the lowered program, well under a second per network)."""
-  from restoration.models.unet import forward_flops
-
-  method = get(config.method)
-  x = one_second_spectrogram(config)
-  out = {}
-  for name, module in modules.items():
-    args, kwargs = method.forward_inputs(config, name, x)
-    out[name] = forward_flops(module, *args, **kwargs) / 1e9
-  return out
-
-
-def _source_lines(module: str) -> int:
-  """Non-blank lines of a module's source file (read as text, not imported code)."""
-  path = importlib.util.find_spec(module).origin
-  with open(path) as f:
-    return sum(1 for line in f if line.strip())
-
-
-SHARED_MODULES = (
-  'restoration.methods.base',
-  'restoration.train.steps',
-  'restoration.models.unet',
-  'restoration.objectives.reconstruction',
-)
-
-
-def code_lines(name: str) -> dict[str, int]:
-  """Implementation size of a method: its own module, the modules only some methods use
-  (``specific_modules``: critics, diffusion objectives...), and the code every method shares.
-
-  Variants registered by one module share its count; that is the honest reading.
-  """
-  method = get(name)
-  return {
-    'own': _source_lines(module_of(method)),
-    'specific': sum(_source_lines(m) for m in method.specific_modules),
-    'shared': sum(_source_lines(m) for m in SHARED_MODULES),
-  }
-
-
-def run_facts(config) -> dict[str, Any]:
-  """What the report prints about a run that is not a measured quality: the method's words,
-  each network's forward GFLOP per audio second and the code size. Written by training into
-  ``train_log.jsonl`` so the report renders data and never rebuilds networks."""
-  method = get(config.method)
-  modules = nnx.eval_shape(lambda: method.networks(config, nnx.Rngs(0)))
-  return {
-    'describe': method.describe(config),
-    'gflops_per_audio_second': forward_gflops_per_audio_second(config, modules),
-    'code_lines': code_lines(method.name),
-  }

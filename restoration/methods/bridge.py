@@ -13,7 +13,7 @@ from __future__ import annotations
 import jax
 from flax import nnx
 
-from restoration.methods import base
+from restoration.methods import base, common
 from restoration.models.features import freeze
 from restoration.objectives import bridge, diffusion, reconstruction
 from restoration.spectral import SpectralParams
@@ -74,7 +74,7 @@ class Bridge(base.ConditionalDenoiser):
     nets = super().networks(config, rngs)
     if self.predictive:
       # The predictor is the regression baseline's network (same preset), filled by warm start.
-      nets['denoiser'] = PredictiveDenoiser(base.unet(config, rngs), nets['denoiser'])
+      nets['denoiser'] = PredictiveDenoiser(common.unet(config, rngs), nets['denoiser'])
     return nets
 
   def warm_start_target(self, config):

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from restoration import spectral
-from restoration.methods import base
+from restoration.methods import base, common
 from restoration.objectives import adversarial, reconstruction
 from restoration.spectral import SpectralParams
 from restoration.train import steps
@@ -57,7 +57,7 @@ class GAN(base.Method):
     from restoration.models import discriminators, features
 
     # The generator draws its initial weights first: a seed gives it the same ones, any critic.
-    generator = base.unet(config, rngs, noise_channels=noise_channels(config))
+    generator = common.unet(config, rngs, noise_channels=noise_channels(config))
     # Every caller passes ``noise=`` (drawn from its rng), so the generator keeps no rng stream
     # of its own: a typed key the checkpoint refuses, frozen inside a pure step anyway.
     generator.noise_rngs = nnx.data(None)
@@ -79,8 +79,8 @@ class GAN(base.Method):
 
   def optimizers(self, config):
     return {
-      'generator': base.make_optimizer(config, config.train.learning_rate),
-      'critic': base.make_optimizer(config, config.train.critic_learning_rate),
+      'generator': common.make_optimizer(config, config.train.learning_rate),
+      'critic': common.make_optimizer(config, config.train.critic_learning_rate),
     }
 
   def forward_inputs(self, config, name, spectrogram):

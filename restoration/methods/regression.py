@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from restoration.methods import base
+from restoration.methods import base, common
 from restoration.objectives import reconstruction
 from restoration.spectral import SpectralParams
 from restoration.train import steps
@@ -14,7 +14,7 @@ class Regression(base.Method):
   uses = 'cheap baseline; safe where artefacts matter more than bandwidth'
 
   def networks(self, config, rngs):
-    return {'generator': base.unet(config, rngs)}
+    return {'generator': common.unet(config, rngs)}
 
   def step(self, config, nets) -> base.Step:
     p = SpectralParams.from_config(config.spectral)

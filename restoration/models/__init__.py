@@ -18,4 +18,10 @@ from restoration.models.features import (
   load_feature_net,
   random_feature_net,
 )
-from restoration.models.unet import UNET_PRESETS, UNet, count_params, forward_flops, time_forward
+from restoration.models.unet import (
+  UNET_PRESETS,
+  UNet,
+  count_trainable_params,
+  forward_flops,
+  time_forward,
+)

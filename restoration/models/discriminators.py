@@ -17,7 +17,7 @@ from flax import nnx
 
 from restoration import spectral
 from restoration.models.features import FeatureNet, freeze, random_feature_net
-from restoration.models.unet import count_params, forward_flops, time_forward
+from restoration.models.unet import count_trainable_params, forward_flops, time_forward
 from restoration.spectral import SpectralParams
 
 CriticOutput = tuple[list[jax.Array], list[list[jax.Array]]]
@@ -351,7 +351,7 @@ def _describe_presets(sample_rate: int = 16_000, batch: int = 16) -> None:
       xb = jax.random.normal(jax.random.key(0), (batch,) + shape)
       timing = f'forward {batch}x1s {time_forward(critic, xb):8.1f} ms' if size != 'large' else ''
       print(
-        f'critic {size:6s} {kind:9s} params {count_params(critic):>10,d}  '
+        f'critic {size:6s} {kind:9s} params {count_trainable_params(critic):>10,d}  '
         f'{gflops:7.3f} GFLOP/s-audio  {timing}'
       )
 

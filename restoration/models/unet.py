@@ -58,7 +58,7 @@ UNET_PRESETS: dict[str, dict] = {
 }
 
 
-def count_params(module: nnx.Module) -> int:
+def count_trainable_params(module: nnx.Module) -> int:
   """Number of trainable scalars (``nnx.Param`` leaves only, frozen weights excluded)."""
   return sum(int(np.prod(p.shape)) for p in jax.tree.leaves(nnx.state(module, nnx.Param)))
 
@@ -432,9 +432,8 @@ def _describe_presets(
     if gflops <= max_timed_gflops:
       xb = jax.random.normal(jax.random.key(0), (batch, frames_per_second, n_freq, 2))
       timing = f'forward {batch}x1s {time_forward(model, xb):8.1f} ms'
-    print(
-      f'unet {name:6s} params {count_params(model):>11,d}  {gflops:8.3f} GFLOP/s-audio  {timing}'
-    )
+    params = count_trainable_params(model)
+    print(f'unet {name:6s} params {params:>11,d}  {gflops:8.3f} GFLOP/s-audio  {timing}')
 
 
 if __name__ == '__main__':

@@ -252,7 +252,7 @@ def _describe_presets(
       x = 0.1 * jax.random.normal(jax.random.key(0), (batch, sample_rate))
       ms = unet.time_forward(model, x, x, jnp.zeros((batch,)))
       timing = f'forward {batch}x1s {ms:8.1f} ms'
-    params = unet.count_params(model)
+    params = unet.count_trainable_params(model)
     print(f'vocoder {name:6s} params {params:>11,d}  {gflops:8.3f} GFLOP/s-audio  {timing}')
 
 

@@ -29,6 +29,8 @@ import numpy as np
 
 from restoration import plan as run_plan
 from restoration.checkpoint import Checkpointer
+from restoration.config import load_config, set_field
+from restoration.errors import ConfigError
 
 log = logging.getLogger('restoration')
 

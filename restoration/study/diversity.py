@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from restoration.evaluate import metrics
+from restoration import metrics
 
 if TYPE_CHECKING:
   from restoration.inference import Restorer

@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from restoration import metrics
 from restoration.data import codecs, synthesis
-from restoration.evaluate import metrics
 
 if TYPE_CHECKING:
   from restoration.inference import Restorer

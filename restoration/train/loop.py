@@ -18,13 +18,13 @@ from jax.experimental import multihost_utils
 from restoration import checkpoint as checkpoint_lib
 from restoration import config as config_lib
 from restoration import inference, methods, records, spectral
+from restoration import metrics as metrics_lib
+from restoration import state as state_lib
 from restoration.data import builder as builder_lib
 from restoration.data import pipeline
 from restoration.errors import UserError
-from restoration.evaluate import metrics as metrics_lib
 from restoration.spectral import SpectralParams
 from restoration.train import lock, sharding, summaries, warm_start
-from restoration.train import state as state_lib
 
 log = logging.getLogger('restoration')
 
@@ -166,7 +166,7 @@ def _train(
     config.method,
     jax.device_count(),
     time.time() - t_setup,
-    {k: state_lib.count_params(v) for k, v in state['params'].items()},
+    {k: state_lib.count_scalars(v) for k, v in state['params'].items()},
   )
   t_data = time.time()
   builder = prepare_data(config)
@@ -311,7 +311,7 @@ def _train(
         out_of_time=out_of_time,
         skipped_steps=int(final['skipped']),
         devices=jax.device_count(),
-        params={k: state_lib.count_params(v) for k, v in final['params'].items()},
+        params={k: state_lib.count_scalars(v) for k, v in final['params'].items()},
         **methods.run_facts(config),
         init_from=records.source(t.init_from) if t.init_from else None,
         last=last,

@@ -13,8 +13,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from restoration.state import Networks
 from restoration.train.sharding import pmean
-from restoration.train.state import Networks
 
 
 def finite(tree) -> jax.Array:

@@ -5,7 +5,8 @@ The train state is a plain pytree (dict) so the steps stay pure and Orbax saves 
 'ema': nnx.State, 'nonfinite': int, 'skipped': int}``. ``params`` holds the trainable
 ``nnx.Param`` leaves; ``rest`` everything else (frozen feature networks, CCM projections).
 The static half (graph definitions, optimizers) lives in :class:`Networks`; which networks
-and optimizers a run has is its method's business (``restoration.methods``).
+and optimizers a run has is its method's business (``restoration.methods``). Training,
+restore, export and the benchmark all build it here, so serving never imports the trainer.
 """
 
 from __future__ import annotations
@@ -92,6 +93,6 @@ def abstract_state(config, shardings) -> Any:
   )
 
 
-def count_params(params) -> int:
-  """Number of scalars in a parameter tree."""
-  return sum(int(x.size) for x in jax.tree.leaves(params))
+def count_scalars(tree) -> int:
+  """Number of scalars in a pytree (a run's ``params`` of one network: its parameter count)."""
+  return sum(int(x.size) for x in jax.tree.leaves(tree))
