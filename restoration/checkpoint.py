@@ -422,9 +422,10 @@ def load_run_weights(
 ) -> Restored:
   """The state, config and step of another run's checkpoint: the one loader of trained weights.
 
-  ``which``: 'best' (:meth:`Checkpointer.best_step` of a reader, which tracks no metric: the
-  latest step), 'latest', or a step number. An unreadable best or latest step is skipped with a warning for
-  the newest readable one; a step asked for by number is not swapped. ``target(saved_config)``
+  ``which``: 'best' (the lowest validation score by the run's own ``train.best_metric``, from
+  its saved config; the latest step when no step was scored), 'latest', or a step number. An
+  unreadable best or latest step is skipped with a warning for the newest readable one; a step
+  asked for by number is not swapped. ``target(saved_config)``
   gives the abstract state (see :meth:`Checkpointer.restore`), whose leaves the stored ones must
   match (CheckpointMismatchError); None: the state as stored, in host numpy arrays.
   ``hint`` ends the NoCheckpointError message (what to train first).
@@ -432,8 +433,19 @@ def load_run_weights(
   if which not in ('best', 'latest') and not str(which).isdigit():
     raise ValueError(f"which={which!r}: expected 'best', 'latest' or a step number")
   with open_run(workdir, hint=hint) as ckpt:
-    prefer = ckpt.best_step() if which == 'best' else None if which == 'latest' else int(which)
+    prefer = _best_step(workdir, ckpt) if which == 'best' else None
+    prefer = prefer if which in ('best', 'latest') else int(which)
     return ckpt.restore_newest_readable(target, prefer=prefer, fallback=which in ('best', 'latest'))
+
+
+def _best_step(workdir: str | epath.PathLike, ckpt: Checkpointer) -> int | None:
+  """The step scored best by the run's ``train.best_metric`` (lower is better, as training
+  keeps it); a reader tracks no metric of its own, so its ``best_step`` is the latest."""
+  metric = dict(ckpt.saved_config().get('train') or {}).get('best_metric')
+  if not metric:
+    return ckpt.latest_step()
+  with Checkpointer(workdir, read_only=True, best_metric=metric) as scored:
+    return scored.best_step()
 
 
 def place_by_path(stored: PyTree, target: PyTree, *, where: str, advice: str) -> PyTree:

@@ -236,7 +236,8 @@ def test_no_readable_step_is_one_line(tmp_path):
 def test_another_runs_weights_load_by_latest_or_step(tmp_path, caplog):
   ckpt = Checkpointer(tmp_path, save_every=1, best_metric='loss', async_save=False)
   for step, loss in ((1, 3.0), (2, 1.0), (3, 2.0)):
-    ckpt.save(step, make_state(mesh_of(8, (4, 2))), config={'step': step}, metrics={'loss': loss})
+    config = {'train': {'best_metric': 'loss'}, 'step': step}
+    ckpt.save(step, make_state(mesh_of(8, (4, 2))), config=config, metrics={'loss': loss})
   ckpt.close()
   on_one = lambda config: abstract_on(  # noqa: E731
     abstract_state(8), lambda x: NamedSharding(mesh_of(1, (1, 1)), P())
@@ -247,7 +248,11 @@ def test_another_runs_weights_load_by_latest_or_step(tmp_path, caplog):
     2,
   ]
   loaded = load_run_weights(tmp_path, 2, target=on_one)
-  assert loaded.config == {'step': 2} and isinstance(loaded.state['params'], nnx.State)
+  assert loaded.config == {'train': {'best_metric': 'loss'}, 'step': 2}
+  assert isinstance(loaded.state['params'], nnx.State)
+  assert (
+    load_run_weights(tmp_path, 'best').step == 2
+  )  # by the run's own best_metric, not the latest
   want = jax.device_get(make_state(mesh_of(8, (4, 2))))
   host = load_run_weights(tmp_path, 'latest')  # as stored: plain dicts of numpy arrays
   assert all(type(x) is np.ndarray for x in jax.tree.leaves(host.state))
