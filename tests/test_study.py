@@ -247,6 +247,11 @@ def test_training_principle_rule(monkeypatch):
   assert rule(**_plus('wgan', 'gan', critic_accuracy=[0.45])) == 'disagrees'  # every GAN
   assert rule(**_plus('wgan', 'gan', critic_accuracy=[0.55])) == 'agrees'
   assert rule(methods=('regression', 'diffusion')) == 'not decided'  # no GAN
+  assert rule(critic_accuracy={'gan': []}) == 'not decided'  # never measured
+  assert rule(**_plus('wgan', 'gan', critic_accuracy=[])) == 'not decided'
+  unmeasured_gan = _plus('wgan', 'gan', critic_accuracy=[0.45])
+  unmeasured_gan['critic_accuracy'] = {**unmeasured_gan['critic_accuracy'], 'gan': []}
+  assert rule(**unmeasured_gan) == 'disagrees'  # one GAN at chance decides it, whatever the other
 
 
 def test_quality_rule(monkeypatch):
@@ -277,6 +282,8 @@ def test_stability_rule_counts_three_votes(monkeypatch):
   assert rule(diversity={'diffusion': 2.0}) == 'agrees'
   assert rule(diversity={'diffusion': 2.0}, lsd_high=calm_gan) == 'partly agrees'
   assert rule(diversity={'diffusion': 2.0}, lsd_high=calm_gan, lr_spread=even_lr) == 'disagrees'
+  # Without a diffusion method no vote can be cast: not decided, never "disagrees".
+  assert rule(methods=('regression', 'gan')) == 'not decided'
 
 
 def test_compute_rule(monkeypatch):

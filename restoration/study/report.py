@@ -193,6 +193,11 @@ def _verdict(agree: bool | str | None, why: str) -> str:
   return f'**{word}**: {why}'
 
 
+def _more(a: float, b: float) -> bool | None:
+  """``a > b``, or None (no vote) when either is not measured."""
+  return None if math.isnan(a) or math.isnan(b) else a > b
+
+
 def aspects(out: str, result: Mapping, rows: Mapping, reached: Mapping, target: float) -> list:
   """The nine aspects: ``(aspect, claim, measured, verdict)``, verdicts by stated rules."""
   from restoration import methods as methods_lib
@@ -225,7 +230,11 @@ def aspects(out: str, result: Mapping, rows: Mapping, reached: Mapping, target: 
       'held-out critic accuracy over seeds (0.5 at chance): '
       + ', '.join(f'{m} {_fmt(a)}' for m, a in acc.items()),
       _verdict(
-        all(a > 0.5 for a in acc.values()) if acc else None,
+        False
+        if any(a <= 0.5 for a in acc.values())
+        else True
+        if acc and all(map(math.isfinite, acc.values()))
+        else None,  # a GAN without a measured accuracy leaves it open
         'rule: every GAN critic orders held-out pairs better than chance, so the adversarial '
         'game is being played',
       ),
@@ -264,9 +273,9 @@ def aspects(out: str, result: Mapping, rows: Mapping, reached: Mapping, target: 
   # zero included (a generator that ignores its noise input has collapsed).
   gan_div = [d['log_spectral_std_db'] for g, d in div.items() if g == 'gan_stochastic']
   diff_div = [d['log_spectral_std_db'] for g, d in div.items() if fam.get(g) == 'diffusion']
-  votes = {
-    'seeds': std_f['GAN'] > std_f['diffusion'],
-    'learning rates': lr_f['GAN'] > lr_f['diffusion'],
+  votes = {  # a side without the figure abstains
+    'seeds': _more(std_f['GAN'], std_f['diffusion']),
+    'learning rates': _more(lr_f['GAN'], lr_f['diffusion']),
     'mode collapse': max(gan_div) < min(diff_div) if gan_div and diff_div else None,
   }
   decided = [v for v in votes.values() if v is not None]
