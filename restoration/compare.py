@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from restoration import plan, records
+from restoration.data.spec import read_item
 
 log = logging.getLogger('restoration')
 
@@ -422,8 +423,7 @@ def write_figure_and_examples(
       key = ex['key'].decode() if isinstance(ex['key'], bytes) else ex['key']
       kind = evaluate.item_kind(key, cfg.data)
       if kind in wanted:
-        clean = ex['clean'][:, 0].astype(np.float32) / 32768
-        degraded = ex['degraded'][degs.index(degradation), :, 0].astype(np.float32) / 32768
+        clean, degraded = read_item(ex, degs.index(degradation), channel=0)
         candidates.append(figures.Clip(key, kind, split, clean, degraded))
     picks.update(figures.most_damaged(candidates, sr))
   os.makedirs(os.path.join(out, 'examples'), exist_ok=True)

@@ -14,6 +14,7 @@ from typing import Any
 
 import ml_collections
 
+from restoration.data import spec as data_spec
 from restoration.errors import ConfigError
 
 SIZES = ('smoke', 'demo', 'base', 'large')
@@ -161,23 +162,16 @@ def base_config(
   c.distributed = False  # call jax.distributed.initialize() (the launchers set it)
 
   c.data = ml_collections.ConfigDict(
-    dict(
-      source='synthetic',  # 'synthetic' | 'directory' | 'tfds'
-      audio_dir='',  # for source='directory'
-      tfds_name='',  # for source='tfds'
-      tfds_data_dir='',  # where the user's TFDS datasets live (source='tfds')
-      data_dir='data/tfds',  # where our prepared pairs dataset is written
-      sample_rate=16000,
-      channels=1,
-      degradations=('mp3:16', 'mp3:24', 'mp3:32', 'opus:12', 'vorbis:32'),
-      shuffle_seed=0,
-      loader='auto',  # 'auto' | 'tfdata' | 'grain' (data.pipeline: auto = tf.data if TF imports)
-      workers=0,  # Grain worker processes (0: threads in this process)
-      prefetch=4,  # host batches the loader prepares ahead
-      device_prefetch=1,  # batches transferred to the devices ahead of the step's
-      spectra_on='auto',  # where the STFTs run: 'auto' | 'host' | 'device' (data.pipeline)
+    {
+      **data_spec.config_defaults(),  # the dataset's fields (data.spec.DataSpec)
+      'data_dir': 'data/tfds',  # where our prepared pairs dataset is written
+      'loader': 'auto',  # 'auto' | 'tfdata' | 'grain' (data.pipeline: auto = tf.data if TF imports)
+      'workers': 0,  # Grain worker processes (0: threads in this process)
+      'prefetch': 4,  # host batches the loader prepares ahead
+      'device_prefetch': 1,  # batches transferred to the devices ahead of the step's
+      'spectra_on': 'auto',  # where the STFTs run: 'auto' | 'host' | 'device' (data.pipeline)
       **_DATA_SIZES[size],
-    )
+    }
   )
   if size == 'smoke':
     c.data.degradations = ('mp3:24', 'opus:12')
@@ -291,7 +285,6 @@ def validate(
       raise ConfigError(f'config.{field}={value!r}: expected {expected}')
 
   from restoration import methods  # local: keeps config import light (no JAX)
-  from restoration.data import codecs, sources
 
   try:
     method = methods.get(config.method)
@@ -299,34 +292,15 @@ def validate(
     need(False, 'method', f'one of {", ".join(methods.names())}')
   need(config.size in SIZES, 'size', f'one of {", ".join(SIZES)}')
   d = config.data
-  need(d.source in sources.SOURCES, 'data.source', f'one of {", ".join(sources.SOURCES)}')
-  need(
-    d.source != 'directory' or bool(d.audio_dir),
-    'data.audio_dir',
-    'a directory of audio files when data.source="directory"',
-  )
-  need(
-    d.source != 'tfds' or bool(d.tfds_name),
-    'data.tfds_name',
-    'a TFDS dataset name when data.source="tfds"',
-  )
-  need(
-    d.sample_rate in (8000, 16000, 22050, 24000, 32000, 44100, 48000),
-    'data.sample_rate',
-    'a standard rate (8000, 16000, 22050, 24000, 32000, 44100 or 48000 Hz)',
-  )
-  need(d.channels in (1, 2), 'data.channels', '1 (mono) or 2 (stereo)')
+  try:
+    data_spec.DataSpec.from_config(d)
+  except data_spec.DataSpecError as e:
+    need(False, f'data.{data_spec.config_keys(e.field)[0]}', e.expected)
   need(
     0 < d.crop_seconds <= d.clip_seconds,
     'data.crop_seconds',
     f'> 0 and <= data.clip_seconds ({d.clip_seconds})',
   )
-  need(len(d.degradations) > 0, 'data.degradations', 'at least one "codec:kbps" entry')
-  for spec in d.degradations:
-    try:
-      codecs.parse_degradation(spec)
-    except ValueError as e:
-      raise ConfigError(f'config.data.degradations: {e}') from None
   from restoration.data import pipeline
 
   need(d.loader in pipeline.LOADERS, 'data.loader', f'one of {", ".join(pipeline.LOADERS)}')

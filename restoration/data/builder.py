@@ -3,7 +3,7 @@
 Codec round trips are slow (~50x real time per core), so they run once here, in a process
 pool, and every degraded version is stored beside its clean clip; the input pipeline then
 samples one per example. Splits are made by source item, so no clip is in two splits. The
-builder config is derived from the run config (:func:`builder_config`), so changing the
+builder config holds the run config's data spec (:func:`builder_config`), so changing the
 source, rate, clip length or degradations prepares a new dataset instead of reusing a stale one.
 """
 
@@ -12,8 +12,6 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import fcntl
-import hashlib
-import json
 import multiprocessing
 import os
 
@@ -21,6 +19,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from restoration.data import pairs, sources
+from restoration.data.spec import DataSpec
 from restoration.data.splits import SPLITS
 
 # Samples as raw int16 bytes: TFDS's default encoding upcasts integers to int64 varints (10
@@ -30,55 +29,15 @@ RAW = tfds.features.Encoding.BYTES
 
 @dataclasses.dataclass(kw_only=True)
 class PairsConfig(tfds.core.BuilderConfig):
-  """Source, rate, clip length, degradations and item counts of one prepared dataset."""
+  """One prepared dataset: its :class:`DataSpec`, which names it."""
 
-  source: str = 'synthetic'
-  audio_dir: str = ''
-  tfds_name: str = ''
-  tfds_data_dir: str = ''
-  sample_rate: int = 16000
-  channels: int = 1
-  clip_seconds: float = 2.0
-  degradations: tuple[str, ...] = ('mp3:32',)
-  num_items: tuple[int, int, int] = (64, 8, 8)  # train, validation, test (0 = all for dirs)
-  seed: int = 0
-
-  @property
-  def num_samples(self) -> int:
-    return int(round(self.clip_seconds * self.sample_rate))
-
-  def pair_spec(self) -> pairs.PairSpec:
-    return pairs.PairSpec(
-      source=self.source,
-      sample_rate=self.sample_rate,
-      channels=self.channels,
-      clip_seconds=self.clip_seconds,
-      degradations=tuple(self.degradations),
-      seed=self.seed,
-      audio_dir=self.audio_dir,
-      tfds_name=self.tfds_name,
-      tfds_data_dir=self.tfds_data_dir,
-    )
+  spec: DataSpec = dataclasses.field(default_factory=DataSpec)
 
 
 def builder_config(data_cfg) -> PairsConfig:
-  """The TFDS builder config for a run's ``config.data``; its name hashes every field."""
-  source = sources.Source.from_config(data_cfg)
-  fields = dict(
-    source=source.kind,
-    audio_dir=source.audio_dir,
-    tfds_name=source.tfds_name,
-    tfds_data_dir=source.tfds_data_dir,
-    sample_rate=int(data_cfg.sample_rate),
-    channels=int(data_cfg.channels),
-    clip_seconds=float(data_cfg.clip_seconds),
-    degradations=tuple(data_cfg.degradations),
-    num_items=(int(data_cfg.num_train), int(data_cfg.num_validation), int(data_cfg.num_test)),
-    seed=int(data_cfg.shuffle_seed),
-  )
-  digest = hashlib.sha1(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:10]
-  name = f'{fields["source"]}_{fields["sample_rate"] // 1000}k_{digest}'
-  return PairsConfig(name=name, description=json.dumps(fields), **fields)
+  """The TFDS builder config for a run's ``config.data``; its name hashes every spec field."""
+  spec = DataSpec.from_config(data_cfg)
+  return PairsConfig(name=spec.name, description=spec.description, spec=spec)
 
 
 class RestorationPairs(tfds.core.GeneratorBasedBuilder):
@@ -93,7 +52,7 @@ class RestorationPairs(tfds.core.GeneratorBasedBuilder):
   BUILDER_CONFIGS = [PairsConfig(name='synthetic_16k_default')]
 
   def _info(self) -> tfds.core.DatasetInfo:
-    c = self.builder_config
+    c = self.builder_config.spec
     n = c.num_samples
     return self.dataset_info_from_configs(
       features=tfds.features.FeaturesDict(
@@ -113,16 +72,13 @@ class RestorationPairs(tfds.core.GeneratorBasedBuilder):
     return {split: self._generate_examples(split) for split in SPLITS}
 
   def _generate_examples(self, split: str):
-    c = self.builder_config
-    items = sources.Source.from_config(c).items(
-      split, num_items=c.num_items[SPLITS.index(split)], seed=c.seed
-    )
+    spec = self.builder_config.spec
+    items = sources.items(spec, split)
     if not items:
       raise sources.SourceError(
-        f'data source {c.source!r} has no items for split {split!r} '
+        f'data source {spec.source!r} has no items for split {split!r} '
         '(a directory needs enough files for the 80/10/10 split)'
       )
-    spec = c.pair_spec()
     chunk = max(1, len(items) // (8 * _WORKERS))
     # Small splits run inline: starting worker processes costs more than it saves.
     results = (

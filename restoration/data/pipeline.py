@@ -30,6 +30,7 @@ import jax
 import numpy as np
 
 from restoration import spectral
+from restoration.data.spec import read_item
 from restoration.spectral import SpectralParams
 
 BATCH_KEYS = ('clean', 'degraded', 'clean_wave', 'degraded_wave', 'degradation')
@@ -126,17 +127,12 @@ class _Sampler:
     rng = np.random.default_rng((self.seed, self.process_index, n))
     item = self.local[self._permutation(epoch)[pos]] if self.train else self.local[pos]
     ex = self.source[int(item)]
-    clean, degraded = ex['clean'], ex['degraded']  # [S, C], [D, S, C] int16
-    start = int(rng.integers(0, clean.shape[0] - self.crop + 1)) if self.train else 0
-    d = int(rng.integers(0, degraded.shape[0]))
-    ch = int(rng.integers(0, clean.shape[1]))
-    sl = slice(start, start + self.crop)
-    scale = np.float32(1 / 32768)
-    return (
-      clean[sl, ch].astype(np.float32) * scale,
-      degraded[d, sl, ch].astype(np.float32) * scale,
-      np.int32(d),
-    )
+    degradations, samples, channels = ex['degraded'].shape  # [D, S, C] int16
+    start = int(rng.integers(0, samples - self.crop + 1)) if self.train else 0
+    d = int(rng.integers(0, degradations))
+    ch = int(rng.integers(0, channels))
+    clean, degraded = read_item(ex, d, ch, slice(start, start + self.crop))
+    return clean, degraded, np.int32(d)
 
 
 def local_batches(

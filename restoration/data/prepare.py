@@ -33,7 +33,7 @@ def main(argv) -> None:
   sizes = {s: info.splits[s].num_examples for s in SPLITS}
   print(
     f'dataset {b.builder_config.name} at {b.data_dir}: {sizes} examples, '
-    f'degradations {list(b.builder_config.degradations)} '
+    f'degradations {list(b.builder_config.spec.degradations)} '
     f'({time.time() - start:.1f} s)'
   )
 

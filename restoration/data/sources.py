@@ -1,7 +1,7 @@
 """Clean audio for the dataset: the embedded procedural corpus, a directory, or a TFDS dataset.
 
-:class:`Source` (built from ``config.data`` by :meth:`Source.from_config`) lists the items of
-a split; :func:`load_item` turns one item into a fixed-length clip in the builder's worker
+:func:`items` lists the items of a split of a :class:`~restoration.data.spec.DataSpec`'s
+source; :func:`load_item` turns one item into a fixed-length clip in the builder's worker
 processes, so items are small and picklable and sources load their heavy modules lazily.
 """
 
@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from restoration.data import audio, splits, synthesis
+from restoration.data.spec import DataSpec
 from restoration.errors import UserError
 
-SOURCES = ('synthetic', 'directory', 'tfds')
 AUDIO_EXTENSIONS = ('.wav', '.flac', '.ogg', '.mp3', '.opus', '.m4a')
 
 log = logging.getLogger(__name__)
@@ -206,89 +206,48 @@ def _tfds_audio(name: str, data_dir: str | None, ref: str) -> tuple[np.ndarray, 
 # The interface the dataset builder uses.
 
 
-@dataclasses.dataclass(frozen=True)
-class Source:
-  """Where clean audio comes from: the source fields of ``config.data``."""
+def items(spec: DataSpec, split: str) -> list[Item]:
+  """The items of one split of ``spec``'s source; no item is in two splits.
 
-  kind: str = 'synthetic'  # one of SOURCES
-  audio_dir: str = ''  # kind='directory'
-  tfds_name: str = ''  # kind='tfds'
-  tfds_data_dir: str = ''  # kind='tfds'; '' = TFDS's default
-
-  def __post_init__(self):
-    if self.kind not in SOURCES:
-      raise ValueError(f'source={self.kind!r}: expected one of {", ".join(SOURCES)}')
-    if self.kind == 'directory' and not self.audio_dir:
-      raise ValueError('audio_dir is empty: source="directory" needs a directory of audio files')
-    if self.kind == 'tfds' and not self.tfds_name:
-      raise ValueError('tfds_name is empty: source="tfds" needs a prepared TFDS dataset name')
-
-  @classmethod
-  def from_config(cls, data_config) -> Source:
-    """The source of ``config.data`` (or of a builder config, which has the same fields).
-
-    ``audio_dir`` is made absolute, so the dataset's name and its workers do not depend on
-    the directory a run was started from.
-    """
-    d = data_config
-    return cls(
-      kind=d.source,
-      audio_dir=os.path.abspath(d.audio_dir) if d.audio_dir else '',
-      tfds_name=d.tfds_name,
-      tfds_data_dir=d.tfds_data_dir,
-    )
-
-  def items(self, split: str, *, num_items: int, seed: int) -> list[Item]:
-    """The items of one split; no item is in two splits.
-
-    ``num_items``: synthetic items to make, or at most this many files/examples (0 = all).
-    ``seed`` picks which files/examples fill a capped split (synthetic items use it in
-    :func:`load_item`).
-    """
-    splits.check(split)
-    if num_items < 0:
-      raise ValueError(f'num_items={num_items}: expected >= 0 (0 = all files or examples)')
-    if self.kind == 'synthetic':
-      return [
-        Item(key=f'synthetic/{i}', kind='synthetic', ref=i)
-        for i in splits.synthetic_indices(split, num_items)
-      ]
-    if self.kind == 'directory':
-      return _directory_items(self.audio_dir, split, num_items, seed)
+  ``spec.num_items`` of the split: synthetic items to make, or at most this many
+  files/examples (0 = all). ``spec.seed`` picks which files/examples fill a capped split
+  (synthetic items use it in :func:`load_item`).
+  """
+  splits.check(split)
+  num_items, seed = spec.num_items[splits.SPLITS.index(split)], spec.seed
+  if spec.source == 'synthetic':
     return [
-      Item(key=ref, kind='tfds', ref=ref)
-      for ref in _tfds_refs(self.tfds_name, self.tfds_data_dir or None, split, num_items, seed)
+      Item(key=f'synthetic/{i}', kind='synthetic', ref=i)
+      for i in splits.synthetic_indices(split, num_items)
     ]
+  if spec.source == 'directory':
+    return _directory_items(spec.audio_dir, split, num_items, seed)
+  return [
+    Item(key=ref, kind='tfds', ref=ref)
+    for ref in _tfds_refs(spec.tfds_name, spec.tfds_data_dir or None, split, num_items, seed)
+  ]
 
 
-def load_item(
-  item: Item,
-  *,
-  sample_rate: int,
-  channels: int,
-  seconds: float,
-  seed: int,
-  audio_dir: str = '',
-  tfds_name: str = '',
-  tfds_data_dir: str | None = None,
-) -> np.ndarray | None:
-  """The clip of ``item``: float32 ``[round(seconds * sample_rate), channels]``.
+def load_item(item: Item, spec: DataSpec) -> np.ndarray | None:
+  """The clip of ``item``: float32 ``[spec.num_samples, spec.channels]``.
 
   Files and TFDS examples give a crop chosen by ``(seed, key)`` from their middle half,
   zero-padded when shorter; None (with a warning) when a file cannot be used.
   """
-  n = int(round(seconds * sample_rate))
+  sample_rate, channels, seed = spec.sample_rate, spec.channels, spec.seed
+  tfds_name, tfds_data_dir = spec.tfds_name, spec.tfds_data_dir or None
+  n = spec.num_samples
   if item.kind == 'synthetic':
-    wave = synthesis.synthesize(int(item.ref), seed, sample_rate, seconds)[:, None]
+    wave = synthesis.synthesize(int(item.ref), seed, sample_rate, spec.clip_seconds)[:, None]
   elif item.kind == 'file':
-    path = Path(audio_dir) / str(item.ref)
+    path = Path(spec.audio_dir) / str(item.ref)
     try:
       wave, _ = audio.load(path, sample_rate=sample_rate, channels=channels)
     except audio.AudioError as e:
       log.warning('skipping unusable audio file %s: %s', path, e)
       return None
   elif item.kind == 'tfds':
-    wave, sr = _tfds_audio(tfds_name, tfds_data_dir or None, str(item.ref))
+    wave, sr = _tfds_audio(tfds_name, tfds_data_dir, str(item.ref))
     wave = audio.resample(_to_channels(wave, channels, f'{tfds_name} {item.ref}'), sr, sample_rate)
   else:
     raise ValueError(f'item {item.key!r}: kind={item.kind!r}, expected synthetic, file or tfds')

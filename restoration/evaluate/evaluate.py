@@ -53,6 +53,7 @@ from typing import Any
 import numpy as np
 
 from restoration import metrics as metrics_lib
+from restoration.data.spec import read_item
 from restoration.errors import UserError
 from restoration.evaluate import harm as harm_lib
 
@@ -216,8 +217,7 @@ def _test_split(
   def pairs(d: int, batch: int):
     for start in range(0, count, batch):
       items = [source[i] for i in range(start, min(count, start + batch))]
-      clean = np.stack([it['clean'] for it in items]).astype(np.float32) / 32768
-      degraded = np.stack([it['degraded'][d] for it in items]).astype(np.float32) / 32768
+      clean, degraded = (np.stack(waves) for waves in zip(*(read_item(it, d) for it in items)))
       keys = [k.decode() if isinstance(k, bytes) else k for k in (it['key'] for it in items)]
       yield keys, clean, degraded
 

@@ -30,6 +30,7 @@ import numpy as np
 from restoration import plan as run_plan
 from restoration.checkpoint import Checkpointer
 from restoration.config import load_config, set_field
+from restoration.data.spec import read_item
 from restoration.errors import ConfigError
 
 log = logging.getLogger('restoration')
@@ -111,9 +112,8 @@ def _test_clips(config, count: int, degradation: str) -> tuple[list, list]:
   source = builder_lib.get_builder(config.data).as_data_source('test')
   index = list(config.data.degradations).index(degradation)
   items = [source[i] for i in range(min(count, len(source)))]
-  clean = [it['clean'][:, 0].astype(np.float32) / 32768 for it in items]
-  degraded = [it['degraded'][index, :, 0].astype(np.float32) / 32768 for it in items]
-  return clean, degraded
+  clean, degraded = zip(*(read_item(it, index, channel=0) for it in items))
+  return list(clean), list(degraded)
 
 
 def _commit() -> str | None:
