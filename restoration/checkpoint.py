@@ -441,7 +441,10 @@ def load_run_weights(
 def _best_step(workdir: str | epath.PathLike, ckpt: Checkpointer) -> int | None:
   """The step scored best by the run's ``train.best_metric`` (lower is better, as training
   keeps it); a reader tracks no metric of its own, so its ``best_step`` is the latest."""
-  metric = dict(ckpt.saved_config().get('train') or {}).get('best_metric')
+  try:
+    metric = dict(ckpt.saved_config().get('train') or {}).get('best_metric')
+  except Exception:  # an unreadable latest step: restore_newest_readable reports or skips it
+    metric = None
   if not metric:
     return ckpt.latest_step()
   with Checkpointer(workdir, read_only=True, best_metric=metric) as scored:
