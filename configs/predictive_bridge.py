@@ -13,9 +13,9 @@ def get_config(size: str = 'demo'):
   # What is left after the predictor is smaller than the codec residual: less bridge noise.
   # (From the degraded input at the demo size, sigma 0.3 gave LSD 1.04 / 1.08 / 1.09 at 1 / 2 /
   # 4 steps against 1.10 / 1.21 / 1.22 for 1.0; from the prediction, 1.0 changed nothing.)
-  c.objective.bridge_sigma = 0.3
+  c.objective.bridge.sigma = 0.3
   return c
 
 
 def get_sweep(size: str):
-  return [{'seed': s, 'objective.bridge_sigma': g} for g in (0.5, 1.0) for s in range(2)]
+  return [{'seed': s, 'objective.bridge.sigma': g} for g in (0.5, 1.0) for s in range(2)]

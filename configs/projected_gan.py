@@ -9,14 +9,14 @@ from restoration.config import base_config
 
 def get_config(size: str = 'demo'):
   c = base_config('projected_gan', size or 'demo', demo_steps=150, finetune_steps=100)
-  c.objective.adversarial = 'hinge'
+  c.objective.adversarial.loss = 'hinge'
   c.critic.kind = 'projected'
-  c.critic.feature_checkpoint = ''
-  c.objective.feature_matching_weight = 1.0
+  c.objective.adversarial.feature_matching_weight = 1.0
   if 'finetune' in c.presets:
     # As configs/gan.py: a twentieth of the adversarial terms keeps the reconstruction gradient
     # from drowning (validation LSD 1.014 -> 0.997, held-out critic accuracy 0.84 either way).
-    c.objective.adversarial_weight, c.objective.feature_matching_weight = 0.05, 0.05
+    a = c.objective.adversarial
+    a.weight, a.feature_matching_weight = 0.05, 0.05
   return c
 
 

@@ -5,7 +5,6 @@ from restoration.config import base_config
 
 def get_config(size: str = 'demo'):
   c = base_config('regression', size or 'demo', demo_steps=250)
-  c.objective.reconstruction = dict(mse=1.0, mrstft=1.0, mel=0.0)
   return c
 
 

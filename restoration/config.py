@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import pathlib
+from collections.abc import Mapping
 from typing import Any
 
 import ml_collections
@@ -19,45 +20,66 @@ from restoration.errors import ConfigError
 
 SIZES = ('smoke', 'demo', 'base', 'large')
 
-# Data per size: (train, validation, test items, clip seconds, crop seconds, global batch).
-_DATA_SIZES = {
-  'smoke': dict(num_train=16, num_validation=4, num_test=4, clip_seconds=1.0, crop_seconds=0.5),
-  'demo': dict(num_train=640, num_validation=32, num_test=48, clip_seconds=2.0, crop_seconds=1.0),
-  'base': dict(
-    num_train=20000, num_validation=256, num_test=512, clip_seconds=4.0, crop_seconds=2.0
-  ),
-  'large': dict(
-    num_train=100000, num_validation=512, num_test=1024, clip_seconds=4.0, crop_seconds=4.0
-  ),
-}
-_TRAIN_SIZES = {
-  'smoke': dict(
-    global_batch=8, num_steps=4, log_every=2, eval_every=4, checkpoint_every=2, eval_batches=1
-  ),
-  'demo': dict(
-    global_batch=16,
-    num_steps=300,
-    log_every=25,
-    eval_every=300,
-    checkpoint_every=150,
-    eval_batches=2,
-  ),
-  'base': dict(
-    global_batch=64,
-    num_steps=200_000,
-    log_every=100,
-    eval_every=5000,
-    checkpoint_every=2500,
-    eval_batches=16,
-  ),
-  'large': dict(
-    global_batch=256,
-    num_steps=500_000,
-    log_every=100,
-    eval_every=10000,
-    checkpoint_every=5000,
-    eval_batches=32,
-  ),
+# Every per-size value, as dotted fields over :func:`base_config`'s defaults, applied in one
+# place before the presets and the method's config file.
+SIZE_TABLE: dict[str, dict[str, Any]] = {
+  'smoke': {
+    'data.num_train': 16,
+    'data.num_validation': 4,
+    'data.num_test': 4,
+    'data.clip_seconds': 1.0,
+    'data.crop_seconds': 0.5,
+    'data.degradations': ('mp3:24', 'opus:12'),
+    'train.global_batch': 8,
+    'train.num_steps': 4,
+    'train.log_every': 2,
+    'train.eval_every': 4,
+    'train.checkpoint_every': 2,
+    'train.eval_batches': 1,
+  },
+  'demo': {
+    'data.num_train': 640,
+    'data.num_validation': 32,
+    'data.num_test': 48,
+    'data.clip_seconds': 2.0,
+    'data.crop_seconds': 1.0,
+    'train.global_batch': 16,
+    'train.log_every': 25,
+    'train.eval_batches': 2,
+    'train.warmup_steps': 20,  # of a few hundred steps
+    # A few hundred steps leave a critic at 1e-3 near chance; a few times that rate
+    # separates clean from codec output within them.
+    'train.critic_learning_rate': 4e-3,
+    # Each doubling of steps doubles the evaluation's cost, so the demo stops at 4.
+    'sampling.eval_steps': (1, 2, 4),
+    # train.num_steps, eval_every and checkpoint_every follow the method's ``demo_steps``.
+  },
+  'base': {
+    'data.num_train': 20000,
+    'data.num_validation': 256,
+    'data.num_test': 512,
+    'data.clip_seconds': 4.0,
+    'data.crop_seconds': 2.0,
+    'train.global_batch': 64,
+    'train.num_steps': 200_000,
+    'train.log_every': 100,
+    'train.eval_every': 5000,
+    'train.checkpoint_every': 2500,
+    'train.eval_batches': 16,
+  },
+  'large': {
+    'data.num_train': 100000,
+    'data.num_validation': 512,
+    'data.num_test': 1024,
+    'data.clip_seconds': 4.0,
+    'data.crop_seconds': 4.0,
+    'train.global_batch': 256,
+    'train.num_steps': 500_000,
+    'train.log_every': 100,
+    'train.eval_every': 10000,
+    'train.checkpoint_every': 5000,
+    'train.eval_batches': 32,
+  },
 }
 
 # Domain presets, named after the size in the config string (``configs/gan.py:base,music44k``):
@@ -99,7 +121,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     size: {
       'train.learning_rate': 2e-4,
       'train.warmup_steps': warmup,
-      'objective.critic_warmup_steps': warmup,
+      'objective.adversarial.critic_warmup_steps': warmup,
     }
     for size, warmup in (('smoke', 1), ('demo', 20), ('base', 1000), ('large', 2000))
   },
@@ -135,8 +157,8 @@ def set_field(c: ml_collections.ConfigDict, field: str, value: Any) -> None:
   node[leaf] = value
 
 
-def _apply_preset(c: ml_collections.ConfigDict, name: str) -> None:
-  for field, value in PRESETS[name][c.size].items():
+def _set_fields(c: ml_collections.ConfigDict, fields: dict[str, Any]) -> None:
+  for field, value in fields.items():
     set_field(c, field, value)
 
 
@@ -170,11 +192,9 @@ def base_config(
       'prefetch': 4,  # host batches the loader prepares ahead
       'device_prefetch': 1,  # batches transferred to the devices ahead of the step's
       'spectra_on': 'auto',  # where the STFTs run: 'auto' | 'host' | 'device' (data.pipeline)
-      **_DATA_SIZES[size],
+      # per size (SIZE_TABLE): num_train, num_validation, num_test, clip_seconds, crop_seconds
     }
   )
-  if size == 'smoke':
-    c.data.degradations = ('mp3:24', 'opus:12')
   c.spectral = ml_collections.ConfigDict(dict(n_fft=512, hop=128, alpha=0.5, beta=0.15))
 
   # remat: recompute each residual block's activations in the backward pass (models.unet)
@@ -182,24 +202,33 @@ def base_config(
     dict(preset=size, overrides={}, noise_channels=0, remat=False)
   )
   c.critic = ml_collections.ConfigDict(dict(kind='mrstft', preset=size, feature_checkpoint=''))
+  # Shared fields at the top, one section per family (read by the methods of that family).
   c.objective = ml_collections.ConfigDict(
     dict(
-      adversarial='non_saturating',  # 'non_saturating' | 'hinge' | 'lsgan' | 'wasserstein'
-      adversarial_weight=1.0,
-      gp_weight=0.0,  # WGAN-GP penalty weight
-      r1_weight=0.0,
-      n_critic=1,  # critic updates per generator update
-      critic_warmup_steps=0,  # first steps: the generator trains without adversarial terms
-      feature_matching_weight=2.0,
       reconstruction=dict(mse=1.0, mrstft=1.0, mel=0.0),
-      # diffusion
-      schedule='edm',  # 'edm' | 'vp_cosine'
-      space='residual',  # what is diffused: 'residual' (clean - degraded) | 'clean'
+      # diffusion and bridges: what is diffused, 'residual' (clean - degraded) | 'clean'
+      space='residual',
       residual_scale=0.1,  # residual / this ~ sigma_data (demo corpus residual RMS 0.049)
-      target='x0',  # 'x0' | 'eps' | 'v' (vp_cosine only)
-      sigma_data=0.5,
-      p_mean=-1.2,
-      p_std=1.2,
+      adversarial=dict(
+        loss='non_saturating',  # 'non_saturating' | 'hinge' | 'lsgan' | 'wasserstein'
+        weight=1.0,
+        gp_weight=0.0,  # WGAN-GP penalty weight
+        r1_weight=0.0,
+        n_critic=1,  # critic updates per generator update
+        critic_warmup_steps=0,  # first steps: the generator trains without adversarial terms
+        feature_matching_weight=2.0,
+      ),
+      diffusion=dict(
+        schedule='edm',  # 'edm' | 'vp_cosine'
+        target='x0',  # 'x0' | 'eps' | 'v' (vp_cosine only)
+        sigma_data=0.5,
+        p_mean=-1.2,
+        p_std=1.2,
+      ),
+      bridge=dict(
+        sigma=1.0,  # sigma(t) = sigma * sqrt(t (1 - t)) on residual / residual_scale
+        p_start=0.25,  # share of training at t = 0 (the one-step pass)
+      ),
     )
   )
   c.sampling = ml_collections.ConfigDict(
@@ -239,33 +268,29 @@ def base_config(
       # > 0: this invocation ends after that many seconds of training (compile excluded), as if
       # it were the last step (validated, saved), so methods can share a wall budget; 0: off.
       max_train_seconds=0.0,
-      **_TRAIN_SIZES[size],
+      # per size (SIZE_TABLE): global_batch, num_steps, log_every, eval_every,
+      # checkpoint_every, eval_batches
     )
   )
-  if size == 'demo':
-    # Each doubling of steps doubles the evaluation's cost, so the demo stops at 4.
-    c.sampling.eval_steps = (1, 2, 4)
-    c.train.warmup_steps = 20  # of a few hundred steps
-    # A few hundred steps leave a critic at 1e-3 near chance; a few times that rate
-    # separates clean from codec output within them.
-    c.train.critic_learning_rate = 4e-3
-    c.train.num_steps = demo_steps
-    c.train.eval_every = c.train.num_steps
-    c.train.checkpoint_every = c.train.num_steps // 2
   c.parallel = ml_collections.ConfigDict(
     dict(
       backend='jit',  # 'jit' (NamedSharding over a Mesh) | 'pmap'
       model_axis=1,  # devices on the 'model' mesh axis; the rest go to 'data'
     )
   )
+  _set_fields(c, SIZE_TABLE[size])
+  if size == 'demo':
+    c.train.num_steps = demo_steps
+    c.train.eval_every = c.train.num_steps
+    c.train.checkpoint_every = c.train.num_steps // 2
   c.presets = presets
   for name in presets:
-    _apply_preset(c, name)
+    _set_fields(c, PRESETS[name][size])
   if 'study' in presets and size == 'demo':
     t = c.train
     t.num_steps = max(1, t.num_steps // 2)
     t.warmup_steps //= 2
-    c.objective.critic_warmup_steps //= 2
+    c.objective.adversarial.critic_warmup_steps //= 2
   if 'study' in presets:
     c.train.eval_every = -(-c.train.num_steps // STUDY_EVALS)
     c.train.checkpoint_every = c.train.num_steps
@@ -372,6 +397,51 @@ def validate(
   backends = sharding.BACKENDS
   need(config.parallel.backend in backends, 'parallel.backend', f'one of {", ".join(backends)}')
   method.check(config, need)
+
+
+# Fields of configs saved before the objective had per-family sections -> their section.
+_FLAT_OBJECTIVE = {
+  'adversarial': ('adversarial', 'loss'),
+  'adversarial_weight': ('adversarial', 'weight'),
+  'gp_weight': ('adversarial', 'gp_weight'),
+  'r1_weight': ('adversarial', 'r1_weight'),
+  'n_critic': ('adversarial', 'n_critic'),
+  'critic_warmup_steps': ('adversarial', 'critic_warmup_steps'),
+  'feature_matching_weight': ('adversarial', 'feature_matching_weight'),
+  'schedule': ('diffusion', 'schedule'),
+  'target': ('diffusion', 'target'),
+  'sigma_data': ('diffusion', 'sigma_data'),
+  'p_mean': ('diffusion', 'p_mean'),
+  'p_std': ('diffusion', 'p_std'),
+  'bridge_sigma': ('bridge', 'sigma'),
+  'bridge_p_start': ('bridge', 'p_start'),
+}
+
+
+def upgrade(saved: Mapping[str, Any]) -> ml_collections.ConfigDict:
+  """A run's saved config in today's layout, so readers of trained runs read every field
+  directly: flat objective fields move to their section, and fields the run predates take
+  :func:`base_config`'s default for its method and size (what training with them gave)."""
+  tree = ml_collections.ConfigDict(saved).to_dict()  # a deep copy, nested dicts
+  objective = tree.get('objective', {})
+  moved = {
+    old: objective.pop(old)
+    for old in _FLAT_OBJECTIVE
+    if old in objective and not isinstance(objective[old], dict)
+  }
+  for old, value in moved.items():
+    section, field = _FLAT_OBJECTIVE[old]
+    objective.setdefault(section, {})[field] = value
+  _fill_missing(tree, base_config(tree['method'], tree['size']).to_dict())
+  return ml_collections.ConfigDict(tree)
+
+
+def _fill_missing(tree: dict[str, Any], defaults: dict[str, Any]) -> None:
+  for key, value in defaults.items():
+    if key not in tree:
+      tree[key] = value
+    elif isinstance(value, dict) and isinstance(tree[key], dict):
+      _fill_missing(tree[key], value)
 
 
 CONFIG_DIR = pathlib.Path(__file__).resolve().parents[1] / 'configs'

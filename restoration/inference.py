@@ -23,6 +23,7 @@ import ml_collections
 import numpy as np
 
 from restoration import checkpoint as checkpoint_lib
+from restoration import config as config_lib
 from restoration import methods, spectral
 from restoration import state as state_lib
 from restoration.state import Networks
@@ -30,9 +31,10 @@ from restoration.streaming import ChunkedRestorer, RestoreError, chunk_samples, 
 
 
 def saved_config(workdir: str, step: int | None = None) -> ml_collections.ConfigDict:
-  """The config saved beside a run's checkpoint (latest step by default)."""
+  """The config saved beside a run's checkpoint (latest step by default), upgraded to today's
+  layout."""
   with checkpoint_lib.open_run(workdir) as ckpt:
-    return ml_collections.ConfigDict(ckpt.saved_config(step))
+    return config_lib.upgrade(ckpt.saved_config(step))
 
 
 def load_workdir(workdir: str, which: str = 'best') -> tuple[Any, Networks, Any, Any, int]:
@@ -46,7 +48,7 @@ def load_workdir(workdir: str, which: str = 'best') -> tuple[Any, Networks, Any,
   device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
 
   def target(saved: dict[str, Any]) -> Any:
-    abstract = state_lib.abstract_state(ml_collections.ConfigDict(saved), None)
+    abstract = state_lib.abstract_state(config_lib.upgrade(saved), None)
     return jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=device), abstract)
 
   restored = checkpoint_lib.load_run_weights(
@@ -55,7 +57,7 @@ def load_workdir(workdir: str, which: str = 'best') -> tuple[Any, Networks, Any,
     target=target,
     hint=f'train first with python -m restoration.main --config=... --workdir={workdir}',
   )
-  config, state, step = ml_collections.ConfigDict(restored.config), restored.state, restored.step
+  config, state, step = config_lib.upgrade(restored.config), restored.state, restored.step
   nets = state_lib.networks(config)
   params = state['ema'] if config.train.ema_decay else state['params'][nets.main]
   return config, nets, params, state['rest'][nets.main], step

@@ -98,7 +98,8 @@ def test_gan_step_draws_its_noise_from_the_step_rng():
   """Two step keys give two generator losses, one key the same loss (the generator's own rng
   stream, frozen inside a pure step, would give one loss for every key)."""
   c, nets, state = _perturbed_state(NOISE)
-  assert not c.objective.gp_weight and not c.objective.r1_weight  # rng feeds the noise only
+  a = c.objective.adversarial
+  assert not a.gp_weight and not a.r1_weight  # rng feeds the noise only
   step = jax.jit(methods.get('gan').step(c, nets))
   batch = {k: jnp.asarray(v) for k, v in synthetic_batch(c, 0).items()}
   losses = [float(step(state, batch, jax.random.key(k))[1]['loss']) for k in (0, 0, 1)]

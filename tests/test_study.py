@@ -63,7 +63,7 @@ def test_study_preset_quarters_the_demo(method):
   # four validations per run: the learning curve's points
   assert -(-tuned.train.num_steps // tuned.train.eval_every) == 4
   ft = load_config(method, 'demo,finetune,study')
-  assert ft.objective.critic_warmup_steps < ft.train.num_steps
+  assert ft.objective.adversarial.critic_warmup_steps < ft.train.num_steps
 
 
 def test_run_config_scales_every_learning_rate(tmp_path):

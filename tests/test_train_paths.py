@@ -51,10 +51,10 @@ def test_model_axis_shards_parameters_and_trains_as_data_parallel(tmp_path):
 
 
 def test_critic_warm_up_gate_turns_the_generators_adversarial_terms_on(tmp_path):
-  """Before ``objective.critic_warmup_steps`` the generator's loss is its reconstruction
+  """Before ``objective.adversarial.critic_warmup_steps`` the generator's loss is its reconstruction
   alone; from that step on it adds the weighted adversarial and feature-matching terms."""
   c = smoke_config('gan', tmp_path)  # synthetic batches: no dataset read
-  o = c.objective
+  o = c.objective.adversarial
   o.critic_warmup_steps = 3
   nets, state, _ = state_lib.create(c)
   step = jax.jit(methods.get('gan').step(c, nets))
@@ -65,7 +65,7 @@ def test_critic_warm_up_gate_turns_the_generators_adversarial_terms_on(tmp_path)
     m = {k: float(v) for k, v in jax.device_get(m).items()}
     recon = sum(w * m[f'recon/{k}'] for k, w in weights.items() if w)
     adversarial = (
-      o.adversarial_weight * m['generator/adversarial']
+      o.weight * m['generator/adversarial']
       + o.feature_matching_weight * m['generator/feature_matching']
     )
     assert abs(adversarial) > 0.01 * recon  # the gate, not a vanishing term, makes the change

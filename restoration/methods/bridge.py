@@ -51,8 +51,8 @@ def check_bridge(config, need) -> None:
   o, s = config.objective, config.sampling
   need(o.space in diffusion.SPACES, 'objective.space', f'one of {diffusion.SPACES}')
   need(o.residual_scale > 0, 'objective.residual_scale', 'a positive float')
-  need(o.get('bridge_sigma', -1) >= 0, 'objective.bridge_sigma', 'a float >= 0')
-  need(0 <= o.get('bridge_p_start', -1) <= 1, 'objective.bridge_p_start', 'in [0, 1]')
+  need(o.bridge.sigma >= 0, 'objective.bridge.sigma', 'a float >= 0')
+  need(0 <= o.bridge.p_start <= 1, 'objective.bridge.p_start', 'in [0, 1]')
   need(s.steps >= 1, 'sampling.steps', 'an integer >= 1')
   need(
     len(s.eval_steps) > 0 and min(s.eval_steps) >= 1, 'sampling.eval_steps', 'positive step counts'
@@ -103,8 +103,8 @@ class Bridge(base.ConditionalDenoiser):
       rest = state['rest']['denoiser']
       anchor = _anchor(nets.merge('denoiser', state['params']['denoiser'], rest), degraded)
       x1 = diffusion.to_process(batch['clean'], anchor, o.space, o.residual_scale)
-      t = bridge.sample_t(k_t, x1.shape[0], o.bridge_p_start)
-      x_t = bridge.interpolate(x1, t, jax.random.normal(k_eps, x1.shape), o.bridge_sigma)
+      t = bridge.sample_t(k_t, x1.shape[0], o.bridge.p_start)
+      x_t = bridge.interpolate(x1, t, jax.random.normal(k_eps, x1.shape), o.bridge.sigma)
 
       def loss_fn(params):
         predict = _predict_fn(nets.merge('denoiser', params, rest), anchor)
@@ -127,7 +127,7 @@ class Bridge(base.ConditionalDenoiser):
       model = nets.merge('denoiser', params, rest)
       anchor = _anchor(model, degraded)
       x = bridge.sample(
-        _predict_fn(model, anchor), degraded.shape, rng=rng, steps=steps, sigma_max=o.bridge_sigma
+        _predict_fn(model, anchor), degraded.shape, rng=rng, steps=steps, sigma_max=o.bridge.sigma
       )
       return diffusion.from_process(x, anchor, o.space, o.residual_scale)
 
@@ -143,7 +143,7 @@ class Bridge(base.ConditionalDenoiser):
     return {
       **super().describe(config),
       'sampling': f'bridge sampler from {start} (noise-free end), sigma_max '
-      f'{o.bridge_sigma:g}; the last step returns the clean estimate.',
+      f'{o.bridge.sigma:g}; the last step returns the clean estimate.',
     }
 
 

@@ -21,7 +21,7 @@ COMPUTE_DTYPES = ('float32', 'bfloat16')
 def compute_dtype(config) -> jnp.dtype:
   """The networks' compute dtype, ``train.compute_dtype`` (float32 for runs saved before the
   field existed)."""
-  return jnp.dtype(config.train.get('compute_dtype', 'float32'))
+  return jnp.dtype(config.train.compute_dtype)
 
 
 def with_compute_dtype(config, modules: dict[str, nnx.Module]) -> dict[str, nnx.Module]:
@@ -59,7 +59,7 @@ def unet(config, rngs: nnx.Rngs, **kwargs) -> nnx.Module:
       f'config.model.overrides.noise_channels={m.overrides.noise_channels!r}: expected no such '
       'override (set config.model.noise_channels)'
     )
-  if m.get('noise_channels', 0) and 'noise_channels' not in kwargs:
+  if m.noise_channels and 'noise_channels' not in kwargs:
     raise ConfigError(
       f'config.model.noise_channels={m.noise_channels!r}: expected 0: only the GAN family '
       f'takes a noise input ({config.method} does not)'
@@ -67,7 +67,7 @@ def unet(config, rngs: nnx.Rngs, **kwargs) -> nnx.Module:
   args = dict(unet_lib.UNET_PRESETS[config.model.preset])
   args.update(dict(config.model.overrides))
   args['n_freq'] = SpectralParams.from_config(config.spectral).n_freq
-  args['remat'] = m.get('remat', False)  # configs saved before the field lack it
+  args['remat'] = m.remat
   args.update(kwargs)
   return unet_lib.UNet(**args, rngs=rngs)
 

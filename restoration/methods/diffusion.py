@@ -27,13 +27,21 @@ class Diffusion(base.ConditionalDenoiser):
   specific_modules = ('restoration.objectives.diffusion', 'restoration.objectives.sampling')
 
   def check(self, config, need):
-    o, s = config.objective, config.sampling
-    need(o.schedule in diffusion.SCHEDULES, 'objective.schedule', f'one of {diffusion.SCHEDULES}')
-    need(o.target in diffusion.VP_TARGETS, 'objective.target', f'one of {diffusion.VP_TARGETS}')
+    o, s, d = config.objective, config.sampling, config.objective.diffusion
     need(
-      o.schedule != 'edm' or o.target == 'x0',
-      'objective.target',
-      '"x0" with objective.schedule="edm" (other targets need "vp_cosine")',
+      d.schedule in diffusion.SCHEDULES,
+      'objective.diffusion.schedule',
+      f'one of {diffusion.SCHEDULES}',
+    )
+    need(
+      d.target in diffusion.VP_TARGETS,
+      'objective.diffusion.target',
+      f'one of {diffusion.VP_TARGETS}',
+    )
+    need(
+      d.schedule != 'edm' or d.target == 'x0',
+      'objective.diffusion.target',
+      '"x0" with objective.diffusion.schedule="edm" (other targets need "vp_cosine")',
     )
     need(o.space in diffusion.SPACES, 'objective.space', f'one of {diffusion.SPACES}')
     need(o.residual_scale > 0, 'objective.residual_scale', 'a positive float')
@@ -60,11 +68,11 @@ class Diffusion(base.ConditionalDenoiser):
           _net_fn(nets, params, state['rest']['denoiser']),
           x0,
           batch['degraded'],
-          schedule=o.schedule,
-          target=o.target,
-          sigma_data=o.sigma_data,
-          p_mean=o.p_mean,
-          p_std=o.p_std,
+          schedule=o.diffusion.schedule,
+          target=o.diffusion.target,
+          sigma_data=o.diffusion.sigma_data,
+          p_mean=o.diffusion.p_mean,
+          p_std=o.diffusion.p_std,
         )
 
       (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(state['params']['denoiser'])
@@ -90,9 +98,9 @@ class Diffusion(base.ConditionalDenoiser):
       denoise = diffusion.denoiser(
         _net_fn(nets, params, rest),
         degraded,
-        schedule=o.schedule,
-        target=o.target,
-        sigma_data=o.sigma_data,
+        schedule=o.diffusion.schedule,
+        target=o.diffusion.target,
+        sigma_data=o.diffusion.sigma_data,
       )
       kwargs = dict(rng=rng, steps=steps, sampler=s.sampler, sigma_min=s.sigma_min, rho=s.rho)
       if start_sigma > 0:  # the degraded input is x = degraded, i.e. residual 0

@@ -25,9 +25,8 @@ _NOISE_KEY = 2**31 - 1
 
 
 def noise_channels(config) -> int:
-  """The generator's N(0, 1) input channels (0: deterministic; also runs saved before the
-  field existed)."""
-  return int(config.model.get('noise_channels', 0))
+  """The generator's N(0, 1) input channels (0: deterministic)."""
+  return int(config.model.noise_channels)
 
 
 def _noise(rng, degraded, channels: int, axis_name=None) -> jax.Array | None:
@@ -105,16 +104,17 @@ class GAN(base.Method):
     from restoration.models import discriminators
 
     kinds, losses = discriminators.CRITIC_KINDS, tuple(adversarial.ADVERSARIAL)
-    need(config.objective.adversarial in losses, 'objective.adversarial', f'one of {losses}')
+    a = config.objective.adversarial
+    need(a.loss in losses, 'objective.adversarial.loss', f'one of {losses}')
     need(config.critic.kind in kinds, 'critic.kind', f'one of {", ".join(kinds)}')
-    need(config.objective.n_critic >= 1, 'objective.n_critic', 'an integer >= 1')
+    need(a.n_critic >= 1, 'objective.adversarial.n_critic', 'an integer >= 1')
     need(
-      config.objective.critic_warmup_steps >= 0,
-      'objective.critic_warmup_steps',
+      a.critic_warmup_steps >= 0,
+      'objective.adversarial.critic_warmup_steps',
       'an integer >= 0 (generator steps without adversarial terms)',
     )
     need(config.train.critic_learning_rate > 0, 'train.critic_learning_rate', 'a positive float')
-    n = config.model.get('noise_channels', 0)
+    n = config.model.noise_channels
     need(
       isinstance(n, int) and not isinstance(n, bool) and n >= 0,
       'model.noise_channels',
@@ -146,9 +146,9 @@ class GAN(base.Method):
   def step(self, config, nets) -> base.Step:
     """n_critic critic updates (on the same batch, fresh penalty noise), then one generator
     update with adversarial + feature-matching + reconstruction terms."""
-    o = config.objective
+    o = config.objective.adversarial
     p = SpectralParams.from_config(config.spectral)
-    critic_loss_fn, generator_loss_fn = adversarial.get_adversarial(o.adversarial)
+    critic_loss_fn, generator_loss_fn = adversarial.get_adversarial(o.loss)
     weights, sr = steps.reconstruction_weights(config), config.data.sample_rate
     on_spectrogram = config.critic.kind == 'projected'
     n_noise = noise_channels(config)
@@ -212,7 +212,7 @@ class GAN(base.Method):
         )
         # Critic warm-up: the generator ignores a critic that has not yet learnt anything.
         on = (state['step'] >= o.critic_warmup_steps).astype(recon.dtype)
-        loss = on * (o.adversarial_weight * adv + o.feature_matching_weight * fm) + recon
+        loss = on * (o.weight * adv + o.feature_matching_weight * fm) + recon
         return loss, {
           'generator/adversarial': adv,
           'generator/feature_matching': fm,

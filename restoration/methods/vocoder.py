@@ -64,9 +64,7 @@ class Vocoder(base.ConditionalDenoiser):
     args.update({k: v for k, v in config.model.overrides.items() if k in _OVERRIDABLE})
     p = SpectralParams.from_config(config.spectral)
     return {
-      'denoiser': vocoder.VocoderNet(
-        spectral_params=p, remat=config.model.get('remat', False), **args, rngs=rngs
-      )
+      'denoiser': vocoder.VocoderNet(spectral_params=p, remat=config.model.remat, **args, rngs=rngs)
     }
 
   def forward_inputs(self, config, name, spectrogram):
@@ -95,8 +93,8 @@ class Vocoder(base.ConditionalDenoiser):
       degraded = batch['degraded_wave']
       k_t, k_eps = jax.random.split(rng)
       x1 = diffusion.to_process(batch['clean_wave'], degraded, o.space, o.residual_scale)
-      t = bridge.sample_t(k_t, x1.shape[0], o.bridge_p_start)
-      x_t = bridge.interpolate(x1, t, jax.random.normal(k_eps, x1.shape), o.bridge_sigma)
+      t = bridge.sample_t(k_t, x1.shape[0], o.bridge.p_start)
+      x_t = bridge.interpolate(x1, t, jax.random.normal(k_eps, x1.shape), o.bridge.sigma)
       rest = state['rest']['denoiser']
 
       def loss_fn(params):
@@ -133,7 +131,7 @@ class Vocoder(base.ConditionalDenoiser):
       wave = spectral.synthesis(degraded, p, frames * p.hop)
       model = nets.merge('denoiser', params, rest)
       x = bridge.sample(
-        _predict_fn(model, wave), wave.shape, rng=rng, steps=steps, sigma_max=o.bridge_sigma
+        _predict_fn(model, wave), wave.shape, rng=rng, steps=steps, sigma_max=o.bridge.sigma
       )
       restored = diffusion.from_process(x, wave, o.space, o.residual_scale)
       return spectral.analysis(restored, p)[:, :frames]
@@ -148,7 +146,7 @@ class Vocoder(base.ConditionalDenoiser):
     return {
       **super().describe(config),
       'sampling': f'bridge sampler on the waveform residual from the input (noise-free end), '
-      f'sigma_max {o.bridge_sigma:g}; the last step returns the clean wave, analysed back to '
+      f'sigma_max {o.bridge.sigma:g}; the last step returns the clean wave, analysed back to '
       'the spectrogram.',
     }
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import jax
 
 from restoration import checkpoint, methods
+from restoration import config as config_lib
 
 
 def warm_start(config, state: dict, method) -> dict:
@@ -23,9 +24,9 @@ def warm_start(config, state: dict, method) -> dict:
   source = config.train.init_from
   # As stored, in host arrays: every process of a job reads them, then places its shards.
   restored = checkpoint.load_run_weights(source, 'latest')
-  saved, stored = restored.config, restored.state
-  main = methods.get(saved['method']).main
-  params = stored['ema'] if saved['train']['ema_decay'] else stored['params'][main]
+  saved, stored = config_lib.upgrade(restored.config), restored.state
+  main = methods.get(saved.method).main
+  params = stored['ema'] if saved.train.ema_decay else stored['params'][main]
   where = method.warm_start_target(config)
   target = state
   for key in where:
