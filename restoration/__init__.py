@@ -5,18 +5,17 @@
 
 from __future__ import annotations
 
+import functools as _functools
+from collections.abc import Callable as _Callable
 from typing import TYPE_CHECKING
+from typing import TypeVar as _TypeVar
 
 import jax as _jax
 
 if TYPE_CHECKING:
   from restoration.inference import Restorer
 
-# Partitionable threefry makes XLA:CPU spend tens of seconds compiling each random draw of a
-# new shape (every parameter initialiser, every noise tensor). The classic scheme compiles in
-# well under a second and is just as deterministic under sharding (values are computed
-# replicated and sliced), so a run draws the same numbers on 1 or 1000 devices.
-_jax.config.update('jax_threefry_partitionable', False)
+_F = _TypeVar('_F', bound=_Callable)
 
 __version__ = '0.1.0'
 
@@ -29,6 +28,22 @@ def use_compilation_cache(directory: str) -> None:
 
   if not os.environ.get('JAX_COMPILATION_CACHE_DIR'):
     _jax.config.update('jax_compilation_cache_dir', directory)
+
+
+def classic_threefry(fn: _F) -> _F:
+  """``fn`` drawing its random numbers (eagerly or while traced) with JAX's classic threefry,
+  whatever the process's ``jax_threefry_partitionable``: parameter initialisers, train steps
+  and samplers are wrapped with it. The partitionable scheme makes XLA:CPU spend tens of
+  seconds compiling each random draw of a new shape; the classic one compiles in well under a
+  second and is just as deterministic under sharding (values are computed replicated and
+  sliced), and it keeps the numbers of runs trained before."""
+
+  @_functools.wraps(fn)
+  def wrapped(*args, **kwargs):
+    with _jax.threefry_partitionable(False):
+      return fn(*args, **kwargs)
+
+  return wrapped
 
 
 def load(workdir: str, **kwargs) -> Restorer:

@@ -23,8 +23,8 @@ import ml_collections
 import numpy as np
 
 from restoration import checkpoint as checkpoint_lib
+from restoration import classic_threefry, methods, spectral
 from restoration import config as config_lib
-from restoration import methods, spectral
 from restoration import state as state_lib
 from restoration.state import Networks
 from restoration.streaming import ChunkedRestorer, RestoreError, chunk_samples, tail_lengths
@@ -66,7 +66,7 @@ def load_workdir(workdir: str, which: str = 'best') -> tuple[Any, Networks, Any,
 def enhancer(config, nets: Networks, *, steps: int | None = None) -> methods.Enhancer:
   """``fn(params, rest, degraded [B, T, F, 2], rng) -> restored [B, T, F, 2]`` (jit-able);
   ``steps`` is the sampler step count of iterative methods (default: the config's)."""
-  return methods.get(config.method).enhancer(config, nets, steps=steps)
+  return classic_threefry(methods.get(config.method).enhancer(config, nets, steps=steps))
 
 
 def network_calls(config, steps: int | None = None) -> int:

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
-from restoration import methods
+from restoration import classic_threefry, methods
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,6 +35,7 @@ class Networks:
     return nnx.merge(self.graphdefs[name], params, rest)
 
 
+@classic_threefry
 def _init(config, txs) -> tuple[dict, dict[str, Any]]:
   modules = methods.with_compute_dtype(
     config, methods.get(config.method).networks(config, nnx.Rngs(config.seed))

@@ -43,7 +43,7 @@ def test_one_step_is_one_pass_from_the_input_at_t0_and_steps_count_calls():
 
 
 def test_training_times_mix_the_start_and_uniform_draws():
-  t = bridge.sample_t(jax.random.key(0), 4000, p_start=0.25)
+  t = bridge.sample_t(jax.random.split(jax.random.key(0), 4000), p_start=0.25)
   assert 0.2 < float(jnp.mean(t == 0)) < 0.3
   assert float(t.min()) >= 0 and float(t.max()) < 1
   with pytest.raises(ValueError, match='positive int'):

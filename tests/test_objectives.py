@@ -293,7 +293,7 @@ COND = jnp.asarray(MU)
 
 
 def test_edm_loss_optimal_denoiser_is_minimal_and_matches_analytic():
-  rng = jax.random.key(11)
+  rng = jax.random.split(jax.random.key(11), X0.shape[0])
   loss_fn = jax.jit(
     lambda shrink: dif.diffusion_loss(rng, _edm_net(shrink), X0, COND, sigma_data=SIGMA_DATA)[0]
   )
@@ -311,7 +311,7 @@ _VP_WEIGHT = {'x0': lambda s: 1.0, 'eps': lambda s: 1.0 / s**2, 'v': lambda s: (
 
 @pytest.mark.parametrize('kind', dif.VP_TARGETS)
 def test_vp_loss_optimal_predictor_is_minimal_and_matches_analytic(kind):
-  rng = jax.random.key(12)
+  rng = jax.random.split(jax.random.key(12), X0.shape[0])
   loss_fn = jax.jit(
     lambda shrink: dif.diffusion_loss(
       rng, _vp_net(kind, shrink), X0, COND, schedule='vp_cosine', target=kind

@@ -53,6 +53,9 @@ class Method:
   # Modules the method composes beyond its own file and the shared backbone/steps, for the
   # "implementation complexity" row (restoration.methods.code_lines).
   specific_modules: tuple[str, ...] = ()
+  # Logged metrics that are learning signals, kept at every log step in the run record's
+  # history (what the study reads to judge training, e.g. whether a critic is at chance).
+  history: tuple[str, ...] = ('loss',)
 
   def __init__(self, name: str | None = None, **words: str):
     self.name = name or self.name

@@ -18,7 +18,6 @@ from restoration.models.features import freeze
 from restoration.objectives import bridge, diffusion, reconstruction
 from restoration.spectral import SpectralParams
 from restoration.train import steps as steps_lib
-from restoration.train.sharding import device_rng
 
 
 class PredictiveDenoiser(nnx.Module):
@@ -97,14 +96,12 @@ class Bridge(base.ConditionalDenoiser):
     weights, sr = steps_lib.reconstruction_weights(config), config.data.sample_rate
 
     def step(state, batch, rng, *, axis_name=None):
-      rng = device_rng(rng, axis_name)  # distinct noise per device
       degraded, length = batch['degraded'], batch['clean_wave'].shape[-1]
-      k_t, k_eps = jax.random.split(rng)
       rest = state['rest']['denoiser']
       anchor = _anchor(nets.merge('denoiser', state['params']['denoiser'], rest), degraded)
       x1 = diffusion.to_process(batch['clean'], anchor, o.space, o.residual_scale)
-      t = bridge.sample_t(k_t, x1.shape[0], o.bridge.p_start)
-      x_t = bridge.interpolate(x1, t, jax.random.normal(k_eps, x1.shape), o.bridge.sigma)
+      keys = steps_lib.example_keys(rng, x1.shape[0], axis_name)
+      t, x_t = bridge.training_input(keys, x1, o.bridge.p_start, o.bridge.sigma)
 
       def loss_fn(params):
         predict = _predict_fn(nets.merge('denoiser', params, rest), anchor)

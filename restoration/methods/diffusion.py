@@ -8,7 +8,6 @@ import jax
 from restoration.methods import base
 from restoration.objectives import diffusion, sampling
 from restoration.train import steps
-from restoration.train.sharding import device_rng
 
 
 def _net_fn(nets, params, rest):
@@ -59,12 +58,12 @@ class Diffusion(base.ConditionalDenoiser):
     o = config.objective
 
     def step(state, batch, rng, *, axis_name=None):
-      rng = device_rng(rng, axis_name)  # distinct noise per device
       x0 = diffusion.to_process(batch['clean'], batch['degraded'], o.space, o.residual_scale)
+      keys = steps.example_keys(rng, x0.shape[0], axis_name)
 
       def loss_fn(params):
         return diffusion.diffusion_loss(
-          rng,
+          keys,
           _net_fn(nets, params, state['rest']['denoiser']),
           x0,
           batch['degraded'],

@@ -17,7 +17,6 @@ from restoration.methods import base, common
 from restoration.objectives import adversarial, reconstruction
 from restoration.spectral import SpectralParams
 from restoration.train import steps
-from restoration.train.sharding import per_example_keys
 
 # What the train step folds into its rng for the generator's noise (the critic updates fold in
 # 0 .. n_critic - 1 for their penalty keys).
@@ -35,7 +34,7 @@ def _noise(rng, degraded, channels: int, axis_name=None) -> jax.Array | None:
   if not channels:
     return None
   shape = (*degraded.shape[1:-1], channels)
-  keys = per_example_keys(rng, degraded.shape[0], axis_name)
+  keys = steps.example_keys(rng, degraded.shape[0], axis_name)
   return jax.vmap(lambda k: jax.random.normal(k, shape, degraded.dtype))(keys)
 
 
@@ -46,6 +45,7 @@ def _score(logits) -> jax.Array:
 
 class GAN(base.Method):
   family = 'GAN'
+  history = ('loss', 'critic/adversarial', 'critic/at_chance', 'critic/accuracy')
   architecture = 'shared band-split U-Net + critic'
   specific_modules = (
     'restoration.objectives.adversarial',
@@ -183,7 +183,7 @@ class GAN(base.Method):
             'critic/accuracy': jnp.mean(_score(real_logits) > _score(fake_logits)),
           }
           if o.gp_weight:
-            keys = per_example_keys(k, real.shape[0], axis_name)
+            keys = steps.example_keys(k, real.shape[0], axis_name)
             terms['critic/gradient_penalty'] = adversarial.gradient_penalty(
               critic_fn, real, fake, keys
             )

@@ -21,7 +21,6 @@ from restoration.models import unet, vocoder
 from restoration.objectives import bridge, diffusion, reconstruction
 from restoration.spectral import SpectralParams
 from restoration.train import steps as steps_lib
-from restoration.train.sharding import device_rng
 
 
 def _arguments(cls) -> tuple[str, ...]:
@@ -89,12 +88,10 @@ class Vocoder(base.ConditionalDenoiser):
     weights, sr = steps_lib.reconstruction_weights(config), config.data.sample_rate
 
     def step(state, batch, rng, *, axis_name=None):
-      rng = device_rng(rng, axis_name)  # distinct noise per device
       degraded = batch['degraded_wave']
-      k_t, k_eps = jax.random.split(rng)
       x1 = diffusion.to_process(batch['clean_wave'], degraded, o.space, o.residual_scale)
-      t = bridge.sample_t(k_t, x1.shape[0], o.bridge.p_start)
-      x_t = bridge.interpolate(x1, t, jax.random.normal(k_eps, x1.shape), o.bridge.sigma)
+      keys = steps_lib.example_keys(rng, x1.shape[0], axis_name)
+      t, x_t = bridge.training_input(keys, x1, o.bridge.p_start, o.bridge.sigma)
       rest = state['rest']['denoiser']
 
       def loss_fn(params):

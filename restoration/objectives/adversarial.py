@@ -111,7 +111,7 @@ def gradient_penalty(
 
   ``x_hat = eps * real + (1 - eps) * fake`` with one ``eps ~ U(0, 1)`` per example. ``D`` is
   the scalar the Wasserstein loss sees: per-example logit means summed over heads.
-  ``rng`` is one key, or one key per example (``[B]``, e.g. ``sharding.per_example_keys``).
+  ``rng`` is one key, or one key per example (``[B]``, e.g. ``train.steps.example_keys``).
   """
   if real.shape != fake.shape:
     raise ValueError(f'gradient_penalty: real shape {real.shape} != fake shape {fake.shape}')

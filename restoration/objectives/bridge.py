@@ -38,12 +38,25 @@ def sigma(t: jax.Array, sigma_max: float) -> jax.Array:
   return sigma_max * jnp.sqrt(jnp.clip(t * (1 - t), 0.0, None))
 
 
-def sample_t(rng: jax.Array, batch: int, p_start: float) -> jax.Array:
-  """Training times: ``t = 0`` (the one-step case, a plain regression pass) with probability
-  ``p_start``, else uniform in [0, 1)."""
-  k_zero, k_t = jax.random.split(rng)
-  t = jax.random.uniform(k_t, (batch,))
-  return jnp.where(jax.random.uniform(k_zero, (batch,)) < p_start, 0.0, t)
+def sample_t(keys: jax.Array, p_start: float) -> jax.Array:
+  """Training times, one per example key (``[B]``): ``t = 0`` (the one-step case, a plain
+  regression pass) with probability ``p_start``, else uniform in [0, 1)."""
+
+  def one(key):
+    k_zero, k_t = jax.random.split(key)
+    return jnp.where(jax.random.uniform(k_zero) < p_start, 0.0, jax.random.uniform(k_t))
+
+  return jax.vmap(one)(keys)
+
+
+def training_input(
+  keys: jax.Array, x1: jax.Array, p_start: float, sigma_max: float
+) -> tuple[jax.Array, jax.Array]:
+  """``(t, x_t)`` for a training step on ``x1 [B, ...]``, drawn from one key per example."""
+  k_t, k_eps = jax.vmap(jax.random.split, out_axes=1)(keys)
+  t = sample_t(k_t, p_start)
+  eps = jax.vmap(lambda k: jax.random.normal(k, x1.shape[1:]))(k_eps)
+  return t, interpolate(x1, t, eps, sigma_max)
 
 
 def interpolate(x1: jax.Array, t: jax.Array, eps: jax.Array, sigma_max: float) -> jax.Array:

@@ -187,7 +187,7 @@ def denoiser(
 
 
 def diffusion_loss(
-  rng: jax.Array,
+  keys: jax.Array,
   net_fn: NetFn,
   x0: jax.Array,
   cond: Any,
@@ -198,7 +198,8 @@ def diffusion_loss(
   p_mean: float = -1.2,
   p_std: float = 1.2,
 ) -> tuple[jax.Array, dict[str, jax.Array]]:
-  """Denoising loss on clean ``x0`` ``[B, ...]`` -> ``(loss, metrics)``.
+  """Denoising loss on clean ``x0`` ``[B, ...]`` -> ``(loss, metrics)``, its noise drawn from
+  ``keys``, one per example (so the draw does not depend on how the batch is split).
 
   ``'edm'``: ``E[lambda(sigma) ||D(x0 + sigma eps) - x0||^2]`` with log-normal sigma
   (``p_mean``, ``p_std``). ``'vp_cosine'``: ``E ||pred - target||^2`` with t uniform over the
@@ -206,17 +207,15 @@ def diffusion_loss(
   ``metrics['x0_mse']`` is the unweighted denoising error, comparable across schedules.
   """
   _check_schedule(schedule, target)
-  k_level, k_eps = jax.random.split(rng)
-  batch = x0.shape[0]
-  eps = jax.random.normal(k_eps, x0.shape, x0.dtype)
+  k_level, k_eps = jax.vmap(jax.random.split, out_axes=1)(keys)
+  eps = jax.vmap(lambda k: jax.random.normal(k, x0.shape[1:], x0.dtype))(k_eps)
   if schedule == 'edm':
-    sigma = sample_sigma_lognormal(k_level, (batch,), p_mean, p_std)
+    sigma = jax.vmap(lambda k: sample_sigma_lognormal(k, (), p_mean, p_std))(k_level)
     x0_hat = edm_denoise(net_fn, x0 + _expand(sigma, x0) * eps, sigma, cond, sigma_data)
     per_example = edm_loss_weight(sigma, sigma_data) * _per_example_mean(jnp.square(x0_hat - x0))
   else:
-    t = jax.random.uniform(
-      k_level, (batch,), minval=_cosine_t(SIGMA_MIN), maxval=_cosine_t(SIGMA_MAX)
-    )
+    lo, hi = _cosine_t(SIGMA_MIN), _cosine_t(SIGMA_MAX)
+    t = jax.vmap(lambda k: jax.random.uniform(k, minval=lo, maxval=hi))(k_level)
     alpha, sigma = cosine_alpha_sigma(t)
     x_t = _expand(alpha, x0) * x0 + _expand(sigma, x0) * eps
     pred = _vp_predict(net_fn, x_t, cond, alpha, sigma)

@@ -29,10 +29,6 @@ from restoration.train import lock, sharding, summaries, warm_start
 log = logging.getLogger('restoration')
 
 
-# Logged scalars kept at every log step in train_log.jsonl (the study's learning signals).
-HISTORY_KEYS = ('loss', 'critic/adversarial', 'critic/at_chance', 'critic/accuracy')
-
-
 class NonFiniteError(UserError, RuntimeError):
   """Too many consecutive steps with a non-finite loss or gradient."""
 
@@ -247,7 +243,7 @@ def _train(
         )
         log.info('[%s] step %d/%d %s ETA %.0fs', config.method, done, t.num_steps, shown, eta)
         last.update(m)
-        history.append({'step': done, **{k: m[k] for k in HISTORY_KEYS if k in m}})
+        history.append({'step': done, **{k: m[k] for k in method.history if k in m}})
       eval_metrics = None
       if method.restores and (done % t.eval_every == 0 or last_step):
         t_eval = time.time()

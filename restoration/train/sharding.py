@@ -15,10 +15,11 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
+
+from restoration import classic_threefry
 
 DATA, MODEL = 'data', 'model'
 BACKENDS = ('jit', 'pmap')  # parallel.backend: NamedSharding over a Mesh, or the pmap fallback
@@ -110,6 +111,7 @@ def compile_step(
   ``step`` must take ``axis_name`` (None under jit, where the global mean is implicit; 'data'
   under pmap, where gradients and metrics are ``pmean``-ed).
   """
+  step = classic_threefry(step)
   if backend == 'jit':
     treedef = jax.tree.structure(state_sharding)
     leaf_shardings = jax.tree.leaves(state_sharding)
@@ -179,14 +181,3 @@ def from_pmap_state(state: Any) -> Any:
 def pmean(tree: Any, axis_name: str | None) -> Any:
   """Mean over the 'data' axis under pmap; identity under jit (already global)."""
   return tree if axis_name is None else jax.lax.pmean(tree, axis_name)
-
-
-def device_rng(rng: jax.Array, axis_name: str | None) -> jax.Array:
-  """``rng`` made distinct per device under pmap (``axis_name``); unchanged under jit."""
-  return rng if axis_name is None else jax.random.fold_in(rng, jax.lax.axis_index(axis_name))
-
-
-def per_example_keys(rng: jax.Array, batch_size: int, axis_name: str | None) -> jax.Array:
-  """One key per global example index, so jit and pmap draw identical noise."""
-  offset = 0 if axis_name is None else jax.lax.axis_index(axis_name) * batch_size
-  return jax.vmap(lambda i: jax.random.fold_in(rng, i))(offset + jnp.arange(batch_size))

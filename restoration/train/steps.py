@@ -2,7 +2,8 @@
 metrics)`` steps are written in ``restoration/methods/`` from these pieces.
 
 :func:`update` (gradient mean across devices, non-finite guard, optimizer), :func:`finish`
-(EMA of the main network, counters, metric mean), :func:`reconstruction_weights`. ``axis_name`` is None under jit (the batch
+(EMA of the main network, counters, metric mean), :func:`reconstruction_weights`,
+:func:`example_keys` (the one rule by which a step draws noise). ``axis_name`` is None under jit (the batch
 mean is already global) and 'data' under pmap (gradients and metrics are ``pmean``-ed), see
 ``train.sharding.compile_step``.
 """
@@ -20,6 +21,14 @@ from restoration.train.sharding import pmean
 def finite(tree) -> jax.Array:
   """True when every leaf of ``tree`` is finite."""
   return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
+
+
+def example_keys(rng: jax.Array, batch_size: int, axis_name: str | None) -> jax.Array:
+  """``[batch_size]`` keys, one per example of the local batch, folded from the step's ``rng``
+  and the example's global index: every method draws its noise from these, so jit (one global
+  batch) and pmap (one slice per device) draw the same numbers for the same example."""
+  offset = 0 if axis_name is None else jax.lax.axis_index(axis_name) * batch_size
+  return jax.vmap(lambda i: jax.random.fold_in(rng, i))(offset + jnp.arange(batch_size))
 
 
 def update(state: dict, nets: Networks, name: str, grads, loss, axis_name) -> tuple[dict, dict]:
