@@ -401,6 +401,13 @@ class Checkpointer:
     self.close()
 
 
+def latest_step(workdir: str | epath.PathLike) -> int | None:
+  """The newest saved step of the run in ``workdir`` (None before its first save), read
+  without writing and with the reader closed again."""
+  with Checkpointer(workdir, read_only=True) as ckpt:
+    return ckpt.latest_step()
+
+
 def open_run(workdir: str | epath.PathLike, *, hint: str = '') -> Checkpointer:
   """Another run's checkpoints, read-only (a live trainer's in-flight save is left alone);
   NoCheckpointError, with ``hint`` appended, when there are none."""

@@ -105,9 +105,9 @@ def config(
 def finished(workdir: str, config: ml_collections.ConfigDict) -> bool:
   """Whether the run in ``workdir`` has saved its last step: a re-run does not train it again.
   A checkpoint short of ``train.num_steps`` (preempted) resumes from there."""
-  from restoration.checkpoint import Checkpointer
+  from restoration import checkpoint
 
-  return Checkpointer(workdir, read_only=True).latest_step() == config.train.num_steps
+  return checkpoint.latest_step(workdir) == config.train.num_steps
 
 
 def train_missing(

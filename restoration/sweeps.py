@@ -92,7 +92,7 @@ def _logged(workdir: str) -> tuple[float, list[dict]]:
 
 def read_run(workdir: str) -> Run | None:
   """The run in ``workdir``, or None when it holds no checkpoint yet (not started)."""
-  from restoration.checkpoint import Checkpointer
+  from restoration import checkpoint
 
   config = _saved_config(workdir)
   if config is None:
@@ -102,7 +102,7 @@ def read_run(workdir: str) -> Run | None:
     name=os.path.basename(os.path.normpath(workdir)),
     workdir=workdir,
     config=config,
-    steps_done=Checkpointer(workdir, read_only=True).latest_step(),
+    steps_done=checkpoint.latest_step(workdir),
     wall_seconds=wall_seconds,
     curve=curve,
   )

@@ -27,8 +27,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from restoration import checkpoint
 from restoration import plan as run_plan
-from restoration.checkpoint import Checkpointer
 from restoration.config import load_config, set_field
 from restoration.data.spec import read_item
 from restoration.errors import ConfigError
@@ -88,7 +88,7 @@ def _evaluate(config, workdir: str, max_items: int) -> dict:
   from restoration.evaluate import evaluate
 
   path = os.path.join(workdir, 'eval', 'metrics.json')
-  step = Checkpointer(workdir, read_only=True).latest_step()
+  step = checkpoint.latest_step(workdir)
   if os.path.exists(path):
     with open(path) as f:
       saved = json.load(f)
