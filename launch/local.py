@@ -13,7 +13,6 @@ failure's (128 + signal number for a process killed by a signal), else 0.
 
 from __future__ import annotations
 
-import argparse
 import os
 import signal
 import socket
@@ -22,6 +21,11 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+
+from absl import flags
+
+from restoration import cli
+from restoration.errors import FlagError, exit_with
 
 GRACE_SECONDS = 10.0  # After a failure: the rest are stuck in collectives, not saving.
 
@@ -106,22 +110,24 @@ def launch(command: Sequence[str], num_processes: int, port: int | None = None) 
   return failure
 
 
+_FLAGS = flags.FlagValues()
+_NUM_PROCESSES = flags.DEFINE_integer(
+  'num_processes', 2, 'Processes to start.', lower_bound=1, flag_values=_FLAGS
+)
+_PORT = flags.DEFINE_integer(
+  'port', None, 'Coordinator port on 127.0.0.1 (default: a free one).', flag_values=_FLAGS
+)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-  parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-  parser.add_argument('--num_processes', type=int, default=2)
-  parser.add_argument(
-    '--port', type=int, default=None, help='coordinator port on 127.0.0.1 (default: a free one)'
-  )
-  parser.add_argument(
-    'command', nargs=argparse.REMAINDER, help='the command every process runs, after --'
-  )
-  args = parser.parse_args(argv)
-  command = args.command[1:] if args.command[:1] == ['--'] else args.command
-  if not command:
-    parser.error('no command given; usage: local.py --num_processes=N -- python -m ...')
-  if args.num_processes < 1:
-    parser.error(f'--num_processes must be >= 1, got {args.num_processes}')
-  return launch(command, args.num_processes, args.port)
+  """Runs the launcher on ``argv`` (default: ``sys.argv[1:]``); returns the job's exit code."""
+  argv = list(sys.argv[1:] if argv is None else argv)
+  if '--' not in argv:
+    exit_with(
+      'local', FlagError('no command given; usage: local.py --num_processes=N -- python -m ...')
+    )
+  command = cli.parse('local', _FLAGS, argv, __doc__, positional=('COMMAND...',))
+  return launch(command, _NUM_PROCESSES.value, _PORT.value)
 
 
 if __name__ == '__main__':

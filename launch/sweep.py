@@ -19,7 +19,6 @@ resumes every run from its latest checkpoint.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import importlib.util
 import re
@@ -31,11 +30,16 @@ from pathlib import Path
 from typing import Any
 
 import ml_collections
+from absl import flags
+
+from restoration import cli
+from restoration.errors import ConfigError, FlagError, UserError, exit_with
 
 LAUNCH_DIR = Path(__file__).resolve().parent
 SLURM_TEMPLATE = LAUNCH_DIR / 'slurm.sbatch'
 COMMAND_SLOT = '"$@"'  # Where slurm.sbatch runs the command it is given.
 DISTRIBUTED = '--config.distributed=True'  # SLURM and TPU jobs join hosts via jax.distributed.
+MODES = ('print', 'local', 'slurm', 'tpu', 'summary')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,7 +54,7 @@ def load_config_module(config_path: str):
   """Imports a config file by path, as ml_collections' config_flags does."""
   path = Path(config_path)
   if not path.is_file():
-    raise FileNotFoundError(f'config file {config_path} does not exist')
+    raise FlagError(f'--config: config file {config_path} does not exist')
   spec = importlib.util.spec_from_file_location(f'_sweep_config_{path.stem}', path)
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
@@ -76,7 +80,7 @@ def _check_override(config: ml_collections.ConfigDict, key: str, value: Any, whe
   node = config
   for i, part in enumerate(parts):
     if not isinstance(node, ml_collections.ConfigDict) or part not in node:
-      raise ValueError(
+      raise ConfigError(
         f'{where}: override {key!r} names no config field ({".".join(parts[: i + 1])!r} is missing)'
       )
     if i < len(parts) - 1:
@@ -84,26 +88,26 @@ def _check_override(config: ml_collections.ConfigDict, key: str, value: Any, whe
   try:
     node[parts[-1]] = value
   except (TypeError, ValueError) as e:
-    raise TypeError(f'{where}: override {key}={value!r} does not fit the field: {e}') from None
+    raise ConfigError(f'{where}: override {key}={value!r} does not fit the field: {e}') from None
 
 
 def expand_sweep(config_path: str, size: str, workdir: str) -> list[Run]:
   """One Run per entry of `get_sweep(size)` in `config_path`, checked against `get_config(size)`."""
   module = load_config_module(config_path)
   if not hasattr(module, 'get_sweep'):
-    raise AttributeError(f'{config_path} defines no get_sweep(size); nothing to sweep')
+    raise ConfigError(f'{config_path} defines no get_sweep(size); nothing to sweep')
   sweep = module.get_sweep(size)
   runs, seen = [], {}
   for i, overrides in enumerate(sweep):
     where = f'{config_path}:{size} get_sweep entry {i}'
     if not isinstance(overrides, dict):
-      raise TypeError(f'{where} is {type(overrides).__name__}; expected a dict of overrides')
+      raise ConfigError(f'{where} is {type(overrides).__name__}; expected a dict of overrides')
     config = module.get_config(size)
     for key, value in overrides.items():
       _check_override(config, key, value, where)
     name = run_name(overrides)
     if name in seen:
-      raise ValueError(f'{where} repeats entry {seen[name]} (run name {name!r})')
+      raise ConfigError(f'{where} repeats entry {seen[name]} (run name {name!r})')
     seen[name] = i
     run_dir = f'{workdir.rstrip("/")}/{name}'
     argv = [
@@ -129,29 +133,38 @@ def slurm_script(run: Run, template: str) -> str:
   )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-  parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-  parser.add_argument('--config', required=True, help='FILE.py:SIZE, as for restoration.main')
-  parser.add_argument('--workdir', required=True, help="parent of the runs' workdirs")
-  parser.add_argument(
-    '--mode', choices=('print', 'local', 'slurm', 'tpu', 'summary'), default='print'
-  )
-  args = parser.parse_args(argv)
-  config_path, sep, size = args.config.partition(':')
-  if not sep or not size:
-    parser.error(f'--config must be FILE.py:SIZE, got {args.config!r}')
-  runs = expand_sweep(config_path, size, args.workdir)
+_FLAGS = flags.FlagValues()
+_CONFIG = flags.DEFINE_string(
+  'config', None, 'FILE.py:SIZE, as for restoration.main.', required=True, flag_values=_FLAGS
+)
+_WORKDIR = flags.DEFINE_string(
+  'workdir', None, "Parent of the runs' workdirs.", required=True, flag_values=_FLAGS
+)
+_MODE = flags.DEFINE_enum('mode', 'print', MODES, 'What to do with the runs.', flag_values=_FLAGS)
 
-  if args.mode == 'print':
+
+def main(argv: Sequence[str] | None = None) -> int:
+  """Runs the CLI on ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
+  cli.parse('sweep', _FLAGS, argv, __doc__)
+  config_path, sep, size = _CONFIG.value.partition(':')
+  mode, workdir = _MODE.value, _WORKDIR.value
+  try:
+    if not sep or not size:
+      raise FlagError(f'--config must be FILE.py:SIZE, got {_CONFIG.value!r}')
+    runs = expand_sweep(config_path, size, workdir)
+  except UserError as e:
+    exit_with('sweep', e)
+
+  if mode == 'print':
     for run in runs:
       print(shlex.join(run.argv))
-  elif args.mode == 'tpu':
+  elif mode == 'tpu':
     for run in runs:
       print(shlex.join(['launch/tpu_vm.sh', 'run', *run.argv[1:], DISTRIBUTED]))
-  elif args.mode == 'summary':
+  elif mode == 'summary':
     from restoration import sweeps
 
-    figure = f'{args.workdir.rstrip("/")}/learning_curves.png'
+    figure = f'{workdir.rstrip("/")}/learning_curves.png'
     columns = list(dict.fromkeys(key for run in runs for key in run.overrides))
     try:
       lines = sweeps.write_summary([run.workdir for run in runs], figure, columns=columns)
@@ -159,7 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
       print(f'[sweep] {e}', file=sys.stderr)
       return 1
     print('\n'.join([*lines, '', f'Learning curves: {figure}']))
-  elif args.mode == 'slurm':
+  elif mode == 'slurm':
     template = SLURM_TEMPLATE.read_text()
     for run in runs:
       script = Path(run.workdir) / 'job.sbatch'

@@ -7,7 +7,6 @@ line per event: `pid P`, `resumed K`, `saved K`, `preempted K`, `done K`. Under
 array over all processes.
 """
 
-import argparse
 import os
 import sys
 import time
@@ -15,11 +14,13 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+from absl import flags
 from flax import nnx
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from restoration import cli  # noqa: E402
 from restoration.checkpoint import Checkpointer, PreemptionGuard  # noqa: E402
 
 
@@ -53,14 +54,16 @@ def build(mb: float, mesh: Mesh):
   return init, abstract
 
 
+_FLAGS = flags.FlagValues()
+flags.DEFINE_string('workdir', None, 'Checkpoint directory.', required=True, flag_values=_FLAGS)
+flags.DEFINE_float('mb', 1.0, 'Size of the sharded array.', flag_values=_FLAGS)
+flags.DEFINE_integer('save_every', 5, 'Steps between saves.', flag_values=_FLAGS)
+flags.DEFINE_integer('max_steps', 10**9, 'Stop after this step.', flag_values=_FLAGS)
+flags.DEFINE_float('step_seconds', 0.0, 'Sleep per step.', flag_values=_FLAGS)
+
+
 def main() -> None:
-  parser = argparse.ArgumentParser()
-  parser.add_argument('--workdir', required=True)
-  parser.add_argument('--mb', type=float, default=1.0)
-  parser.add_argument('--save_every', type=int, default=5)
-  parser.add_argument('--max_steps', type=int, default=10**9)
-  parser.add_argument('--step_seconds', type=float, default=0.0)
-  args = parser.parse_args()
+  cli.parse('ckpt_worker', _FLAGS, None, __doc__)
 
   env = os.environ
   if 'RESTORATION_COORDINATOR' in env:
@@ -72,14 +75,14 @@ def main() -> None:
     )
   print('pid', os.getpid(), flush=True)
   mesh = Mesh(np.array(jax.devices()), ('data',))
-  init, abstract = build(args.mb, mesh)
+  init, abstract = build(_FLAGS.mb, mesh)
 
   @jax.jit
   def step_fn(state):
     return jax.tree.map(lambda x: x + 1, state)
 
-  config = {'mb': args.mb, 'save_every': args.save_every}
-  ckpt = Checkpointer(args.workdir, save_every=args.save_every, keep=2)
+  config = {'mb': _FLAGS.mb, 'save_every': _FLAGS.save_every}
+  ckpt = Checkpointer(_FLAGS.workdir, save_every=_FLAGS.save_every, keep=2)
   if ckpt.latest_step() is None:
     state = init()
   else:
@@ -87,10 +90,10 @@ def main() -> None:
     print('resumed', int(state['step']), flush=True)
   step = int(state['step'])
   with PreemptionGuard() as guard:
-    while step < args.max_steps:
+    while step < _FLAGS.max_steps:
       state = step_fn(state)
       step += 1
-      time.sleep(args.step_seconds)
+      time.sleep(_FLAGS.step_seconds)
       if guard.should_stop(step):
         ckpt.save(step, state, config=config, force=True)
         ckpt.wait_until_finished()

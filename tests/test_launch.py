@@ -11,6 +11,8 @@ import pytest
 from absl import flags
 from ml_collections import config_flags
 
+from restoration.errors import ConfigError
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / 'launch'))
 import sweep  # noqa: E402
@@ -74,11 +76,11 @@ def test_expand_sweep_round_trips_through_config_flags(config_file, tmp_path):
 @pytest.mark.parametrize(
   'entry, error, message',
   [
-    ("{'train.lr': 1.0}", ValueError, "override 'train.lr' names no config field ('train.lr'"),
-    ("{'seed.x': 1}", ValueError, "override 'seed.x' names no config field ('seed.x'"),
-    ("{'seed': 'one'}", TypeError, "override seed='one' does not fit the field"),
-    ("'seed=1'", TypeError, 'entry 0 is str; expected a dict of overrides'),
-    ("{'seed': 1}, {'seed': 1}", ValueError, "entry 1 repeats entry 0 (run name 'seed=1')"),
+    ("{'train.lr': 1.0}", ConfigError, "override 'train.lr' names no config field ('train.lr'"),
+    ("{'seed.x': 1}", ConfigError, "override 'seed.x' names no config field ('seed.x'"),
+    ("{'seed': 'one'}", ConfigError, "override seed='one' does not fit the field"),
+    ("'seed=1'", ConfigError, 'entry 0 is str; expected a dict of overrides'),
+    ("{'seed': 1}, {'seed': 1}", ConfigError, "entry 1 repeats entry 0 (run name 'seed=1')"),
   ],
 )
 def test_expand_sweep_rejects_bad_entries(tmp_path, entry, error, message):
@@ -106,8 +108,27 @@ def test_sweep_writes_runnable_slurm_scripts(config_file, tmp_path, capsys):
     assert "'--config.method=gan hinge' --config.distributed=True\n" in script
     assert '"$@"' not in script
     subprocess.run(['bash', '-n', f'{run.workdir}/job.sbatch'], check=True)
-  with pytest.raises(SystemExit):
-    sweep.main([f'--config={config_file}', f'--workdir={workdir}'])  # No :SIZE.
+
+
+@pytest.mark.parametrize(
+  'args, message',
+  [
+    (['--config=CONFIG'], "sweep: error: --config must be FILE.py:SIZE, got 'CONFIG'"),
+    (['--config=CONFIG:smoke', '--mode=run'], 'sweep: error: flag --mode=run: value should be one'),
+    (
+      ['--config=missing.py:smoke'],
+      'sweep: error: --config: config file missing.py does not exist',
+    ),
+    ([], 'sweep: error: flag --config=None: Flag --config must have a value other than None.'),
+  ],
+)
+def test_sweep_bad_flags_end_in_one_line(config_file, tmp_path, capsys, args, message):
+  args = [a.replace('CONFIG', config_file) for a in args]
+  with pytest.raises(SystemExit) as info:
+    sweep.main([*args, f'--workdir={tmp_path}'])
+  err = capsys.readouterr().err
+  assert info.value.code == 2 and err.startswith(message.replace('CONFIG', config_file))
+  assert err.count('\n') == 1
 
 
 def test_shell_scripts_parse():
@@ -243,10 +264,21 @@ def test_local_forwards_sigterm():
   assert sorted(out.splitlines()) == ['[0] stopping 0', '[1] stopping 1']
 
 
-def test_local_rejects_missing_command():
-  proc = _local('--num_processes=2')
+@pytest.mark.parametrize(
+  'args, message',
+  [
+    (['--num_processes=2'], 'local: error: no command given'),
+    (
+      ['--num_processes=0', '--', 'true'],
+      'local: error: flag --num_processes=0: 0 is not a positive integer',
+    ),
+    (['--processes=2', '--', 'true'], 'local: error: Unknown command line flag'),
+  ],
+)
+def test_local_bad_flags_end_in_one_line(args, message):
+  proc = _local(*args)
   _, err = proc.communicate(timeout=30)
-  assert proc.returncode == 2 and 'no command given' in err
+  assert proc.returncode == 2 and err.startswith(message) and err.count('\n') == 1, err
 
 
 def test_sweep_prints_local_and_tpu_commands(config_file, capsys):
