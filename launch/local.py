@@ -21,11 +21,13 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from absl import flags
 
-from restoration import cli
-from restoration.errors import FlagError, exit_with
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from restoration import cli  # noqa: E402
+from restoration.errors import FlagError, exit_with  # noqa: E402
 
 GRACE_SECONDS = 10.0  # After a failure: the rest are stuck in collectives, not saving.
 

@@ -32,8 +32,9 @@ from typing import Any
 import ml_collections
 from absl import flags
 
-from restoration import cli
-from restoration.errors import ConfigError, FlagError, UserError, exit_with
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from restoration import cli  # noqa: E402
+from restoration.errors import ConfigError, FlagError, UserError, exit_with  # noqa: E402
 
 LAUNCH_DIR = Path(__file__).resolve().parent
 SLURM_TEMPLATE = LAUNCH_DIR / 'slurm.sbatch'

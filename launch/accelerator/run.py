@@ -455,4 +455,6 @@ def main(argv) -> None:
 
 
 if __name__ == '__main__':
-  app.run(main)
+  from restoration.cli import flags_parser
+
+  app.run(main, flags_parser=flags_parser('accelerator'))
