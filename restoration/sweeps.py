@@ -36,13 +36,17 @@ class Run:
   curve: list[dict]
 
 
-def _saved_config(workdir: str) -> ml_collections.ConfigDict | None:
-  """The config saved with the run's latest checkpoint; None when ``workdir`` holds none."""
-  from restoration import inference
+def _saved(workdir: str) -> tuple[ml_collections.ConfigDict, int] | None:
+  """``(config, step)`` of the run's latest checkpoint (the config upgraded to today's layout),
+  read in one opening; None when ``workdir`` holds no checkpoint."""
+  from restoration import checkpoint
+  from restoration import config as config_lib
   from restoration.errors import NoCheckpointError
 
   try:
-    return inference.saved_config(workdir)
+    with checkpoint.open_run(workdir) as ckpt:
+      step = ckpt.latest_step()
+      return config_lib.upgrade(ckpt.saved_config(step)), step
   except NoCheckpointError:
     return None
 
@@ -65,9 +69,9 @@ def find_runs(folder: str) -> list[str]:
   found = {}
   for name in sorted(os.listdir(folder)):
     path = os.path.join(folder, name)
-    if os.path.isdir(path) and (config := _saved_config(path)) is not None:
-      if methods.get(config.method).restores:
-        found[name] = config
+    if os.path.isdir(path) and (saved := _saved(path)) is not None:
+      if methods.get(saved[0].method).restores:
+        found[name] = saved[0]
   return sorted(found, key=lambda name: _family_key(found[name], name))
 
 
@@ -92,17 +96,16 @@ def _logged(workdir: str) -> tuple[float, list[dict]]:
 
 def read_run(workdir: str) -> Run | None:
   """The run in ``workdir``, or None when it holds no checkpoint yet (not started)."""
-  from restoration import checkpoint
-
-  config = _saved_config(workdir)
-  if config is None:
+  saved = _saved(workdir)
+  if saved is None:
     return None
+  config, step = saved
   wall_seconds, curve = _logged(workdir)
   return Run(
     name=os.path.basename(os.path.normpath(workdir)),
     workdir=workdir,
     config=config,
-    steps_done=checkpoint.latest_step(workdir),
+    steps_done=step,
     wall_seconds=wall_seconds,
     curve=curve,
   )

@@ -45,10 +45,13 @@ import time
 import traceback
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from absl import app, flags
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+if TYPE_CHECKING:
+  from restoration import records
 
 METHODS = ('regression', 'projected_gan', 'predictive_bridge', 'vocoder')
 # Modules the run imports beyond JAX and its stack: on the lent host they come from the wheels.
@@ -140,20 +143,20 @@ def step_only(bench: Mapping, input_examples_per_s: float) -> dict:
   }
 
 
-def speed(config, log_record: Mapping, flops: float | None, peak: float | None) -> dict:
-  """Speed numbers of one training run from its train_log.jsonl record (the loop's own rate)."""
-  rate = log_record['last'].get('steps_per_second', math.nan)
+def speed(config, segment: records.Segment, flops: float | None, peak: float | None) -> dict:
+  """Speed numbers of one training run from its run record (the loop's own rate)."""
+  rate = segment.last.get('steps_per_second', math.nan)
   batch = config.train.global_batch
   tflops = None if flops is None else flops * rate / 1e12
   return {
-    'steps': log_record['end_step'] - log_record['start_step'],
+    'steps': segment.end_step - segment.start_step,
     'steps_per_s': rate,
     'audio_seconds_per_s': rate * batch * config.data.crop_seconds,
     'tflops_per_s': tflops,
     'mfu': None if tflops is None or not peak else tflops / peak,
-    'first_step_seconds': log_record['compile_seconds'],  # from the cache: a load, no compile
-    'train_wall_seconds': log_record['wall_seconds'],
-    'out_of_time': log_record.get('out_of_time'),
+    'first_step_seconds': segment.compile_seconds,  # from the cache: a load, no compile
+    'train_wall_seconds': segment.wall_seconds,
+    'out_of_time': segment.out_of_time,
   }
 
 
@@ -267,7 +270,7 @@ def run(args: Mapping) -> dict:
   import jax
 
   import restoration
-  from restoration import benchmark, compare
+  from restoration import benchmark, compare, records
   from restoration import methods as methods_lib
   from restoration.config import load_config
   from restoration.data import builder as builder_lib
@@ -381,9 +384,8 @@ def run(args: Mapping) -> dict:
       if source and source not in done:
         raise RuntimeError(f'needs the {source} run, which failed')
       loop.train_and_evaluate(c, str(work / m))
-      with open(work / m / 'train_log.jsonl') as f:
-        record = json.loads(f.read().splitlines()[-1])
-      r.update(speed(c, record, r['flops_per_step'], peak), starts_from=source or None)
+      segment = records.read(work / m)[-1]
+      r.update(speed(c, segment, r['flops_per_step'], peak), starts_from=source or None)
       done.append(m)
     except Exception as e:
       summary['methods'][m] = failure(e)
