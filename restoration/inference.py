@@ -91,10 +91,13 @@ CLIFF_DB = 10.0
 # A codec that kept content up to this frequency (MP3 and AAC from 64 kbps at 44.1 kHz: 10-17
 # kHz; no cut at 16 kHz, whose Nyquist is 8 kHz) left a passband the models only made worse
 # (SI-SDR); there the input is kept below its edge and the model fills the band above it,
-# through a raised-cosine crossover of CROSSOVER_BINS bins ending at the edge, no louder than
-# the input's spectrum continued past the edge (spectral.continue_envelope).
+# through a raised-cosine crossover of CROSSOVER_BINS bins ending at the edge, FILL_HEADROOM_DB
+# below the input's spectrum continued past the edge (spectral.continue_envelope): a fill that
+# does not know the lost band's phase adds its own energy to the error (SI-SDR), so it stays
+# below the level the recording would have there.
 KEEP_PASSBAND_HZ = 10000.0
 CROSSOVER_BINS = 8
+FILL_HEADROOM_DB = 6.0
 
 
 def chunk_key(seed, index) -> jax.Array:
@@ -178,7 +181,7 @@ class Restorer(ChunkedRestorer):
         if keeps_passband:  # the input below an edge at KEEP_PASSBAND_HZ or more, the model above
           edge = jnp.where(ratio * nyquist >= KEEP_PASSBAND_HZ, ratio, 0.0)
           out = spectral.crossover(spec, out, edge, CROSSOVER_BINS)
-          out = spectral.continue_envelope(out, spec, edge, p)
+          out = spectral.continue_envelope(out, spec, edge, p, headroom_db=FILL_HEADROOM_DB)
         return jnp.where(cut[..., None], spectral.synthesis(out, p, waves.shape[-1]), waves)
 
       # A chunk every channel of which keeps its input skips the network altogether.

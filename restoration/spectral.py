@@ -173,13 +173,18 @@ def crossover(low: jax.Array, high: jax.Array, edge: jax.Array, width: int) -> j
 
 
 def continue_envelope(
-  x: jax.Array, reference: jax.Array, edge: jax.Array, p: SpectralParams, gap: int = 10
+  x: jax.Array,
+  reference: jax.Array,
+  edge: jax.Array,
+  p: SpectralParams,
+  gap: int = 10,
+  headroom_db: float = 0.0,
 ) -> jax.Array:
   """``x`` with its band above ``edge`` (a fraction of Nyquist, ``[...]``; 0: unchanged) no
-  louder, bin by bin over the clip, than ``reference``'s spectrum continued past the edge: a
-  power law (dB against log frequency) fitted over the octave below it, ``gap`` bins short of
-  the codec's transition. What a model fills in keeps the recording's own slope; it may be
-  quieter, never louder. ``[..., T, F, 2]`` each."""
+  louder, bin by bin over the clip, than ``headroom_db`` below ``reference``'s spectrum
+  continued past the edge: a power law (dB against log frequency) fitted over the octave below
+  it, ``gap`` bins short of the codec's transition. What a model fills in keeps the
+  recording's own slope; it may be quieter, never louder. ``[..., T, F, 2]`` each."""
   bins = x.shape[-2]
   f = jnp.arange(bins, dtype=jnp.float32)
   top = (edge * (bins - 1))[..., None]
@@ -195,7 +200,7 @@ def continue_envelope(
   slope = jnp.sum(w * (octave - mean_f) * (db - mean_db), -1, keepdims=True) / jnp.maximum(
     jnp.sum(w * jnp.square(octave - mean_f), -1, keepdims=True), 1e-6
   )
-  cap = jnp.power(10.0, (mean_db + slope * (octave - mean_f)) / 10)
+  cap = jnp.power(10.0, (mean_db + slope * (octave - mean_f) - headroom_db) / 10)
   gain = jnp.where((f > top) & (top > 0), jnp.minimum(1.0, cap / jnp.maximum(own, 1e-30)), 1.0)
   # Power scales as |c| ** (2 / alpha) in the compressed representation.
   return x * jnp.power(gain, p.alpha / 2)[..., None, :, None]

@@ -44,6 +44,19 @@ def test_codec_cutoff():
   assert figures.codec_cutoff_hz(x, x, SR) == SR / 4  # nothing removed
   mp3 = codecs.degrade(x[:, None], SR, 'mp3', 16)[:, 0]
   assert 4000 < figures.codec_cutoff_hz(x, mp3, SR) < 7000
+  # Tones every 250 Hz to 6.75 kHz, and faint ones (-70 dB) near Nyquist that the codec's
+  # output holds as loud as the clean clip: the cut-off is where the content ends (the codec
+  # removed the tones from 5 kHz on), not at those faint bins.
+  t = np.arange(2 * SR) / SR
+
+  def tones(freqs, level=0.05):
+    return sum(level * np.sin(2 * np.pi * f * t) for f in freqs)
+
+  faint = tones((7250, 7500, 7750), 0.05 * 10 ** (-70 / 20))
+  clean, coded = tones(range(250, 7000, 250)) + faint, tones(range(250, 5000, 250)) + faint
+  assert figures.codec_cutoff_hz(clean, coded, SR) == pytest.approx(4750, abs=50)
+  # A clip whose content ends below the codec's cut lost nothing.
+  assert figures.codec_cutoff_hz(lowpass(x, 3000), lowpass(x, 3000), SR) == SR / 4
 
 
 @pytest.fixture(scope='module')

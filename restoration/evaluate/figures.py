@@ -10,6 +10,8 @@ from typing import NamedTuple
 import numpy as np
 
 CUTOFF_DB = -20.0  # bins this far below the clean clip's power count as removed by the codec
+_N_FFT, _HOP = 1024, 256  # the figure's STFT
+CONTENT_DB = 50.0  # a clean clip's bins this far below its loudest hold no content to remove
 DYNAMIC_RANGE_DB = 80.0
 
 
@@ -41,20 +43,27 @@ def most_damaged(clips: Iterable[Clip], sample_rate: int) -> dict[str, tuple[Cli
 
 
 def codec_cutoff_hz(clean: np.ndarray, degraded: np.ndarray, sample_rate: int) -> float:
-  """The lowest frequency above which every bin of ``degraded`` lies ``CUTOFF_DB`` or more
-  below ``clean`` (bins where ``clean`` is silent do not count); ``sample_rate / 4`` when
-  the codec kept the whole band."""
-  power = [np.mean(10 ** (log_spectrogram(x) / 10), axis=1) for x in (clean, degraded)]
-  floor = power[0].max() * 1e-8
-  kept = (power[1] > power[0] * 10 ** (CUTOFF_DB / 10)) & (power[0] > floor)
+  """The lowest frequency above which every bin of ``clean``'s content (its mean power within
+  ``CONTENT_DB`` of its loudest bin's, as :func:`restoration.spectral.band_edge` reads content)
+  lies ``CUTOFF_DB`` or more lower in ``degraded``; ``sample_rate / 4`` when the codec removed
+  none of it. Faint bins near Nyquist, which the codec's own noise can match, do not count,
+  nor do the frames whose window crosses the clip's ends (an abrupt start or stop splatters
+  over every bin)."""
+  specs = [log_spectrogram(x) for x in (clean, degraded)]
+  edge = -(-_N_FFT // (2 * _HOP))
+  if specs[0].shape[1] > 2 * edge:
+    specs = [x[:, edge:-edge] for x in specs]
+  power = [np.mean(10 ** (x / 10), axis=1) for x in specs]
+  content = power[0] > power[0].max() * 10 ** (-CONTENT_DB / 10)
+  kept = (power[1] > power[0] * 10 ** (CUTOFF_DB / 10)) & content
   top = np.flatnonzero(kept)
   freqs = np.linspace(0, sample_rate / 2, len(power[0]))
-  if top.size == 0 or top[-1] + 1 >= len(freqs):
+  if not np.any(content & ~kept) or top.size == 0 or top[-1] + 1 >= len(freqs):
     return sample_rate / 4
   return float(freqs[top[-1] + 1])
 
 
-def log_spectrogram(wave: np.ndarray, n_fft: int = 1024, hop: int = 256) -> np.ndarray:
+def log_spectrogram(wave: np.ndarray, n_fft: int = _N_FFT, hop: int = _HOP) -> np.ndarray:
   """dB magnitude ``[freq, frames]`` (Hann window), for display."""
   import librosa
 
