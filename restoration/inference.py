@@ -91,10 +91,10 @@ CLIFF_DB = 10.0
 # A codec that kept content up to this frequency (MP3 and AAC from 64 kbps at 44.1 kHz: 10-17
 # kHz; no cut at 16 kHz, whose Nyquist is 8 kHz) left a passband the models only made worse
 # (SI-SDR); there the input is kept below its edge and the model fills the band above it,
-# through a raised-cosine crossover of CROSSOVER_BINS bins ending at the edge, FILL_HEADROOM_DB
-# below the input's spectrum continued past the edge (spectral.continue_envelope): a fill that
-# does not know the lost band's phase adds its own energy to the error (SI-SDR), so it stays
-# below the level the recording would have there.
+# through a raised-cosine crossover of CROSSOVER_BINS bins ending at the edge, no louder than
+# the input's spectrum continued past the edge and then FILL_HEADROOM_DB quieter
+# (spectral.continue_envelope): a fill that does not know the lost band's phase adds its own
+# energy to the error (SI-SDR), so it stays below the level the recording would have there.
 KEEP_PASSBAND_HZ = 10000.0
 CROSSOVER_BINS = 8
 FILL_HEADROOM_DB = 6.0

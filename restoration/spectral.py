@@ -181,9 +181,9 @@ def continue_envelope(
   headroom_db: float = 0.0,
 ) -> jax.Array:
   """``x`` with its band above ``edge`` (a fraction of Nyquist, ``[...]``; 0: unchanged) no
-  louder, bin by bin over the clip, than ``headroom_db`` below ``reference``'s spectrum
-  continued past the edge: a power law (dB against log frequency) fitted over the octave below
-  it, ``gap`` bins short of the codec's transition. What a model fills in keeps the
+  louder, bin by bin over the clip, than ``reference``'s spectrum continued past the edge (a
+  power law, dB against log frequency, fitted over the octave below it, ``gap`` bins short of
+  the codec's transition), then ``headroom_db`` quieter still. What a model fills in keeps the
   recording's own slope; it may be quieter, never louder. ``[..., T, F, 2]`` each."""
   bins = x.shape[-2]
   f = jnp.arange(bins, dtype=jnp.float32)
@@ -200,8 +200,9 @@ def continue_envelope(
   slope = jnp.sum(w * (octave - mean_f) * (db - mean_db), -1, keepdims=True) / jnp.maximum(
     jnp.sum(w * jnp.square(octave - mean_f), -1, keepdims=True), 1e-6
   )
-  cap = jnp.power(10.0, (mean_db + slope * (octave - mean_f) - headroom_db) / 10)
-  gain = jnp.where((f > top) & (top > 0), jnp.minimum(1.0, cap / jnp.maximum(own, 1e-30)), 1.0)
+  cap = jnp.power(10.0, (mean_db + slope * (octave - mean_f)) / 10)
+  gain = jnp.minimum(1.0, cap / jnp.maximum(own, 1e-30)) * 10 ** (-headroom_db / 10)
+  gain = jnp.where((f > top) & (top > 0), gain, 1.0)
   # Power scales as |c| ** (2 / alpha) in the compressed representation.
   return x * jnp.power(gain, p.alpha / 2)[..., None, :, None]
 

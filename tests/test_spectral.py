@@ -71,6 +71,10 @@ def test_continue_envelope_caps_a_fill_at_the_input_slope_and_keeps_a_quiet_one(
   lower = np.asarray(spectral.continue_envelope(loud, reference, edge, p, gap=4, headroom_db=6))
   got = np.mean(np.sum(lower**2, -1) ** (1 / p.alpha), axis=0)
   np.testing.assert_allclose(got[41:], expected[41:] * 10 ** (-6 / 10), rtol=1e-3)
+  quieter = spectral.continue_envelope(quiet, reference, edge, p, gap=4, headroom_db=6)
+  np.testing.assert_allclose(  # a quiet fill is kept, 6 dB quieter (|c| ~ power ** (alpha / 2))
+    np.asarray(quieter)[:, 41:], np.asarray(quiet)[:, 41:] * 10 ** (-0.6 * p.alpha / 2), rtol=1e-5
+  )
   none = spectral.continue_envelope(loud, reference, jnp.asarray(0.0), p)
   np.testing.assert_array_equal(np.asarray(none), np.asarray(loud))
 
