@@ -166,6 +166,7 @@ class Restorer(ChunkedRestorer):
 
     identity_above = self.identity_above
     nyquist = self.sample_rate / 2
+    channels = int(self.config.data.channels)  # a stereo model's clips come as channel pairs
     # Only a model whose band reaches KEEP_PASSBAND_HZ can see such an edge; others skip the work.
     keeps_passband = nyquist >= KEEP_PASSBAND_HZ
 
@@ -175,6 +176,10 @@ class Restorer(ChunkedRestorer):
         return spectral.synthesis(enhance(params, rest, spec, rng), p, waves.shape[-1])
       ratio, cliff = spectral.band_edge(spec, p)
       cut = (ratio < identity_above) & (cliff >= CLIFF_DB)
+      if channels > 1 and waves.shape[0] % channels == 0:  # rows: each clip's channels in turn
+        # A codec's low-pass cuts every channel; a band one channel lacks is the recording's
+        # own or the codec's stereo coding (Opus drops a high band from one channel).
+        cut = jnp.repeat(jnp.all(cut.reshape(-1, channels), axis=-1), channels)
 
       def model(_):
         out = enhance(params, rest, spec, rng)
