@@ -176,10 +176,11 @@ class Restorer(ChunkedRestorer):
         return spectral.synthesis(enhance(params, rest, spec, rng), p, waves.shape[-1])
       ratio, cliff = spectral.band_edge(spec, p)
       cut = (ratio < identity_above) & (cliff >= CLIFF_DB)
-      if channels > 1 and waves.shape[0] % channels == 0:  # rows: each clip's channels in turn
+      if channels > 1:  # rows: each clip's channels in turn (any batch, a symbolic one too)
         # A codec's low-pass cuts every channel; a band one channel lacks is the recording's
         # own or the codec's stereo coding (Opus drops a high band from one channel).
-        cut = jnp.repeat(jnp.all(cut.reshape(-1, channels), axis=-1), channels)
+        clip = jnp.arange(waves.shape[0]) // channels
+        cut = jnp.all(cut[None, :] | (clip[:, None] != clip[None, :]), axis=1)
 
       def model(_):
         out = enhance(params, rest, spec, rng)

@@ -111,6 +111,13 @@ def test_music44k_smoke_trains_and_restores_44k_stereo_file(tmp_path):
   # A band only one channel lacks is not a codec's cut: the chunk comes back as it was.
   one_cut = np.stack([cut[:, 0], noise[:, 1].astype(np.float32)], 1)
   np.testing.assert_allclose(kept.restore_array(one_cut, 44100), one_cut, atol=1e-6)
+  # The exported model (a symbolic batch) makes the same choice per chunk.
+  from restoration import export, exported
+
+  export.export(kept, tmp_path / 'model.zip')
+  loaded = exported.load(tmp_path / 'model.zip')
+  np.testing.assert_allclose(loaded.restore_array(one_cut, 44100), one_cut, atol=1e-6)
+  np.testing.assert_allclose(loaded.restore_array(cut, 44100), restored, atol=1e-4)
 
 
 def test_48k_stereo_file_through_16k_mono_model(smoke_run, tmp_path):
