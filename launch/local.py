@@ -124,11 +124,13 @@ _PORT = flags.DEFINE_integer(
 def main(argv: Sequence[str] | None = None) -> int:
   """Runs the launcher on ``argv`` (default: ``sys.argv[1:]``); returns the job's exit code."""
   argv = list(sys.argv[1:] if argv is None else argv)
-  if '--' not in argv:
+  split = argv.index('--') if '--' in argv else len(argv)
+  cli.parse('local', _FLAGS, argv[:split], __doc__)  # the command's own flags stay unparsed
+  command = argv[split + 1 :]
+  if not command:
     exit_with(
       'local', FlagError('no command given; usage: local.py --num_processes=N -- python -m ...')
     )
-  command = cli.parse('local', _FLAGS, argv, __doc__, positional=('COMMAND...',))
   return launch(command, _NUM_PROCESSES.value, _PORT.value)
 
 

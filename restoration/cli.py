@@ -29,9 +29,7 @@ def parse(
   positional: Sequence[str] = (),
 ) -> list[str]:
   """Parses ``argv`` (default: ``sys.argv[1:]``) into ``values`` from their defaults and returns
-  the arguments that are not flags, one per name in ``positional``; a last name ending in
-  ``...`` takes every argument left (at least one), e.g. a command to run given after ``--``,
-  whose own flags are not parsed.
+  the arguments that are not flags, one per name in ``positional``.
 
   ``--help`` prints ``usage`` and the flags and exits 0; a bad flag or a wrong number of
   arguments exits 2 with one ``prog: error: ...`` line. Flags may come before or after the
@@ -50,8 +48,7 @@ def parse(
     args = values([prog, *argv])[1:]
   except flags.Error as e:
     exit_with(prog, FlagError(str(e)))
-  variadic = bool(positional) and positional[-1].endswith('...')
-  if len(args) != len(positional) and not (variadic and len(args) >= len(positional)):
+  if len(args) != len(positional):
     expected = ' '.join(positional) or 'no arguments besides the flags'
     exit_with(prog, FlagError(f'expected {expected}; got {" ".join(args) or "none"}'))
   return args

@@ -264,6 +264,13 @@ def test_local_forwards_sigterm():
   assert sorted(out.splitlines()) == ['[0] stopping 0', '[1] stopping 1']
 
 
+def test_local_help_lists_its_flags():
+  proc = _local('--help')
+  out, err = proc.communicate(timeout=30)
+  assert proc.returncode == 0, err
+  assert out.startswith('Runs one command as an N-process') and '--num_processes' in out
+
+
 @pytest.mark.parametrize(
   'args, message',
   [
