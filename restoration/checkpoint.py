@@ -440,8 +440,10 @@ def load_run_weights(
   if which not in ('best', 'latest') and not str(which).isdigit():
     raise ValueError(f"which={which!r}: expected 'best', 'latest' or a step number")
   with open_run(workdir, hint=hint) as ckpt:
-    prefer = _best_step(workdir, ckpt) if which == 'best' else None
-    prefer = prefer if which in ('best', 'latest') else int(which)
+    if which == 'best':
+      prefer = _best_step(workdir, ckpt)
+    else:
+      prefer = None if which == 'latest' else int(which)
     return ckpt.restore_newest_readable(target, prefer=prefer, fallback=which in ('best', 'latest'))
 
 

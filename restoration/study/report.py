@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -198,6 +198,15 @@ def _more(a: float, b: float) -> bool | None:
   return None if math.isnan(a) or math.isnan(b) else a > b
 
 
+def _above_chance(accuracies: Iterable[float]) -> bool | None:
+  """Whether every critic's accuracy is above 0.5: False once one is at or below it; None
+  (open) when there is none, or one was not measured and none is below."""
+  accuracies = list(accuracies)
+  if any(a <= 0.5 for a in accuracies):
+    return False
+  return True if accuracies and all(map(math.isfinite, accuracies)) else None
+
+
 def aspects(out: str, result: Mapping, rows: Mapping, reached: Mapping, target: float) -> list:
   """The nine aspects: ``(aspect, claim, measured, verdict)``, verdicts by stated rules."""
   from restoration import methods as methods_lib
@@ -230,11 +239,7 @@ def aspects(out: str, result: Mapping, rows: Mapping, reached: Mapping, target: 
       'held-out critic accuracy over seeds (0.5 at chance): '
       + ', '.join(f'{m} {_fmt(a)}' for m, a in acc.items()),
       _verdict(
-        False
-        if any(a <= 0.5 for a in acc.values())
-        else True
-        if acc and all(map(math.isfinite, acc.values()))
-        else None,  # a GAN without a measured accuracy leaves it open
+        _above_chance(acc.values()),
         'rule: every GAN critic orders held-out pairs better than chance, so the adversarial '
         'game is being played',
       ),
