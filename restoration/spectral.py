@@ -121,6 +121,13 @@ def bin_power(x: jax.Array, p: SpectralParams) -> jax.Array:
   return jnp.mean(jnp.power(jnp.sum(jnp.square(x), axis=-1), 1.0 / p.alpha), axis=-2)
 
 
+def end_frames(n_fft: int, hop: int) -> int:
+  """How many frames at each end of a centred STFT have a window that crosses the clip's end
+  (zero padded there: an abrupt start or stop splatters over every bin, so spectra that judge
+  where content ends leave them out)."""
+  return -(-n_fft // (2 * hop))
+
+
 def band_edge(
   x: jax.Array, p: SpectralParams, floor_db: float = 50.0, width: int = 7, gap: int = 10
 ) -> tuple[jax.Array, jax.Array]:
@@ -132,9 +139,7 @@ def band_edge(
   is within a few bins of Nyquist). A codec's low-pass is a cliff (real recordings through MP3
   at 16-24 kbps, 16 kHz: ratio 0.64-0.73, mostly 14-50 dB); a recording's own band edge is a
   slope (a flute's at 0.75-0.81, speech's tail at 0.71: 1-6 dB)."""
-  # Frames whose window crosses the clip's ends (zero padded: an abrupt start or stop splatters
-  # over every bin) are left out when the clip has others.
-  edge = -(-p.n_fft // (2 * p.hop))
+  edge = end_frames(p.n_fft, p.hop)  # left out when the clip has others
   if x.shape[-3] > 2 * edge:
     x = x[..., edge : x.shape[-3] - edge, :, :]
   power = bin_power(x, p)

@@ -49,8 +49,10 @@ def codec_cutoff_hz(clean: np.ndarray, degraded: np.ndarray, sample_rate: int) -
   none of it. Faint bins near Nyquist, which the codec's own noise can match, do not count,
   nor do the frames whose window crosses the clip's ends (an abrupt start or stop splatters
   over every bin)."""
+  from restoration.spectral import end_frames
+
   specs = [log_spectrogram(x) for x in (clean, degraded)]
-  edge = -(-_N_FFT // (2 * _HOP))
+  edge = end_frames(_N_FFT, _HOP)
   if specs[0].shape[1] > 2 * edge:
     specs = [x[:, edge:-edge] for x in specs]
   power = [np.mean(10 ** (x / 10), axis=1) for x in specs]
