@@ -389,6 +389,19 @@ def validate(
     'a trained run directory (with checkpoints/) or empty',
   )
   need(t.learning_rate > 0, 'train.learning_rate', 'a positive float')
+  from restoration.objectives import reconstruction
+
+  for term, weight in config.objective.reconstruction.items():
+    need(
+      term in reconstruction.TERMS,
+      f'objective.reconstruction.{term}',
+      f'a weight of one of the terms {", ".join(reconstruction.TERMS)}',
+    )
+    need(
+      isinstance(weight, (int, float)) and weight >= 0,
+      f'objective.reconstruction.{term}',
+      'a weight >= 0 (0: the term is off)',
+    )
   need(0 <= t.ema_decay < 1, 'train.ema_decay', 'in [0, 1)')
   dtypes = methods.COMPUTE_DTYPES
   need(t.compute_dtype in dtypes, 'train.compute_dtype', f'one of {", ".join(dtypes)}')

@@ -204,6 +204,14 @@ def test_config_errors_are_one_line(data_dir):
   c = smoke_config('regression', data_dir, max_train_seconds=-1)
   with pytest.raises(ConfigError, match=r'max_train_seconds=-1.0: expected seconds'):
     config_lib.validate(c)
+  c = smoke_config('regression', data_dir)
+  c.objective.reconstruction.mrstf = 1.0  # a misspelt term: refused at start, not at tracing
+  with pytest.raises(ConfigError, match=r'reconstruction.mrstf=1.0: expected a weight of one'):
+    config_lib.validate(c)
+  c = smoke_config('regression', data_dir)
+  c.objective.reconstruction.mel = -1.0
+  with pytest.raises(ConfigError, match=r'reconstruction.mel=-1.0: expected a weight >= 0'):
+    config_lib.validate(c)
 
 
 def _main(args, **kw):
