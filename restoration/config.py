@@ -389,6 +389,13 @@ def validate(
     'a trained run directory (with checkpoints/) or empty',
   )
   need(t.learning_rate > 0, 'train.learning_rate', 'a positive float')
+  need(0 <= t.ema_decay < 1, 'train.ema_decay', 'in [0, 1)')
+  dtypes = methods.COMPUTE_DTYPES
+  need(t.compute_dtype in dtypes, 'train.compute_dtype', f'one of {", ".join(dtypes)}')
+  from restoration.train import sharding
+
+  backends = sharding.BACKENDS
+  need(config.parallel.backend in backends, 'parallel.backend', f'one of {", ".join(backends)}')
   from restoration.objectives import reconstruction
 
   for term, weight in config.objective.reconstruction.items():
@@ -402,13 +409,6 @@ def validate(
       f'objective.reconstruction.{term}',
       'a weight >= 0 (0: the term is off)',
     )
-  need(0 <= t.ema_decay < 1, 'train.ema_decay', 'in [0, 1)')
-  dtypes = methods.COMPUTE_DTYPES
-  need(t.compute_dtype in dtypes, 'train.compute_dtype', f'one of {", ".join(dtypes)}')
-  from restoration.train import sharding
-
-  backends = sharding.BACKENDS
-  need(config.parallel.backend in backends, 'parallel.backend', f'one of {", ".join(backends)}')
   method.check(config, need)
 
 
